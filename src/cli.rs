@@ -1,0 +1,400 @@
+//! The command-line surface of API.md, as library functions so tests drive the same code:
+//! `serve`, `user add|list|delete`, `keys rotate`, `sweep`, `config print`. Each command that
+//! opens the store says clearly when `serve` already holds it. Usage and input errors map to
+//! exit code 2, runtime failures to 1.
+
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::app::{open_keyring, open_store, rotate_keys, App};
+use crate::auth::{create_user, tokens::random_token, AccountError, NewUser};
+use crate::blobs::BlobStore;
+use crate::clock::{unix, ManualClock, SharedClock, SystemClock};
+use crate::config::{Config, Overrides};
+use crate::ids::UserId;
+use crate::store::{Plan, Role};
+
+/// A failed command: the message (one line) and the exit code.
+#[derive(Debug)]
+pub struct CliError {
+    pub code: i32,
+    pub message: String,
+}
+
+impl CliError {
+    pub fn usage(m: impl Into<String>) -> Self {
+        Self {
+            code: 2,
+            message: m.into(),
+        }
+    }
+    pub fn runtime(m: impl std::fmt::Display) -> Self {
+        Self {
+            code: 1,
+            message: m.to_string(),
+        }
+    }
+}
+
+impl From<crate::app::StartError> for CliError {
+    fn from(e: crate::app::StartError) -> Self {
+        CliError::runtime(e)
+    }
+}
+
+impl From<crate::store::StoreError> for CliError {
+    fn from(e: crate::store::StoreError) -> Self {
+        CliError::runtime(e)
+    }
+}
+
+impl From<crate::error::ApiError> for CliError {
+    fn from(e: crate::error::ApiError) -> Self {
+        CliError::runtime(e.message)
+    }
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "image-layered",
+    version,
+    about = "Self-hostable AI image-layering studio"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct GlobalArgs {
+    /// Configuration file (default: /etc/image-layered/config.toml when it exists)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Data directory (store, encrypted blobs, master key)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<std::path::PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the studio (the default)
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Account administration
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Master key administration
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Run the retention sweep now
+    Sweep {
+        /// List what is due without removing anything
+        #[arg(long)]
+        dry_run: bool,
+        /// Sweep as if it were this time (RFC 3339), e.g. to preview a future date
+        #[arg(long, value_name = "RFC3339")]
+        as_of: Option<String>,
+    },
+    /// Configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCommand {
+    /// Add a member (prints a generated password unless --password-stdin)
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        admin: bool,
+        #[arg(long, default_value = "free")]
+        plan: Plan,
+        /// Read the password from the first line of standard input
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List members
+    List,
+    /// Delete a member and all their data (their data key is destroyed first)
+    Delete { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// New master-key generation: re-wrap every live data key, then retire the old key
+    Rotate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Print the merged configuration, secrets redacted
+    Print,
+}
+
+/// Loads the configuration with the command line's overrides.
+pub fn load_config(
+    global: &GlobalArgs,
+    listen: Option<std::net::SocketAddr>,
+) -> Result<Config, CliError> {
+    Config::load(&Overrides {
+        config_path: global.config.clone(),
+        data_dir: global.data_dir.clone(),
+        listen,
+    })
+    .map_err(|e| CliError::usage(e.to_string()))
+}
+
+/// `serve`: runs until SIGTERM or Ctrl-C.
+pub async fn serve(config: Config) -> Result<(), CliError> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let app = App::open(config, clock)?;
+    bootstrap_admin(&app).await?;
+    let listener = tokio::net::TcpListener::bind(app.config.server.listen)
+        .await
+        .map_err(|e| {
+            CliError::runtime(format!(
+                "cannot listen on {}: {e}",
+                app.config.server.listen
+            ))
+        })?;
+    let addr = listener.local_addr().map_err(CliError::runtime)?;
+    let scheme = if app.tls { "https" } else { "http" };
+    println!(
+        "image-layered {} listening on {scheme}://{addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    let _ = std::io::stdout().flush();
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received");
+        let _ = tx.send(true);
+    });
+    app.run(listener, rx).await;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// Creates the first admin when there are no users; prints a one-time password unless one
+/// is configured. The password never goes to the log.
+pub async fn bootstrap_admin(app: &App) -> Result<(), CliError> {
+    if app.store.count_users() > 0 {
+        return Ok(());
+    }
+    let configured = app.config.bootstrap.admin_password.expose().to_string();
+    let generated = configured.is_empty();
+    let password = if generated {
+        random_token()
+    } else {
+        configured
+    };
+    let email = app.config.bootstrap.admin_email.clone();
+    let (store, keyring, now) = (app.store.clone(), app.keyring.clone(), app.now());
+    let pw = password.clone();
+    let user = tokio::task::spawn_blocking(move || {
+        create_user(
+            &store,
+            &keyring,
+            now,
+            NewUser {
+                email: &email,
+                name: "Administrator",
+                role: Role::Admin,
+                plan: Plan::Studio,
+                password: &pw,
+            },
+        )
+    })
+    .await
+    .map_err(CliError::runtime)?
+    .map_err(account_error)?;
+    app.store.flush().await?;
+    if generated {
+        println!(
+            "created admin {} with one-time password: {password}\n(change it after signing in; it is not shown again)",
+            user.email
+        );
+    } else {
+        println!("created admin {} with the configured password", user.email);
+    }
+    Ok(())
+}
+
+fn account_error(e: AccountError) -> CliError {
+    match e {
+        AccountError::Invalid(_) | AccountError::Conflict(_) => CliError::usage(e.to_string()),
+        other => CliError::runtime(other),
+    }
+}
+
+/// `user add|list|delete`.
+pub async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
+    let store = open_store(&config)?;
+    match cmd {
+        UserCommand::Add {
+            email,
+            name,
+            admin,
+            plan,
+            password_stdin,
+        } => {
+            let keyring = open_keyring(&config, &store)?;
+            let (password, generated) = if password_stdin {
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(CliError::runtime)?;
+                (line.trim_end_matches(['\r', '\n']).to_string(), false)
+            } else {
+                (random_token(), true)
+            };
+            let role = if admin { Role::Admin } else { Role::Member };
+            let user = create_user(
+                &store,
+                &keyring,
+                unix(OffsetDateTime::now_utc()),
+                NewUser {
+                    email: &email,
+                    name: &name,
+                    role,
+                    plan,
+                    password: &password,
+                },
+            )
+            .map_err(account_error)?;
+            store.flush().await?;
+            println!("{}", user.id);
+            if generated {
+                eprintln!("password for {}: {password} (shown once)", user.email);
+            }
+        }
+        UserCommand::List => {
+            println!(
+                "{:<36}  {:<6}  {:<6}  {:<20}  EMAIL / NAME",
+                "ID", "ROLE", "PLAN", "CREATED"
+            );
+            for u in store.list_users()? {
+                println!(
+                    "{:<36}  {:<6}  {:<6}  {:<20}  {} / {}",
+                    u.id,
+                    format!("{:?}", u.role).to_lowercase(),
+                    u.plan.as_str(),
+                    rfc3339(u.created_at),
+                    u.email,
+                    u.name
+                );
+            }
+        }
+        UserCommand::Delete { id } => {
+            let id: UserId = id.parse().map_err(|_| {
+                CliError::usage(format!("{id:?} is not a user id (see `user list`)"))
+            })?;
+            let n = delete_user(&config, &store, id).await?;
+            println!("deleted user {id} and {n} images; their data key is destroyed");
+        }
+    }
+    Ok(())
+}
+
+/// Deletes a member: data key first (crypto-shred, flushed), then metadata, then files.
+pub async fn delete_user(
+    config: &Config,
+    store: &crate::store::Store,
+    id: UserId,
+) -> Result<usize, CliError> {
+    if store.get_user(id)?.is_none() {
+        return Err(CliError::usage(format!("no user with id {id}")));
+    }
+    let images = store.list_images(id)?;
+    store.delete_user(id)?;
+    store.flush().await?;
+    for img in &images {
+        store.delete_image(img.id)?;
+    }
+    for job in store.jobs_of(id)? {
+        store.delete_job(job.id)?;
+    }
+    store.flush().await?;
+    let blobs =
+        BlobStore::open(&config.server.data_dir.join("blobs")).map_err(CliError::runtime)?;
+    blobs.delete_owner(id).map_err(CliError::runtime)?;
+    Ok(images.len())
+}
+
+/// `keys rotate`.
+pub fn keys_rotate(config: Config) -> Result<(), CliError> {
+    let store = open_store(&config)?;
+    let mut keyring = open_keyring(&config, &store)?;
+    let (old, new, n) = rotate_keys(&store, &mut keyring).map_err(CliError::runtime)?;
+    println!(
+        "master key rotated: generation {old} -> {new}; {n} data keys re-wrapped; the generation {old} key file is gone"
+    );
+    Ok(())
+}
+
+/// `sweep [--dry-run] [--as-of T]`: one line per object, then a total.
+pub async fn sweep(config: Config, dry_run: bool, as_of: Option<String>) -> Result<(), CliError> {
+    let at = match as_of {
+        Some(s) => OffsetDateTime::parse(&s, &Rfc3339).map_err(|e| {
+            CliError::usage(format!(
+                "--as-of {s:?} is not an RFC 3339 time (e.g. 2026-12-31T00:00:00Z): {e}"
+            ))
+        })?,
+        None => OffsetDateTime::now_utc(),
+    };
+    let clock: SharedClock = Arc::new(ManualClock::new(at));
+    let app = App::open(config, clock)?;
+    let now = unix(at);
+    let items = if dry_run {
+        app.sweeper.due(now)?
+    } else {
+        app.sweeper.sweep(now).await?
+    };
+    let verb = if dry_run { "due" } else { "removed" };
+    for i in &items {
+        println!(
+            "{verb} {} {} (expired {}{})",
+            i.kind,
+            i.id,
+            rfc3339(i.expired_at),
+            i.owner
+                .as_ref()
+                .map(|o| format!(", owner {o}"))
+                .unwrap_or_default()
+        );
+    }
+    println!("{} objects {verb}", items.len());
+    Ok(())
+}
+
+fn rfc3339(t: i64) -> String {
+    crate::http::handlers::images::rfc3339(t)
+}

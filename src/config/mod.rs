@@ -1,0 +1,508 @@
+//! One typed [`Config`] for the whole studio, and the rules for building it.
+//!
+//! Layering, lowest to highest: built-in defaults < a TOML file (`--config F`, else
+//! `/etc/image-layered/config.toml` only when it exists) < environment variables
+//! `IMAGE_LAYERED__SECTION__KEY` < a few CLI flags ([`Overrides`]). Invariants:
+//! - every section and key of every layer exists in the defaults, or loading fails naming it
+//!   ([`ConfigError::UnknownKey`]); a layer never adds keys;
+//! - a loaded `Config` has passed [`Config::validate`]: addresses, paths, ranges and the cron
+//!   schedule are parsed and checked once, here, so callers never re-check them;
+//! - secrets ([`Secret`], and any string key named `*password*`/`*secret*`/`*token*`) never
+//!   appear in `Debug` output, error messages or [`Config::redacted_toml`].
+
+mod error;
+mod load;
+mod validate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use zeroize::Zeroize;
+
+pub use error::{ConfigError, Source};
+pub use load::{Overrides, DEFAULT_CONFIG_PATH, ENV_PREFIX};
+
+/// The merged, validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub tls: TlsConfig,
+    pub store: StoreConfig,
+    pub crypto: CryptoConfig,
+    pub uploads: UploadsConfig,
+    pub jobs: JobsConfig,
+    pub retention: RetentionConfig,
+    pub auth: AuthConfig,
+    pub bootstrap: BootstrapConfig,
+    pub log: LogConfig,
+}
+
+/// `[server]`: the HTTP listener and the data directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub request_timeout_secs: u64,
+    pub header_read_timeout_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+/// `[tls]`: certificate and key (PEM) paths; both empty = plain HTTP.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// `[store]`: sled tuning.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub cache_capacity_mb: u64,
+    pub flush_every_ms: u64,
+}
+
+/// `[crypto]`: where the master key (KEK) lives; empty = `<data_dir>/keys/master.key`.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CryptoConfig {
+    pub master_key_file: PathBuf,
+}
+
+/// `[uploads]`: limits applied before and while decoding an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UploadsConfig {
+    pub max_bytes: u64,
+    pub max_pixels: u64,
+    pub max_side: u32,
+    pub decode_concurrency: usize,
+}
+
+/// `[jobs]`: the background job runner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobsConfig {
+    pub workers: usize,
+    pub max_attempts: u32,
+    pub retry_backoff_ms: u64,
+}
+
+/// `[retention]`: when the sweep runs and how long objects live.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Parsed at load (`cron` syntax with seconds: `sec min hour dom month dow [year]`).
+    #[serde(with = "cron_schedule")]
+    pub schedule: cron::Schedule,
+    pub temporary_hours: u64,
+    pub free_days: u64,
+    pub pro_days: u64,
+    pub studio_days: u64,
+    pub sweep_batch: usize,
+}
+
+/// `[auth]`: sessions and password hashing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthConfig {
+    pub session_idle_minutes: u64,
+    pub session_absolute_hours: u64,
+    pub argon2_concurrency: usize,
+}
+
+/// `[bootstrap]`: the first admin account, created on first start with no users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BootstrapConfig {
+    pub admin_email: String,
+    /// Empty = generate a one-time password and print it.
+    pub admin_password: Secret,
+}
+
+/// `[log]`: a `tracing_subscriber::EnvFilter` directive string, checked at load.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    pub level: String,
+}
+
+/// A secret string: `Debug` never shows it, and its memory is zeroed on drop.
+///
+/// It serializes as the real value (needed for the internal merge round trip); printing
+/// goes through [`Config::redacted_toml`], which redacts it.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The real value; use only where the secret is consumed.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.0.is_empty() {
+            f.write_str("Secret(\"\")")
+        } else {
+            f.write_str("Secret(<redacted>)")
+        }
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
+
+/// What [`Config::redacted_toml`] shows instead of a non-empty secret.
+pub const REDACTED: &str = "<redacted>";
+
+/// Whether a key holds a secret by its name (`*password*`, `*secret*`, `*token*`).
+pub(crate) fn is_secret_key(key: &str) -> bool {
+    let key = key.rsplit('.').next().unwrap_or(key);
+    ["password", "secret", "token"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./data"),
+            request_timeout_secs: 60,
+            header_read_timeout_secs: 10,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            cache_capacity_mb: 128,
+            flush_every_ms: 200,
+        }
+    }
+}
+
+impl Default for UploadsConfig {
+    fn default() -> Self {
+        Self {
+            max_bytes: 64 * 1024 * 1024,
+            max_pixels: 64_000_000,
+            max_side: 30_000,
+            decode_concurrency: 2,
+        }
+    }
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 2,
+            max_attempts: 3,
+            retry_backoff_ms: 500,
+        }
+    }
+}
+
+/// The default sweep schedule: every hour, on the hour.
+const DEFAULT_SCHEDULE: &str = "0 0 * * * *";
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            schedule: DEFAULT_SCHEDULE
+                .parse()
+                .expect("the built-in cron schedule parses"),
+            temporary_hours: 48,
+            free_days: 30,
+            pro_days: 60,
+            studio_days: 90,
+            sweep_batch: 500,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            session_idle_minutes: 720,
+            session_absolute_hours: 168,
+            argon2_concurrency: 2,
+        }
+    }
+}
+
+impl Default for BootstrapConfig {
+    fn default() -> Self {
+        Self {
+            admin_email: "admin@localhost".into(),
+            admin_password: Secret::default(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            level: "info".into(),
+        }
+    }
+}
+
+impl Config {
+    /// The master key file: `crypto.master_key_file`, or `<data_dir>/keys/master.key`.
+    pub fn master_key_path(&self) -> PathBuf {
+        if self.crypto.master_key_file.as_os_str().is_empty() {
+            self.server.data_dir.join("keys").join("master.key")
+        } else {
+            self.crypto.master_key_file.clone()
+        }
+    }
+
+    /// The merged configuration as TOML, every non-empty secret shown as `"<redacted>"`.
+    pub fn redacted_toml(&self) -> String {
+        let mut table = match toml::Table::try_from(self) {
+            Ok(table) => table,
+            Err(err) => return format!("# configuration cannot be shown as TOML: {err}\n"),
+        };
+        for (_, section) in table.iter_mut() {
+            if let toml::Value::Table(section) = section {
+                for (key, value) in section.iter_mut() {
+                    let secret_set = matches!(value, toml::Value::String(s) if !s.is_empty());
+                    if secret_set && is_secret_key(key) {
+                        *value = toml::Value::String(REDACTED.into());
+                    }
+                }
+            }
+        }
+        // Back through the struct so the output keeps the documented section and key order.
+        let rendered = match table.clone().try_into::<Config>() {
+            Ok(redacted) => toml::to_string(&redacted),
+            Err(_) => toml::to_string(&table),
+        };
+        rendered.unwrap_or_else(|err| format!("# configuration cannot be shown as TOML: {err}\n"))
+    }
+}
+
+impl ServerConfig {
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_secs(self.shutdown_grace_secs)
+    }
+}
+
+impl TlsConfig {
+    /// `(cert, key)` when TLS is configured (validation guarantees both or neither).
+    pub fn paths(&self) -> Option<(&Path, &Path)> {
+        if self.cert.as_os_str().is_empty() || self.key.as_os_str().is_empty() {
+            None
+        } else {
+            Some((&self.cert, &self.key))
+        }
+    }
+}
+
+impl StoreConfig {
+    pub fn cache_capacity_bytes(&self) -> u64 {
+        self.cache_capacity_mb.saturating_mul(1024 * 1024)
+    }
+
+    pub fn flush_every(&self) -> Duration {
+        Duration::from_millis(self.flush_every_ms)
+    }
+}
+
+impl JobsConfig {
+    pub fn retry_backoff(&self) -> Duration {
+        Duration::from_millis(self.retry_backoff_ms)
+    }
+}
+
+const HOUR: u64 = 3600;
+const DAY: u64 = 24 * HOUR;
+
+impl RetentionConfig {
+    /// How long an anonymous / temporary object lives.
+    pub fn temporary_ttl(&self) -> Duration {
+        Duration::from_secs(self.temporary_hours.saturating_mul(HOUR))
+    }
+
+    pub fn free_ttl(&self) -> Duration {
+        Duration::from_secs(self.free_days.saturating_mul(DAY))
+    }
+
+    pub fn pro_ttl(&self) -> Duration {
+        Duration::from_secs(self.pro_days.saturating_mul(DAY))
+    }
+
+    pub fn studio_ttl(&self) -> Duration {
+        Duration::from_secs(self.studio_days.saturating_mul(DAY))
+    }
+}
+
+impl AuthConfig {
+    pub fn session_idle(&self) -> Duration {
+        Duration::from_secs(self.session_idle_minutes.saturating_mul(60))
+    }
+
+    pub fn session_absolute(&self) -> Duration {
+        Duration::from_secs(self.session_absolute_hours.saturating_mul(HOUR))
+    }
+}
+
+/// `cron::Schedule` as its source string (the crate's `serde` feature is not enabled).
+mod cron_schedule {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub(super) fn serialize<S: Serializer>(
+        schedule: &cron::Schedule,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(schedule.source())
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<cron::Schedule, D::Error> {
+        let source = String::deserialize(deserializer)?;
+        let fields = source.split_whitespace().count();
+        if !(6..=7).contains(&fields) {
+            return Err(serde::de::Error::custom(format!("{fields} fields given")));
+        }
+        source.parse().map_err(|err: cron::error::Error| {
+            let detail = err
+                .to_string()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" ");
+            serde::de::Error::custom(format!("{detail}"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const EXAMPLE: &str = include_str!("../../config/image-layered.toml");
+
+    #[test]
+    fn example_file_is_exactly_the_defaults() {
+        let parsed: Config = toml::from_str(EXAMPLE).expect("example config parses");
+        assert_eq!(parsed, Config::default());
+        // ...and it documents every key: the defaults have no key the file lacks.
+        let file: toml::Table = toml::from_str(EXAMPLE).expect("example is TOML");
+        let defaults = toml::Table::try_from(Config::default()).expect("defaults serialize");
+        assert_eq!(file, defaults);
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().validate().expect("defaults validate");
+    }
+
+    #[test]
+    fn master_key_path_defaults_under_data_dir() {
+        let mut config = Config::default();
+        config.server.data_dir = PathBuf::from("/var/lib/image-layered");
+        assert_eq!(
+            config.master_key_path(),
+            PathBuf::from("/var/lib/image-layered/keys/master.key")
+        );
+        config.crypto.master_key_file = PathBuf::from("/run/credentials/x/master.key");
+        assert_eq!(
+            config.master_key_path(),
+            PathBuf::from("/run/credentials/x/master.key")
+        );
+    }
+
+    #[test]
+    fn redacted_print_hides_password_but_shows_other_values() {
+        let mut config = Config::default();
+        config.bootstrap.admin_password = Secret::new("hunter2-very-secret");
+        config.server.listen = "0.0.0.0:9000".parse().expect("addr");
+        let printed = config.redacted_toml();
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            printed.contains("admin_password = \"<redacted>\""),
+            "{printed}"
+        );
+        assert!(printed.contains("listen = \"0.0.0.0:9000\""), "{printed}");
+        assert!(
+            printed.contains("admin_email = \"admin@localhost\""),
+            "{printed}"
+        );
+        assert!(printed.contains("schedule = \"0 0 * * * *\""), "{printed}");
+        // Sections keep their documented order.
+        let server = printed.find("[server]").expect("server section");
+        let log = printed.find("[log]").expect("log section");
+        assert!(server < log, "{printed}");
+        // An empty secret is shown as empty, so "unset" stays visible.
+        let printed = Config::default().redacted_toml();
+        assert!(printed.contains("admin_password = \"\""), "{printed}");
+    }
+
+    #[test]
+    fn debug_hides_the_password() {
+        let mut config = Config::default();
+        config.bootstrap.admin_password = Secret::new("hunter2-very-secret");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("hunter2"), "{debug}");
+        assert!(debug.contains("Secret(<redacted>)"), "{debug}");
+        assert!(debug.contains("admin@localhost"), "{debug}");
+    }
+
+    #[test]
+    fn secret_key_names() {
+        assert!(is_secret_key("bootstrap.admin_password"));
+        assert!(is_secret_key("smtp.client_secret"));
+        assert!(is_secret_key("api_token"));
+        assert!(!is_secret_key("crypto.master_key_file"));
+        assert!(!is_secret_key("bootstrap.admin_email"));
+    }
+
+    #[test]
+    fn duration_accessors() {
+        let config = Config::default();
+        assert_eq!(
+            config.retention.temporary_ttl(),
+            Duration::from_secs(48 * 3600)
+        );
+        assert_eq!(
+            config.retention.free_ttl(),
+            Duration::from_secs(30 * 86_400)
+        );
+        assert_eq!(config.auth.session_idle(), Duration::from_secs(720 * 60));
+        assert_eq!(config.store.flush_every(), Duration::from_millis(200));
+        assert_eq!(config.store.cache_capacity_bytes(), 128 * 1024 * 1024);
+        assert_eq!(config.server.request_timeout(), Duration::from_secs(60));
+        assert!(config.tls.paths().is_none());
+    }
+}

@@ -1,0 +1,21 @@
+//! Engine: pure image code. Everything here works on bytes and pixels already in memory and
+//! never touches files, sockets or the clock, so it can be unit-tested and fuzzed in isolation
+//! and run on blocking threads by the callers that own I/O and concurrency caps.
+//!
+//! Today it holds the upload path: format sniffing, header probing and bounded decoding
+//! ([`decode`]), EXIF extraction and orientation ([`exif`]), and PNG thumbnails
+//! ([`thumbnail`]). Later issues add layer decomposition, inpainting and the exporters here.
+//!
+//! Invariants: no function in this module reads or writes outside its arguments; every decode
+//! goes through explicit size and allocation limits and cannot panic out of [`decode::decode`].
+
+pub mod decode;
+pub mod exif;
+pub mod thumbnail;
+
+pub use decode::{
+    decode, encode_png, probe, sniff, DecodeError, DecodeLimits, Decoded, EncodeError,
+    ImageFormatKind, Probe,
+};
+pub use exif::{apply_orientation, read_exif, ExifInfo, Gps};
+pub use thumbnail::thumbnail_png;

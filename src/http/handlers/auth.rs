@@ -1,0 +1,116 @@
+//! Sign-in, sign-out, the current member, and API keys.
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderValue, SET_COOKIE};
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::request::{authenticate, parse_json, read_body, session_cookie_name};
+use crate::http::respond::{empty, json, HttpResult};
+use crate::http::router::parse_id;
+use crate::ids::ApiKeyId;
+use crate::store::UserRecord;
+
+const SMALL_BODY: u64 = 16 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LoginBody {
+    email: String,
+    password: String,
+}
+
+fn me_json(u: &UserRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": u.id, "email": u.email, "name": u.name,
+        "role": u.role, "plan": u.plan,
+        // Credits arrive with billing; until then usage is not metered.
+        "credits": null,
+    })
+}
+
+fn cookie_header(app: &App, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
+    let secure = if app.tls { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
+        session_cookie_name(app.tls)
+    ))
+    .map_err(|e| ApiError::internal("cookie", e))
+}
+
+pub async fn login(app: &App, req: Request<Incoming>) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let body: LoginBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
+    let (token, user) = app.auth.login(&body.email, &body.password).await?;
+    let mut r = json(StatusCode::OK, &me_json(&user));
+    r.headers_mut().insert(
+        SET_COOKIE,
+        cookie_header(app, &token, app.auth.session_cookie_max_age())?,
+    );
+    Ok(r)
+}
+
+pub async fn logout(app: &App, req: Request<Incoming>) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let principal = authenticate(app, &parts)?;
+    if let Some(session) = principal.session {
+        app.auth.logout(&session).await?;
+    }
+    let mut r = empty(StatusCode::NO_CONTENT);
+    r.headers_mut()
+        .insert(SET_COOKIE, cookie_header(app, "", 0)?);
+    Ok(r)
+}
+
+pub async fn me(app: &App, req: Request<Incoming>) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    Ok(json(StatusCode::OK, &me_json(&p.user)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyBody {
+    name: String,
+}
+
+pub async fn create_key(app: &App, req: Request<Incoming>) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let body: KeyBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
+    let (rec, key) = app.auth.create_api_key(p.user.id, &body.name).await?;
+    Ok(json(
+        StatusCode::CREATED,
+        &serde_json::json!({"id": rec.id, "name": rec.name, "key": key, "created_at": rec.created_at}),
+    ))
+}
+
+pub async fn list_keys(app: &App, req: Request<Incoming>) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let keys: Vec<_> = app
+        .store
+        .list_api_keys(p.user.id)?
+        .into_iter()
+        .map(|k| {
+            serde_json::json!({"id": k.id, "name": k.name, "created_at": k.created_at, "last_used_at": k.last_used_at})
+        })
+        .collect();
+    Ok(json(StatusCode::OK, &serde_json::json!({ "keys": keys })))
+}
+
+pub async fn delete_key(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: ApiKeyId = parse_id(id, "API key")?;
+    match app.store.get_api_key(id)? {
+        Some(k) if k.user_id == p.user.id => {
+            app.store.delete_api_key(id)?;
+            app.store.flush().await?;
+            Ok(empty(StatusCode::NO_CONTENT))
+        }
+        _ => Err(ApiError::not_found("API key")),
+    }
+}

@@ -1,0 +1,114 @@
+//! Jobs: state, cancellation, and progress as Server-Sent Events (`progress` events, then
+//! `done` or `error`).
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Request, Response, StatusCode};
+use tokio::sync::broadcast::error::RecvError;
+
+use super::images::rfc3339;
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::request::authenticate;
+use crate::http::respond::{json, HttpResult};
+use crate::http::router::parse_id;
+use crate::ids::JobId;
+use crate::store::{JobRecord, JobState};
+
+pub fn job_json(j: &JobRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": j.id,
+        "kind": j.kind.name(),
+        "state": j.state,
+        "progress": j.progress,
+        "attempts": j.attempts,
+        "error": j.error,
+        "result": j.result,
+        "created_at": rfc3339(j.created_at),
+        "updated_at": rfc3339(j.updated_at),
+    })
+}
+
+fn sse_frame(job: &JobRecord) -> Bytes {
+    let event = match job.state {
+        JobState::Succeeded => "done",
+        JobState::Failed | JobState::Cancelled => "error",
+        _ => "progress",
+    };
+    Bytes::from(format!("event: {event}\ndata: {}\n\n", job_json(job)))
+}
+
+pub async fn get(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: JobId = parse_id(id, "job")?;
+    let job = app
+        .jobs
+        .get(p.user.id, id)?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    Ok(json(StatusCode::OK, &job_json(&job)))
+}
+
+pub async fn cancel(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: JobId = parse_id(id, "job")?;
+    let job = app
+        .jobs
+        .cancel(p.user.id, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    Ok(json(StatusCode::ACCEPTED, &job_json(&job)))
+}
+
+pub async fn events(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: JobId = parse_id(id, "job")?;
+    // Subscribe before reading the state, so no change falls between the two.
+    let rx = app.jobs.subscribe();
+    let job = app
+        .jobs
+        .get(p.user.id, id)?
+        .ok_or_else(|| ApiError::not_found("job"))?;
+    let first = sse_frame(&job);
+    let finished = job.state.is_final();
+    let jobs = app.jobs.clone();
+    let owner = p.user.id;
+    let rest = futures_util::stream::unfold((rx, finished), move |(mut rx, finished)| {
+        let jobs = jobs.clone();
+        async move {
+            if finished {
+                return None;
+            }
+            loop {
+                match rx.recv().await {
+                    Ok(j) if j.id == id => {
+                        let fin = j.state.is_final();
+                        return Some((sse_frame(&j), (rx, fin)));
+                    }
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => {
+                        // Missed events: resend the current state.
+                        let j = jobs.get(owner, id).ok().flatten()?;
+                        let fin = j.state.is_final();
+                        return Some((sse_frame(&j), (rx, fin)));
+                    }
+                    Err(RecvError::Closed) => return None,
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::once(async move { first })
+        .chain(rest)
+        .map(|b| Ok::<_, std::io::Error>(Frame::data(b)));
+    let mut r = Response::new(BodyExt::boxed_unsync(StreamBody::new(stream.boxed())));
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    r.headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(r)
+}

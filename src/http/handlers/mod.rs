@@ -1,0 +1,5 @@
+//! Thin HTTP handlers, one file per resource: parse and authenticate, call a service, render.
+pub mod auth;
+pub mod images;
+pub mod jobs;
+pub mod system;

@@ -1,0 +1,153 @@
+//! The HTTP front: one accept loop (plain, or TLS 1.3 only via rustls when a certificate is
+//! configured), hyper 1 connections with a header-read timeout, a request timeout around every
+//! handler, security headers on every response, request metrics, and graceful shutdown that
+//! stops accepting and lets in-flight requests finish (bounded by `shutdown_grace_secs`).
+
+pub mod handlers;
+pub mod metrics;
+pub mod request;
+pub mod respond;
+pub mod router;
+mod tls;
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::error::ApiError;
+use respond::Body;
+
+pub use tls::load_tls;
+
+/// Serves until `shutdown` turns true, then drains in-flight connections.
+pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+    let graceful = GracefulShutdown::new();
+    let tls = app.tls_acceptor.clone();
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let app2 = app.clone();
+        let service = service_fn(move |req| {
+            let app = app2.clone();
+            async move { Ok::<_, Infallible>(handle(app, req).await) }
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(app.config.server.header_read_timeout())
+            .keep_alive(true);
+        match &tls {
+            None => {
+                let conn = builder.serve_connection(TokioIo::new(stream), service);
+                let fut = graceful.watch(conn);
+                tokio::spawn(async move {
+                    if let Err(e) = fut.await {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                    }
+                });
+            }
+            Some(acceptor) => {
+                let acceptor = acceptor.clone();
+                let timeout = app.config.server.header_read_timeout();
+                let watcher = graceful.watcher();
+                tokio::spawn(async move {
+                    let tls_stream =
+                        match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                            Ok(Ok(s)) => s,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, "TLS handshake failed: {e}");
+                                return;
+                            }
+                            Err(_) => {
+                                tracing::debug!(%peer, "TLS handshake timed out");
+                                return;
+                            }
+                        };
+                    let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
+                    if let Err(e) = watcher.watch(conn).await {
+                        tracing::debug!(%peer, "connection ended: {e}");
+                    }
+                });
+            }
+        }
+    }
+    drop(listener);
+    tracing::info!("shutting down: finishing in-flight requests");
+    tokio::select! {
+        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(app.config.server.shutdown_grace()) => {
+            tracing::warn!("shutdown grace period over; closing remaining connections")
+        }
+    }
+}
+
+/// Runs one request through the router under the request timeout and decorates the answer.
+pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+    let timeout = app.config.server.request_timeout();
+    let (pattern, result) = match tokio::time::timeout(timeout, router::dispatch(&app, req)).await {
+        Ok(r) => r,
+        Err(_) => (
+            "timeout",
+            Err(ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                format!("the request took longer than {} s", timeout.as_secs()),
+            )),
+        ),
+    };
+    let mut resp = match result {
+        Ok(r) => r,
+        Err(e) => respond::error(&e),
+    };
+    app.metrics.record(pattern, resp.status().as_u16());
+    security_headers(&mut resp, app.tls);
+    resp
+}
+
+fn security_headers(resp: &mut Response<Body>, tls: bool) {
+    let h = resp.headers_mut();
+    let is_html = h
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/html"));
+    let csp = if is_html {
+        "default-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+    } else {
+        // User images and API data: never executable, never framed.
+        "default-src 'none'; sandbox; frame-ancestors 'none'"
+    };
+    let pairs: [(&str, &str); 3] = [
+        ("x-content-type-options", "nosniff"),
+        ("referrer-policy", "no-referrer"),
+        ("content-security-policy", csp),
+    ];
+    for (k, v) in pairs {
+        h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+    }
+    if tls {
+        h.insert(
+            HeaderName::from_static("strict-transport-security"),
+            HeaderValue::from_static("max-age=63072000"),
+        );
+    }
+}

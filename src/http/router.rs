@@ -1,0 +1,99 @@
+//! The one route table: method + path → handler, with the route's pattern (for metrics) and
+//! its path parameters. Unknown paths are 404, known paths with the wrong method 405.
+
+use hyper::body::Incoming;
+use hyper::{Method, Request, StatusCode};
+
+use super::handlers::{auth, images, jobs, system};
+use super::respond::HttpResult;
+use crate::app::App;
+use crate::error::ApiError;
+
+/// A matched route's pattern, e.g. `/api/v1/images/{id}`; "unmatched" for misses.
+pub type Pattern = &'static str;
+
+/// Dispatches a request; returns the route pattern along with the response.
+pub async fn dispatch(app: &App, req: Request<Incoming>) -> (Pattern, HttpResult) {
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    use Method as M;
+    let (pattern, result) = match (&method, segs.as_slice()) {
+        (&M::GET, [""]) => ("/", system::index(app).await),
+        (&M::GET, ["healthz"]) => ("/healthz", system::healthz(app).await),
+        (&M::GET, ["readyz"]) => ("/readyz", system::readyz(app).await),
+        (&M::GET, ["metrics"]) => ("/metrics", system::metrics(app).await),
+        (_, ["api", "v1", rest @ ..]) => match (&method, rest) {
+            (&M::POST, ["auth", "login"]) => ("/api/v1/auth/login", auth::login(app, req).await),
+            (&M::POST, ["auth", "logout"]) => ("/api/v1/auth/logout", auth::logout(app, req).await),
+            (&M::GET, ["me"]) => ("/api/v1/me", auth::me(app, req).await),
+            (&M::POST, ["keys"]) => ("/api/v1/keys", auth::create_key(app, req).await),
+            (&M::GET, ["keys"]) => ("/api/v1/keys", auth::list_keys(app, req).await),
+            (&M::DELETE, ["keys", id]) => {
+                ("/api/v1/keys/{id}", auth::delete_key(app, req, id).await)
+            }
+            (&M::POST, ["images"]) => ("/api/v1/images", images::upload(app, req).await),
+            (&M::GET, ["images"]) => ("/api/v1/images", images::list(app, req).await),
+            (&M::GET, ["images", id]) => ("/api/v1/images/{id}", images::get(app, req, id).await),
+            (&M::DELETE, ["images", id]) => {
+                ("/api/v1/images/{id}", images::delete(app, req, id).await)
+            }
+            (&M::GET, ["images", id, "original"]) => (
+                "/api/v1/images/{id}/original",
+                images::original(app, req, id).await,
+            ),
+            (&M::GET, ["images", id, "thumbnail"]) => (
+                "/api/v1/images/{id}/thumbnail",
+                images::thumbnail(app, req, id).await,
+            ),
+            (&M::GET, ["jobs", id]) => ("/api/v1/jobs/{id}", jobs::get(app, req, id).await),
+            (&M::DELETE, ["jobs", id]) => ("/api/v1/jobs/{id}", jobs::cancel(app, req, id).await),
+            (&M::GET, ["jobs", id, "events"]) => {
+                ("/api/v1/jobs/{id}/events", jobs::events(app, req, id).await)
+            }
+            (_, p) if known_api_path(p) => ("unmatched", Err(method_not_allowed(&method))),
+            _ => ("unmatched", Err(no_route(&path))),
+        },
+        (_, ["healthz" | "readyz" | "metrics"]) | (_, [""]) => {
+            ("unmatched", Err(method_not_allowed(&method)))
+        }
+        _ => ("unmatched", Err(no_route(&path))),
+    };
+    (pattern, result)
+}
+
+fn known_api_path(p: &[&str]) -> bool {
+    matches!(
+        p,
+        ["auth", "login" | "logout"]
+            | ["me"]
+            | ["keys"]
+            | ["keys", _]
+            | ["images"]
+            | ["images", _]
+            | ["images", _, "original" | "thumbnail"]
+            | ["jobs", _]
+            | ["jobs", _, "events"]
+    )
+}
+
+fn no_route(path: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        format!("no route for {path}; see API.md"),
+    )
+}
+
+fn method_not_allowed(m: &Method) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{m} is not allowed here"),
+    )
+}
+
+/// Parses a path id; a malformed id is simply "not found" (no oracle, no parse details).
+pub fn parse_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, ApiError> {
+    raw.parse().map_err(|_| ApiError::not_found(what))
+}

@@ -1,0 +1,211 @@
+//! Uploaded images as a service: accept an upload (format sniffed from the bytes, pixel limits
+//! checked from the header before decoding, EXIF read, orientation applied), store the
+//! original encrypted under the owner's data key, record it with a temporary TTL and queue its
+//! thumbnail, all acknowledged only after the blob is fsynced and the store flushed. Reads are
+//! owner-checked: another member's image does not exist. Deletion removes metadata first
+//! (flushed), then the blobs.
+
+mod thumbnail;
+
+use std::io::Read;
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::blobs::{BlobStore, DataKey, Keyring};
+use crate::clock::{unix, SharedClock};
+use crate::engine::{self, DecodeLimits};
+use crate::error::ApiError;
+use crate::ids::{BlobId, ImageId, UserId};
+use crate::jobs::JobQueue;
+use crate::store::{ImageRecord, ImageState, JobKind, Plan, Store};
+
+pub use thumbnail::ThumbnailJob;
+
+/// Retention periods, from `[retention]`.
+#[derive(Debug, Clone)]
+pub struct RetentionPeriods {
+    pub temporary_secs: i64,
+    pub free_secs: i64,
+    pub pro_secs: i64,
+    pub studio_secs: i64,
+}
+
+impl RetentionPeriods {
+    pub fn for_plan(&self, plan: Plan) -> i64 {
+        match plan {
+            Plan::Free => self.free_secs,
+            Plan::Pro => self.pro_secs,
+            Plan::Studio => self.studio_secs,
+        }
+    }
+}
+
+/// Uploads, reads and deletes of images; shared by the HTTP handlers, jobs and the sweep.
+#[derive(Clone)]
+pub struct ImageService {
+    pub(crate) store: Store,
+    pub(crate) blobs: Arc<BlobStore>,
+    pub(crate) keyring: Arc<Keyring>,
+    clock: SharedClock,
+    jobs: JobQueue,
+    limits: DecodeLimits,
+    retention: RetentionPeriods,
+    decode_slots: Arc<Semaphore>,
+}
+
+impl ImageService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        blobs: Arc<BlobStore>,
+        keyring: Arc<Keyring>,
+        clock: SharedClock,
+        jobs: JobQueue,
+        limits: DecodeLimits,
+        retention: RetentionPeriods,
+        decode_concurrency: usize,
+    ) -> Self {
+        Self {
+            store,
+            blobs,
+            keyring,
+            clock,
+            jobs,
+            limits,
+            retention,
+            decode_slots: Arc::new(Semaphore::new(decode_concurrency.max(1))),
+        }
+    }
+
+    /// The member's unwrapped data key.
+    pub(crate) fn data_key(&self, owner: UserId) -> Result<DataKey, ApiError> {
+        let wrapped = self.store.data_key(owner)?.ok_or_else(|| {
+            ApiError::internal("data key", format!("member {owner} has no data key"))
+        })?;
+        Ok(self.keyring.unwrap(&wrapped, owner)?)
+    }
+
+    /// Validates, stores and records an upload; queues its thumbnail.
+    pub async fn upload(&self, owner: UserId, bytes: Vec<u8>) -> Result<ImageRecord, ApiError> {
+        let _slot = self
+            .decode_slots
+            .acquire()
+            .await
+            .map_err(|e| ApiError::internal("decode slots", e))?;
+        let this = self.clone();
+        let rec = tokio::task::spawn_blocking(move || this.store_upload(owner, &bytes)).await??;
+        self.store.flush().await?;
+        self.jobs.notify();
+        Ok(rec)
+    }
+
+    fn store_upload(&self, owner: UserId, bytes: &[u8]) -> Result<ImageRecord, ApiError> {
+        let decoded = engine::decode(bytes, &self.limits)?;
+        let key = self.data_key(owner)?;
+        let now = unix(self.clock.now());
+        let id = ImageId::new();
+        let blob = BlobId::new();
+        self.blobs.put(
+            &key,
+            self.keyring.current_generation(),
+            owner,
+            blob,
+            &mut &bytes[..],
+        )?;
+        let mut job = self
+            .jobs
+            .new_job(owner, JobKind::Thumbnail { image_id: id });
+        job.not_before = now;
+        let rec = ImageRecord {
+            id,
+            owner,
+            format: decoded.format,
+            width: decoded.width,
+            height: decoded.height,
+            bytes: bytes.len() as u64,
+            sha256: hex::encode(Sha256::digest(bytes)),
+            exif: decoded.exif,
+            state: ImageState::Temporary,
+            created_at: now,
+            expires_at: now + self.retention.temporary_secs,
+            original_blob: blob,
+            thumbnail_blob: None,
+            thumbnail_job: Some(job.id),
+        };
+        if let Err(e) = self.store.insert_image(&rec, Some(&job)) {
+            let _ = self.blobs.delete(owner, blob);
+            return Err(e.into());
+        }
+        Ok(rec)
+    }
+
+    /// The member's image; another member's is 404.
+    pub fn get(&self, owner: UserId, id: ImageId) -> Result<ImageRecord, ApiError> {
+        self.store
+            .get_image(id)?
+            .filter(|i| i.owner == owner)
+            .ok_or_else(|| ApiError::not_found("image"))
+    }
+
+    pub fn list(&self, owner: UserId) -> Result<Vec<ImageRecord>, ApiError> {
+        Ok(self.store.list_images(owner)?)
+    }
+
+    /// A decrypting reader over one of the image's blobs.
+    pub fn open_blob(&self, owner: UserId, blob: BlobId) -> Result<Box<dyn Read + Send>, ApiError> {
+        let key = self.data_key(owner)?;
+        Ok(Box::new(self.blobs.open_reader(&key, owner, blob)?))
+    }
+
+    /// Deletes an image: metadata (flushed) first, then its blobs.
+    pub async fn delete(&self, owner: UserId, id: ImageId) -> Result<(), ApiError> {
+        self.get(owner, id)?;
+        self.delete_any(id).await?;
+        Ok(())
+    }
+
+    /// Deletes an image whoever owns it (sweep, account deletion). `Ok(None)` if already gone.
+    pub async fn delete_any(&self, id: ImageId) -> Result<Option<ImageRecord>, ApiError> {
+        let Some(rec) = self.store.delete_image(id)? else {
+            return Ok(None);
+        };
+        self.store.flush().await?;
+        let blobs = self.blobs.clone();
+        let doomed: Vec<BlobId> = std::iter::once(rec.original_blob)
+            .chain(rec.thumbnail_blob)
+            .collect();
+        let owner = rec.owner;
+        tokio::task::spawn_blocking(move || {
+            for b in doomed {
+                if let Err(e) = blobs.delete(owner, b) {
+                    tracing::warn!(blob = %b, "could not remove blob file (the reconciler will): {e}");
+                }
+            }
+        })
+        .await?;
+        Ok(Some(rec))
+    }
+
+    /// Marks an image processed: from now on it is kept for the owner's plan retention.
+    /// (The decomposition job calls this when it stores a result.)
+    pub async fn mark_processed(&self, id: ImageId) -> Result<ImageRecord, ApiError> {
+        let mut rec = self
+            .store
+            .get_image(id)?
+            .ok_or_else(|| ApiError::not_found("image"))?;
+        let plan = self
+            .store
+            .get_user(rec.owner)?
+            .map(|u| u.plan)
+            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such member"))?;
+        let now = unix(self.clock.now());
+        rec.state = ImageState::Processed;
+        rec.expires_at = now + self.retention.for_plan(plan);
+        self.store.update_image(&rec)?;
+        self.store.flush().await?;
+        Ok(rec)
+    }
+}

@@ -1,0 +1,202 @@
+//! The persisted job queue. Jobs live in the store (queued → running → succeeded | failed |
+//! cancelled); a pool of workers claims them one at a time by transaction and runs each on a
+//! blocking thread inside a panic boundary, so a panicking job fails alone. Failures are
+//! classified: `Retry` re-queues with exponential backoff up to `max_attempts`, `Abort` fails
+//! at once (bad input). Progress and state changes are broadcast for SSE. "Running" lives in
+//! memory only: after a crash the store's running jobs are queued again at start-up.
+
+mod worker;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{broadcast, Notify};
+
+use crate::clock::{unix, SharedClock};
+use crate::ids::{JobId, UserId};
+use crate::store::{JobKind, JobRecord, JobState, Store, StoreError};
+
+pub use worker::{spawn_workers, Handlers};
+
+/// Queue settings, from `[jobs]`.
+#[derive(Debug, Clone)]
+pub struct JobsConfig {
+    pub workers: usize,
+    pub max_attempts: u32,
+    pub retry_backoff_ms: u64,
+}
+
+/// How a job run ended, when it did not succeed.
+#[derive(Debug)]
+pub enum JobFailure {
+    /// A transient failure: run again later (until `max_attempts`).
+    Retry(String),
+    /// Bad input or a permanent condition: fail now.
+    Abort { code: String, message: String },
+    /// The job saw its cancel flag.
+    Cancelled,
+}
+
+impl JobFailure {
+    pub fn abort(code: &str, message: impl Into<String>) -> Self {
+        JobFailure::Abort {
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// What a running job may do besides its work: report progress, look at its cancel flag.
+pub struct JobContext {
+    job: JobRecord,
+    queue: JobQueue,
+    cancel: Arc<AtomicBool>,
+}
+
+impl JobContext {
+    pub fn job(&self) -> &JobRecord {
+        &self.job
+    }
+
+    /// Records progress (0.0..=1.0) and tells subscribers; not flushed (progress is advisory).
+    pub fn progress(&mut self, p: f32) {
+        self.job.progress = p.clamp(0.0, 1.0);
+        self.job.updated_at = unix(self.queue.inner.clock.now());
+        if self.queue.inner.store.put_job(&self.job).is_ok() {
+            self.queue.publish(&self.job);
+        }
+    }
+
+    /// `Err(Cancelled)` once a cancel was requested; call between steps.
+    pub fn check_cancelled(&self) -> Result<(), JobFailure> {
+        if self.cancel.load(Ordering::Relaxed) {
+            Err(JobFailure::Cancelled)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// Runs one kind of job. Called on a blocking thread.
+pub trait JobHandler: Send + Sync + 'static {
+    fn run(&self, ctx: &mut JobContext) -> Result<serde_json::Value, JobFailure>;
+}
+
+struct Inner {
+    store: Store,
+    clock: SharedClock,
+    config: JobsConfig,
+    wake: Notify,
+    events: broadcast::Sender<JobRecord>,
+    running: Mutex<HashMap<JobId, Arc<AtomicBool>>>,
+}
+
+/// Handle to the queue; cheap to clone.
+#[derive(Clone)]
+pub struct JobQueue {
+    inner: Arc<Inner>,
+}
+
+impl JobQueue {
+    pub fn new(store: Store, clock: SharedClock, config: JobsConfig) -> Self {
+        let (events, _) = broadcast::channel(1024);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                clock,
+                config,
+                wake: Notify::new(),
+                events,
+                running: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A fresh queued job record (not yet stored: callers insert it with what it works on).
+    pub fn new_job(&self, owner: UserId, kind: JobKind) -> JobRecord {
+        let now = unix(self.inner.clock.now());
+        JobRecord {
+            id: JobId::new(),
+            owner,
+            kind,
+            state: JobState::Queued,
+            progress: 0.0,
+            attempts: 0,
+            not_before: now,
+            error: None,
+            result: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// Wakes the workers after a job was stored (and flushed).
+    pub fn notify(&self) {
+        self.inner.wake.notify_waiters();
+        self.inner.wake.notify_one();
+    }
+
+    /// Stores, flushes and announces a new job.
+    pub async fn enqueue(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.inner.store.put_job(job)?;
+        self.inner.store.flush().await?;
+        self.notify();
+        Ok(())
+    }
+
+    /// A member's job; another member's is `None`.
+    pub fn get(&self, owner: UserId, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        Ok(self.inner.store.get_job(id)?.filter(|j| j.owner == owner))
+    }
+
+    /// Subscribes to every job change (filter by id).
+    pub fn subscribe(&self) -> broadcast::Receiver<JobRecord> {
+        self.inner.events.subscribe()
+    }
+
+    fn publish(&self, job: &JobRecord) {
+        let _ = self.inner.events.send(job.clone());
+    }
+
+    /// Cancels a job: a queued one at once, a running one when it next checks its flag.
+    /// Returns the job as it stands, or `None` if it is not the member's.
+    pub async fn cancel(&self, owner: UserId, id: JobId) -> Result<Option<JobRecord>, StoreError> {
+        let Some(mut job) = self.get(owner, id)? else {
+            return Ok(None);
+        };
+        match job.state {
+            JobState::Queued => {
+                job.state = JobState::Cancelled;
+                job.updated_at = unix(self.inner.clock.now());
+                self.inner.store.put_job(&job)?;
+                self.inner.store.flush().await?;
+                self.publish(&job);
+            }
+            JobState::Running => {
+                if let Some(flag) = self.inner.running.lock().expect("lock").get(&id) {
+                    flag.store(true, Ordering::Relaxed);
+                }
+            }
+            _ => {}
+        }
+        Ok(Some(job))
+    }
+
+    /// Re-queues jobs a previous process left running. Call once at start-up.
+    pub fn recover(&self) -> Result<usize, StoreError> {
+        let n = self
+            .inner
+            .store
+            .requeue_running_jobs(unix(self.inner.clock.now()))?;
+        if n > 0 {
+            tracing::info!(jobs = n, "re-queued jobs interrupted by the last shutdown");
+        }
+        Ok(n)
+    }
+
+    /// Job counts by state for metrics, in `JobState::ALL` order.
+    pub fn counts(&self) -> Result<[u64; 5], StoreError> {
+        self.inner.store.job_counts()
+    }
+}

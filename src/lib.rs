@@ -1,0 +1,32 @@
+//! image-layered: a self-hostable AI image-layering studio in one binary.
+//!
+//! Map of the crate (one responsibility per module):
+//! - [`cli`]: the command line of API.md as functions; `main.rs` only parses and dispatches.
+//! - [`config`]: one typed configuration, defaults < file < env < flags.
+//! - [`app`]: builds everything from a config and a clock; runs server, workers, scheduler.
+//! - [`clock`]: the injectable clock behind every time decision.
+//! - [`ids`]: typed UUIDv7 identifiers.
+//! - [`store`]: sled behind typed methods — metadata, indexes, TTL index, jobs.
+//! - [`blobs`]: encrypted files (AES-256-GCM STREAM), master key generations, data keys.
+//! - [`engine`]: pure image code (decode with limits, EXIF, thumbnails; later decomposition).
+//! - [`images`]: uploads as a service over store + blobs; the thumbnail job.
+//! - [`auth`]: members, passwords, sessions, API keys.
+//! - [`jobs`]: the persisted queue and its workers.
+//! - [`retention`]: the TTL sweep and its cron schedule.
+//! - [`http`]: hyper server, TLS, route table, handlers, metrics.
+//! - [`error`]: the one mapping from errors to `{code, message}` and an HTTP status.
+
+pub mod app;
+pub mod auth;
+pub mod blobs;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod images;
+pub mod jobs;
+pub mod retention;
+pub mod store;

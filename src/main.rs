@@ -1,0 +1,57 @@
+//! `image-layered`: parse the command line, load the configuration, start logging, run the
+//! command. Errors are one line on stderr; exit 0 ok, 1 runtime failure, 2 bad usage or input.
+
+use clap::Parser;
+use image_layered::cli::{self, Cli, Command, ConfigCommand, KeysCommand};
+
+fn main() {
+    let cli = Cli::parse();
+    let listen = match &cli.command {
+        Some(Command::Serve { listen }) => *listen,
+        _ => None,
+    };
+    let config = match cli::load_config(&cli.global, listen) {
+        Ok(c) => c,
+        Err(e) => exit(e),
+    };
+    init_logging(&config.log.level);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => exit(cli::CliError::runtime(format!(
+            "cannot start the runtime: {e}"
+        ))),
+    };
+    let result = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve { listen: None }) {
+            Command::Serve { .. } => cli::serve(config).await,
+            Command::User(cmd) => cli::user(config, cmd).await,
+            Command::Keys(KeysCommand::Rotate) => cli::keys_rotate(config),
+            Command::Sweep { dry_run, as_of } => cli::sweep(config, dry_run, as_of).await,
+            Command::Config(ConfigCommand::Print) => {
+                print!("{}", config.redacted_toml());
+                Ok(())
+            }
+        }
+    });
+    if let Err(e) = result {
+        exit(e);
+    }
+}
+
+fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("IMAGE_LAYERED_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_new(level))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn exit(e: cli::CliError) -> ! {
+    eprintln!("error: {}", e.message);
+    std::process::exit(e.code)
+}

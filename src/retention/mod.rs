@@ -1,0 +1,152 @@
+//! Retention: the sweep deletes everything due in the TTL index — images with their blobs,
+//! expired sessions — in bounded batches, soonest expiry first, logging each removal. It is
+//! idempotent (an entry whose object is already gone is dropped) and safe to interrupt: each
+//! object's metadata is removed and flushed before its files. A cron schedule from the config
+//! runs it inside the server; `image-layered sweep` runs it from the shell.
+
+use std::str::FromStr;
+
+use time::OffsetDateTime;
+use tokio::sync::watch;
+
+use crate::clock::{unix, SharedClock};
+use crate::error::ApiError;
+use crate::ids::ImageId;
+use crate::images::ImageService;
+use crate::store::{Store, TtlEntry, TtlKind};
+
+/// One object the sweep removed (or, in a dry run, would remove).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Swept {
+    pub kind: &'static str,
+    pub id: String,
+    pub expired_at: i64,
+    pub owner: Option<String>,
+}
+
+fn describe(e: &TtlEntry) -> Swept {
+    let id = match e.kind {
+        TtlKind::Image => ImageId::from_slice(&e.id)
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| hex::encode(&e.id)),
+        // Session keys are token hashes; show a short prefix only.
+        TtlKind::Session => hex::encode(&e.id[..e.id.len().min(6)]),
+    };
+    Swept {
+        kind: e.kind.as_str(),
+        id,
+        expired_at: e.expires_at,
+        owner: None,
+    }
+}
+
+/// Runs sweeps against the store.
+#[derive(Clone)]
+pub struct Sweeper {
+    store: Store,
+    images: ImageService,
+    batch: usize,
+}
+
+impl Sweeper {
+    pub fn new(store: Store, images: ImageService, batch: usize) -> Self {
+        Self {
+            store,
+            images,
+            batch: batch.max(1),
+        }
+    }
+
+    /// What a sweep at `as_of` would remove, without removing anything.
+    pub fn due(&self, as_of: i64) -> Result<Vec<Swept>, ApiError> {
+        Ok(self
+            .store
+            .ttl_due(as_of, usize::MAX)?
+            .iter()
+            .map(describe)
+            .collect())
+    }
+
+    /// Removes everything due at `as_of`, batch by batch; returns what was removed.
+    pub async fn sweep(&self, as_of: i64) -> Result<Vec<Swept>, ApiError> {
+        let mut removed = Vec::new();
+        loop {
+            let due = self.store.ttl_due(as_of, self.batch)?;
+            if due.is_empty() {
+                break;
+            }
+            for entry in &due {
+                let mut item = describe(entry);
+                match entry.kind {
+                    TtlKind::Image => {
+                        let gone = match ImageId::from_slice(&entry.id) {
+                            Some(id) => self.images.delete_any(id).await?,
+                            None => None,
+                        };
+                        match gone {
+                            Some(rec) => item.owner = Some(rec.owner.to_string()),
+                            None => self.store.ttl_drop(entry)?,
+                        }
+                    }
+                    TtlKind::Session => {
+                        if !self.store.delete_session(&entry.id)? {
+                            self.store.ttl_drop(entry)?;
+                        }
+                    }
+                }
+                tracing::info!(kind = item.kind, id = %item.id, expired_at = item.expired_at, "retention: removed");
+                removed.push(item);
+            }
+            self.store.flush().await?;
+        }
+        if !removed.is_empty() {
+            tracing::info!(removed = removed.len(), "retention sweep finished");
+        }
+        Ok(removed)
+    }
+}
+
+/// Parses a cron expression (6 or 7 fields, seconds first).
+pub fn parse_schedule(expr: &str) -> Result<cron::Schedule, String> {
+    cron::Schedule::from_str(expr).map_err(|e| format!("bad cron schedule {expr:?}: {e}"))
+}
+
+/// Runs the sweep on `schedule` until `shutdown` turns true.
+pub fn spawn_scheduler(
+    sweeper: Sweeper,
+    schedule: cron::Schedule,
+    clock: SharedClock,
+    mut shutdown: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            let now = clock.now();
+            let Some(next) = next_after(&schedule, now) else {
+                tracing::warn!("the retention schedule has no future run; sweeps are off");
+                return;
+            };
+            let wait = (next - now).max(time::Duration::ZERO);
+            let wait = std::time::Duration::try_from(wait).unwrap_or_default();
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.changed() => return,
+            }
+            if *shutdown.borrow() {
+                return;
+            }
+            if let Err(e) = sweeper.sweep(unix(clock.now())).await {
+                tracing::error!("retention sweep failed: {}", e.message);
+            }
+        }
+    })
+}
+
+fn next_after(schedule: &cron::Schedule, now: OffsetDateTime) -> Option<OffsetDateTime> {
+    let utc = chrono_like(now)?;
+    let next = schedule.after(&utc).next()?;
+    OffsetDateTime::from_unix_timestamp(next.timestamp()).ok()
+}
+
+fn chrono_like(t: OffsetDateTime) -> Option<chrono::DateTime<chrono::Utc>> {
+    chrono::DateTime::from_timestamp(t.unix_timestamp(), 0)
+}

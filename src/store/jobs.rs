@@ -1,0 +1,119 @@
+//! Jobs in the store: the record plus a `jobs_queued` index of runnable ids (UUIDv7, so in
+//! submission order). A claim moves a job from queued to running in one transaction, so two
+//! workers never run the same job. "Running" is not trusted across restarts: at start-up every
+//! running job is queued again (the process that ran it is gone).
+
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
+
+use super::codec::{decode, encode};
+use super::records::{JobRecord, JobState};
+use super::{Result, Store};
+use crate::ids::JobId;
+
+impl Store {
+    /// Inserts or rewrites a job, keeping the queued index in step with its state.
+    pub fn put_job(&self, job: &JobRecord) -> Result<()> {
+        (&self.jobs, &self.jobs_queued).transaction(|(j, q)| {
+            j.insert(job.id.as_bytes(), encode(job))?;
+            if job.state == JobState::Queued {
+                q.insert(job.id.as_bytes(), &[][..])?;
+            } else {
+                q.remove(job.id.as_bytes())?;
+            }
+            Ok::<_, ConflictableTransactionError<String>>(())
+        })?;
+        Ok(())
+    }
+
+    pub fn get_job(&self, id: JobId) -> Result<Option<JobRecord>> {
+        self.jobs
+            .get(id.as_bytes())?
+            .map(|v| decode("jobs", &v))
+            .transpose()
+    }
+
+    pub fn delete_job(&self, id: JobId) -> Result<()> {
+        (&self.jobs, &self.jobs_queued).transaction(|(j, q)| {
+            j.remove(id.as_bytes())?;
+            q.remove(id.as_bytes())?;
+            Ok::<_, ConflictableTransactionError<String>>(())
+        })?;
+        Ok(())
+    }
+
+    /// Claims the oldest queued job that may run at `now`, marking it running.
+    pub fn claim_next_job(&self, now: i64) -> Result<Option<JobRecord>> {
+        for k in self.jobs_queued.iter().keys() {
+            let k = k?;
+            let claimed = (&self.jobs, &self.jobs_queued).transaction(|(j, q)| {
+                if q.get(&k)?.is_none() {
+                    return Ok(None);
+                }
+                let Some(v) = j.get(&k)? else {
+                    q.remove(&k)?;
+                    return Ok(None);
+                };
+                let mut job: JobRecord = decode("jobs", &v)
+                    .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                if job.state != JobState::Queued || job.not_before > now {
+                    if job.state != JobState::Queued {
+                        q.remove(&k)?;
+                    }
+                    return Ok(None);
+                }
+                job.state = JobState::Running;
+                job.attempts += 1;
+                job.updated_at = now;
+                j.insert(&k, encode(&job))?;
+                q.remove(&k)?;
+                Ok::<_, ConflictableTransactionError<String>>(Some(job))
+            })?;
+            if claimed.is_some() {
+                return Ok(claimed);
+            }
+        }
+        Ok(None)
+    }
+
+    /// Queues again every job left running by a previous process. Returns how many.
+    pub fn requeue_running_jobs(&self, now: i64) -> Result<usize> {
+        let mut n = 0;
+        for v in self.jobs.iter().values() {
+            let mut job: JobRecord = decode("jobs", &v?)?;
+            if job.state == JobState::Running {
+                job.state = JobState::Queued;
+                job.updated_at = now;
+                self.put_job(&job)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Number of jobs in each state, in `JobState::ALL` order.
+    pub fn job_counts(&self) -> Result<[u64; 5]> {
+        let mut counts = [0u64; 5];
+        for v in self.jobs.iter().values() {
+            let job: JobRecord = decode("jobs", &v?)?;
+            let i = JobState::ALL
+                .iter()
+                .position(|s| *s == job.state)
+                .unwrap_or(0);
+            counts[i] += 1;
+        }
+        Ok(counts)
+    }
+
+    /// The owner's jobs, oldest first.
+    pub fn jobs_of(&self, owner: crate::ids::UserId) -> Result<Vec<JobRecord>> {
+        let mut out = Vec::new();
+        for v in self.jobs.iter().values() {
+            let job: JobRecord = decode("jobs", &v?)?;
+            if job.owner == owner {
+                out.push(job);
+            }
+        }
+        Ok(out)
+    }
+}

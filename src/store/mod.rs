@@ -1,0 +1,220 @@
+//! The store: the only code that touches sled. It holds metadata only (never image bytes —
+//! large sled values are not fsynced, RELIABILITY.md sled#1077), in typed trees with
+//! big-endian keys, behind typed methods grouped by resource (`users`, `images`, `jobs`,
+//! `ttl`). Invariants: the on-disk schema version is checked at open (a newer one refuses to
+//! open); changes spanning several trees run in one sled transaction; callers `flush()` before
+//! telling a client a write is done; sled's cache and flush interval are set explicitly.
+
+mod codec;
+mod images;
+mod jobs;
+mod records;
+mod ttl;
+mod users;
+
+use std::path::{Path, PathBuf};
+
+pub use records::{
+    ApiKeyRecord, ImageRecord, ImageState, JobError, JobKind, JobRecord, JobState, Plan, Role,
+    SessionRecord, UserRecord,
+};
+pub use ttl::{TtlEntry, TtlKind};
+
+/// The schema this build reads and writes.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// sled settings, from `[store]` in the config.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub cache_capacity_bytes: u64,
+    pub flush_every_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self {
+            cache_capacity_bytes: 128 << 20,
+            flush_every_ms: 200,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the store at {0} is in use by another image-layered process (is `serve` running?); stop it and try again")]
+    Locked(PathBuf),
+    #[error("the store at {path} has schema version {found}, newer than this build supports ({supported}); upgrade image-layered")]
+    SchemaTooNew {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("corrupt record in tree {tree}: {reason}")]
+    Corrupt { tree: &'static str, reason: String },
+    #[error("{0}")]
+    Conflict(String),
+}
+
+impl StoreError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            StoreError::Locked(_) => "store_locked",
+            StoreError::SchemaTooNew { .. } => "store_schema_too_new",
+            StoreError::Sled(_) => "store_error",
+            StoreError::Corrupt { .. } => "store_corrupt",
+            StoreError::Conflict(_) => "conflict",
+        }
+    }
+}
+
+impl<E: std::fmt::Display> From<sled::transaction::TransactionError<E>> for StoreError {
+    fn from(e: sled::transaction::TransactionError<E>) -> Self {
+        match e {
+            sled::transaction::TransactionError::Storage(s) => StoreError::Sled(s),
+            sled::transaction::TransactionError::Abort(a) => StoreError::Conflict(a.to_string()),
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// The metadata store. Cheap to clone (sled handles are reference counted).
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    path: PathBuf,
+    meta: sled::Tree,
+    users: sled::Tree,
+    users_by_email: sled::Tree,
+    sessions: sled::Tree,
+    api_keys: sled::Tree,
+    data_keys: sled::Tree,
+    images: sled::Tree,
+    images_by_owner: sled::Tree,
+    jobs: sled::Tree,
+    jobs_queued: sled::Tree,
+    ttl: sled::Tree,
+    ttl_by_object: sled::Tree,
+}
+
+const SCHEMA_KEY: &[u8] = b"schema_version";
+
+impl Store {
+    /// Opens (or creates) the store in `dir`.
+    pub fn open(dir: &Path, cfg: &StoreConfig) -> Result<Self> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cfg.cache_capacity_bytes)
+            .flush_every_ms(Some(cfg.flush_every_ms))
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io)
+                    if io.kind() == std::io::ErrorKind::WouldBlock
+                        || io.to_string().contains("could not acquire lock") =>
+                {
+                    StoreError::Locked(dir.to_path_buf())
+                }
+                other => StoreError::Sled(other),
+            })?;
+        let t = |name: &str| db.open_tree(name);
+        let store = Store {
+            path: dir.to_path_buf(),
+            meta: t("meta")?,
+            users: t("users")?,
+            users_by_email: t("users_by_email")?,
+            sessions: t("sessions")?,
+            api_keys: t("api_keys")?,
+            data_keys: t("data_keys")?,
+            images: t("images")?,
+            images_by_owner: t("images_by_owner")?,
+            jobs: t("jobs")?,
+            jobs_queued: t("jobs_queued")?,
+            ttl: t("ttl")?,
+            ttl_by_object: t("ttl_by_object")?,
+            db,
+        };
+        store.check_schema()?;
+        Ok(store)
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        match self.meta.get(SCHEMA_KEY)? {
+            None => {
+                self.meta
+                    .insert(SCHEMA_KEY, &SCHEMA_VERSION.to_be_bytes())?;
+                self.db.flush()?;
+                Ok(())
+            }
+            Some(v) => {
+                let found = codec::u32_from(&v).ok_or_else(|| StoreError::Corrupt {
+                    tree: "meta",
+                    reason: "schema version is not 4 bytes".into(),
+                })?;
+                if found > SCHEMA_VERSION {
+                    return Err(StoreError::SchemaTooNew {
+                        path: self.path.clone(),
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Makes every write so far durable. Await this before acknowledging a write.
+    pub async fn flush(&self) -> Result<()> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Blocking flush, for the command line and blocking threads.
+    pub fn flush_blocking(&self) -> Result<()> {
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Bytes sled uses on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// A small opaque value in the meta tree (the master key check value, for one).
+    pub fn meta_get(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        Ok(self.meta.get(key.as_bytes())?.map(|v| v.to_vec()))
+    }
+
+    pub fn meta_set(&self, key: &str, value: &[u8]) -> Result<()> {
+        self.meta.insert(key.as_bytes(), value)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+pub(crate) fn temp_store() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::open(&dir.path().join("db"), &StoreConfig::default()).expect("open");
+    (dir, store)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn newer_schema_refuses_to_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        {
+            let s = Store::open(&path, &StoreConfig::default()).unwrap();
+            s.meta.insert(SCHEMA_KEY, &99u32.to_be_bytes()).unwrap();
+            s.flush_blocking().unwrap();
+        }
+        let err = Store::open(&path, &StoreConfig::default()).err().unwrap();
+        assert_eq!(err.code(), "store_schema_too_new");
+        assert!(err.to_string().contains("99"));
+    }
+}

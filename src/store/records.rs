@@ -1,0 +1,182 @@
+//! The records kept in the store. All are small (metadata only) and versioned by the store's
+//! schema; timestamps are Unix seconds read from the injected clock.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{ExifInfo, ImageFormatKind};
+use crate::ids::{ApiKeyId, BlobId, ImageId, JobId, UserId};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+/// A member's plan; it sets how long processed results are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Plan {
+    Free,
+    Pro,
+    Studio,
+}
+
+impl std::str::FromStr for Plan {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "free" => Ok(Plan::Free),
+            "pro" => Ok(Plan::Pro),
+            "studio" => Ok(Plan::Studio),
+            other => Err(format!("unknown plan {other:?}: use free, pro or studio")),
+        }
+    }
+}
+
+impl Plan {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Plan::Free => "free",
+            Plan::Pro => "pro",
+            Plan::Studio => "studio",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct UserRecord {
+    pub id: UserId,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub plan: Plan,
+    /// argon2id PHC string.
+    pub password_hash: String,
+    pub created_at: i64,
+    pub last_active_at: i64,
+}
+
+/// A login session; the key is the SHA-256 of the cookie token, never the token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub user_id: UserId,
+    pub created_at: i64,
+    pub last_seen_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiKeyRecord {
+    pub id: ApiKeyId,
+    pub user_id: UserId,
+    pub name: String,
+    /// Hex SHA-256 of the secret part of the key.
+    pub secret_hash: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImageState {
+    /// Uploaded, awaiting processing: kept `retention.temporary_hours`.
+    Temporary,
+    /// Processed: kept for the owner's plan retention.
+    Processed,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ImageRecord {
+    pub id: ImageId,
+    pub owner: UserId,
+    pub format: ImageFormatKind,
+    /// Upright dimensions (after EXIF orientation).
+    pub width: u32,
+    pub height: u32,
+    /// Size of the original upload in bytes.
+    pub bytes: u64,
+    pub sha256: String,
+    pub exif: Option<ExifInfo>,
+    pub state: ImageState,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub original_blob: BlobId,
+    pub thumbnail_blob: Option<BlobId>,
+    pub thumbnail_job: Option<JobId>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Running,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobState {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            JobState::Succeeded | JobState::Failed | JobState::Cancelled
+        )
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Succeeded => "succeeded",
+            JobState::Failed => "failed",
+            JobState::Cancelled => "cancelled",
+        }
+    }
+
+    pub const ALL: [JobState; 5] = [
+        JobState::Queued,
+        JobState::Running,
+        JobState::Succeeded,
+        JobState::Failed,
+        JobState::Cancelled,
+    ];
+}
+
+/// What a job does, with its input.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum JobKind {
+    /// A 256 px thumbnail of an upload.
+    Thumbnail { image_id: ImageId },
+}
+
+impl JobKind {
+    pub fn name(&self) -> &'static str {
+        match self {
+            JobKind::Thumbnail { .. } => "thumbnail",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobError {
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct JobRecord {
+    pub id: JobId,
+    pub owner: UserId,
+    pub kind: JobKind,
+    pub state: JobState,
+    /// 0.0 ..= 1.0
+    pub progress: f32,
+    pub attempts: u32,
+    /// Unix seconds before which a retried job is not picked up again.
+    pub not_before: i64,
+    pub error: Option<JobError>,
+    pub result: Option<serde_json::Value>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}

@@ -1,0 +1,203 @@
+//! Accounts in the store: users (with an email index), login sessions (keyed by token hash,
+//! with an absolute-expiry TTL entry), API keys (secret hashes only) and each member's wrapped
+//! data key. Deleting a user's wrapped key is the crypto-shred that makes their blobs
+//! unreadable; it happens in the same transaction as the user row.
+
+use sled::transaction::ConflictableTransactionError;
+use sled::Transactional;
+
+use super::codec::{decode, encode};
+use super::records::{ApiKeyRecord, SessionRecord, UserRecord};
+use super::ttl::{clear_tx, set_tx, TtlKind};
+use super::{Result, Store, StoreError};
+use crate::blobs::WrappedKey;
+use crate::ids::{ApiKeyId, UserId};
+
+fn email_key(email: &str) -> Vec<u8> {
+    email.trim().to_lowercase().into_bytes()
+}
+
+impl Store {
+    /// Creates a user with their wrapped data key. Fails with `Conflict` if the email is taken.
+    pub fn create_user(&self, user: &UserRecord, key: &WrappedKey) -> Result<()> {
+        let ek = email_key(&user.email);
+        (&self.users, &self.users_by_email, &self.data_keys).transaction(|(u, e, k)| {
+            if e.get(&ek)?.is_some() {
+                return Err(ConflictableTransactionError::Abort(format!(
+                    "a user with email {} already exists",
+                    user.email
+                )));
+            }
+            u.insert(user.id.as_bytes(), encode(user))?;
+            e.insert(ek.clone(), user.id.as_bytes())?;
+            k.insert(user.id.as_bytes(), encode(key))?;
+            Ok(())
+        })?;
+        Ok(())
+    }
+
+    pub fn get_user(&self, id: UserId) -> Result<Option<UserRecord>> {
+        self.users
+            .get(id.as_bytes())?
+            .map(|v| decode("users", &v))
+            .transpose()
+    }
+
+    pub fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>> {
+        match self.users_by_email.get(email_key(email))? {
+            Some(id) => match UserId::from_slice(&id) {
+                Some(id) => self.get_user(id),
+                None => Ok(None),
+            },
+            None => Ok(None),
+        }
+    }
+
+    pub fn list_users(&self) -> Result<Vec<UserRecord>> {
+        self.users
+            .iter()
+            .values()
+            .map(|v| decode("users", &v?))
+            .collect()
+    }
+
+    pub fn count_users(&self) -> usize {
+        self.users.len()
+    }
+
+    /// Rewrites a user row (name, plan, activity); the email must not change here.
+    pub fn put_user(&self, user: &UserRecord) -> Result<()> {
+        self.users.insert(user.id.as_bytes(), encode(user))?;
+        Ok(())
+    }
+
+    /// Removes the user row, the email index and the wrapped data key (crypto-shred), then
+    /// every session and API key of theirs. Images are the caller's to delete first.
+    pub fn delete_user(&self, id: UserId) -> Result<Option<UserRecord>> {
+        let Some(user) = self.get_user(id)? else {
+            return Ok(None);
+        };
+        let ek = email_key(&user.email);
+        (&self.users, &self.users_by_email, &self.data_keys).transaction(|(u, e, k)| {
+            u.remove(id.as_bytes())?;
+            e.remove(ek.clone())?;
+            k.remove(id.as_bytes())?;
+            Ok::<_, ConflictableTransactionError<String>>(())
+        })?;
+        self.delete_sessions_of(id)?;
+        for key in self.list_api_keys(id)? {
+            self.api_keys.remove(key.id.as_bytes())?;
+        }
+        Ok(Some(user))
+    }
+
+    // ---- data keys -------------------------------------------------------------------
+
+    pub fn data_key(&self, user: UserId) -> Result<Option<WrappedKey>> {
+        self.data_keys
+            .get(user.as_bytes())?
+            .map(|v| decode("data_keys", &v))
+            .transpose()
+    }
+
+    pub fn all_data_keys(&self) -> Result<Vec<(UserId, WrappedKey)>> {
+        let mut out = Vec::new();
+        for kv in self.data_keys.iter() {
+            let (k, v) = kv?;
+            let id = UserId::from_slice(&k).ok_or_else(|| StoreError::Corrupt {
+                tree: "data_keys",
+                reason: "bad user id".into(),
+            })?;
+            out.push((id, decode("data_keys", &v)?));
+        }
+        Ok(out)
+    }
+
+    /// Replaces wrapped keys (master-key rotation) in one atomic batch.
+    pub fn replace_data_keys(&self, keys: &[(UserId, WrappedKey)]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (id, k) in keys {
+            batch.insert(id.as_bytes(), encode(k));
+        }
+        self.data_keys.apply_batch(batch)?;
+        Ok(())
+    }
+
+    // ---- sessions ----------------------------------------------------------------------
+
+    /// Stores a session under its token hash with a TTL entry at its absolute expiry.
+    pub fn put_session(&self, hash: &[u8; 32], rec: &SessionRecord, expires_at: i64) -> Result<()> {
+        (&self.sessions, &self.ttl, &self.ttl_by_object).transaction(|(s, t, b)| {
+            s.insert(&hash[..], encode(rec))?;
+            set_tx(t, b, TtlKind::Session, hash, expires_at)
+        })?;
+        Ok(())
+    }
+
+    pub fn get_session(&self, hash: &[u8]) -> Result<Option<SessionRecord>> {
+        self.sessions
+            .get(hash)?
+            .map(|v| decode("sessions", &v))
+            .transpose()
+    }
+
+    /// Updates `last_seen_at` without touching the TTL entry.
+    pub fn touch_session(&self, hash: &[u8], rec: &SessionRecord) -> Result<()> {
+        self.sessions.insert(hash, encode(rec))?;
+        Ok(())
+    }
+
+    pub fn delete_session(&self, hash: &[u8]) -> Result<bool> {
+        let existed =
+            (&self.sessions, &self.ttl, &self.ttl_by_object).transaction(|(s, t, b)| {
+                let existed = s.remove(hash)?.is_some();
+                clear_tx(t, b, TtlKind::Session, hash)?;
+                Ok(existed)
+            })?;
+        Ok(existed)
+    }
+
+    pub fn delete_sessions_of(&self, user: UserId) -> Result<usize> {
+        let mut doomed = Vec::new();
+        for kv in self.sessions.iter() {
+            let (k, v) = kv?;
+            let rec: SessionRecord = decode("sessions", &v)?;
+            if rec.user_id == user {
+                doomed.push(k);
+            }
+        }
+        for k in &doomed {
+            self.delete_session(k)?;
+        }
+        Ok(doomed.len())
+    }
+
+    // ---- API keys ----------------------------------------------------------------------
+
+    pub fn put_api_key(&self, rec: &ApiKeyRecord) -> Result<()> {
+        self.api_keys.insert(rec.id.as_bytes(), encode(rec))?;
+        Ok(())
+    }
+
+    pub fn get_api_key(&self, id: ApiKeyId) -> Result<Option<ApiKeyRecord>> {
+        self.api_keys
+            .get(id.as_bytes())?
+            .map(|v| decode("api_keys", &v))
+            .transpose()
+    }
+
+    pub fn list_api_keys(&self, user: UserId) -> Result<Vec<ApiKeyRecord>> {
+        let mut out = Vec::new();
+        for v in self.api_keys.iter().values() {
+            let rec: ApiKeyRecord = decode("api_keys", &v?)?;
+            if rec.user_id == user {
+                out.push(rec);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn delete_api_key(&self, id: ApiKeyId) -> Result<bool> {
+        Ok(self.api_keys.remove(id.as_bytes())?.is_some())
+    }
+}
