@@ -93,7 +93,14 @@ impl From<BlobError> for ApiError {
                 "blob_missing",
                 "the stored file for this resource is missing",
             ),
-            BlobError::Integrity(_) => ApiError::internal("blob integrity", e),
+            BlobError::Integrity(_) => {
+                tracing::error!("blob integrity check failed: {e}");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "blob_integrity",
+                    "the stored file failed its integrity check (damaged or tampered); restore it from a backup",
+                )
+            }
             other => ApiError::internal("blobs", other),
         }
     }

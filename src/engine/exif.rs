@@ -441,8 +441,9 @@ mod tests {
     fn all_eight_orientations() {
         let (w, h) = (3u32, 2u32);
         let src = RgbImage::from_fn(w, h, |x, y| Rgb([x as u8, y as u8, 0]));
-        // Displayed pixel (x, y) comes from stored pixel f(x, y).
-        let cases: [(u16, fn(u32, u32, u32, u32) -> (u32, u32)); 8] = [
+        // Displayed pixel (x, y) of a stored w×h image comes from stored pixel f(x, y, w, h).
+        type SourceOf = fn(u32, u32, u32, u32) -> (u32, u32);
+        let cases: [(u16, SourceOf); 8] = [
             (1, |x, y, _, _| (x, y)),
             (2, |x, y, w, _| (w - 1 - x, y)),
             (3, |x, y, w, h| (w - 1 - x, h - 1 - y)),

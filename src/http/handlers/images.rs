@@ -128,7 +128,7 @@ pub async fn original(app: &App, req: Request<Incoming>, id: &str) -> HttpResult
     let id: ImageId = parse_id(id, "image")?;
     let rec = app.images.get(p.user.id, id)?;
     let reader = app.images.open_blob(p.user.id, rec.original_blob)?;
-    let mut r = stream_reader(StatusCode::OK, rec.format.mime(), reader);
+    let mut r = stream_reader(StatusCode::OK, rec.format.mime(), reader).await?;
     r.headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from(rec.bytes));
     Ok(r)
@@ -147,7 +147,7 @@ pub async fn thumbnail(app: &App, req: Request<Incoming>, id: &str) -> HttpResul
         ));
     };
     let reader = app.images.open_blob(p.user.id, blob)?;
-    Ok(stream_reader(StatusCode::OK, "image/png", reader))
+    stream_reader(StatusCode::OK, "image/png", reader).await
 }
 
 pub async fn delete(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
