@@ -595,6 +595,19 @@ mod tests {
     }
 
     #[test]
+    fn empty_final_chunk_after_data_is_rejected() {
+        // Authentic but non-canonical: a full chunk sealed as not-last, then an empty last one.
+        let c = ctx();
+        let pt = plaintext(CHUNK_SIZE);
+        let mut w = EncryptWriter::new(Vec::new(), &c.key, 1, c.owner, c.object).unwrap();
+        w.write_all(&pt).unwrap();
+        w.seal_chunk(false).unwrap();
+        let file = w.finish().unwrap();
+        assert_eq!(file.len(), HEADER_LEN + SEALED_CHUNK + TAG_LEN);
+        assert_integrity(decrypt(&c, &file), "empty final chunk");
+    }
+
+    #[test]
     fn unfinished_writer_leaves_an_invalid_file() {
         let c = ctx();
         let mut file = Vec::new();

@@ -14,6 +14,9 @@ mod error;
 mod load;
 mod validate;
 
+#[cfg(test)]
+mod tests;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -397,112 +400,10 @@ mod cron_schedule {
             return Err(serde::de::Error::custom(format!("{fields} fields given")));
         }
         source.parse().map_err(|err: cron::error::Error| {
-            let detail = err
-                .to_string()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ");
-            serde::de::Error::custom(format!("{detail}"))
+            // The crate echoes the expression and a caret before its message; keep the message.
+            let text = err.to_string();
+            let message = text.rsplit_once('^').map_or(text.as_str(), |(_, m)| m);
+            serde::de::Error::custom(message.split_whitespace().collect::<Vec<_>>().join(" "))
         })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const EXAMPLE: &str = include_str!("../../config/image-layered.toml");
-
-    #[test]
-    fn example_file_is_exactly_the_defaults() {
-        let parsed: Config = toml::from_str(EXAMPLE).expect("example config parses");
-        assert_eq!(parsed, Config::default());
-        // ...and it documents every key: the defaults have no key the file lacks.
-        let file: toml::Table = toml::from_str(EXAMPLE).expect("example is TOML");
-        let defaults = toml::Table::try_from(Config::default()).expect("defaults serialize");
-        assert_eq!(file, defaults);
-    }
-
-    #[test]
-    fn defaults_are_valid() {
-        Config::default().validate().expect("defaults validate");
-    }
-
-    #[test]
-    fn master_key_path_defaults_under_data_dir() {
-        let mut config = Config::default();
-        config.server.data_dir = PathBuf::from("/var/lib/image-layered");
-        assert_eq!(
-            config.master_key_path(),
-            PathBuf::from("/var/lib/image-layered/keys/master.key")
-        );
-        config.crypto.master_key_file = PathBuf::from("/run/credentials/x/master.key");
-        assert_eq!(
-            config.master_key_path(),
-            PathBuf::from("/run/credentials/x/master.key")
-        );
-    }
-
-    #[test]
-    fn redacted_print_hides_password_but_shows_other_values() {
-        let mut config = Config::default();
-        config.bootstrap.admin_password = Secret::new("hunter2-very-secret");
-        config.server.listen = "0.0.0.0:9000".parse().expect("addr");
-        let printed = config.redacted_toml();
-        assert!(!printed.contains("hunter2"), "{printed}");
-        assert!(
-            printed.contains("admin_password = \"<redacted>\""),
-            "{printed}"
-        );
-        assert!(printed.contains("listen = \"0.0.0.0:9000\""), "{printed}");
-        assert!(
-            printed.contains("admin_email = \"admin@localhost\""),
-            "{printed}"
-        );
-        assert!(printed.contains("schedule = \"0 0 * * * *\""), "{printed}");
-        // Sections keep their documented order.
-        let server = printed.find("[server]").expect("server section");
-        let log = printed.find("[log]").expect("log section");
-        assert!(server < log, "{printed}");
-        // An empty secret is shown as empty, so "unset" stays visible.
-        let printed = Config::default().redacted_toml();
-        assert!(printed.contains("admin_password = \"\""), "{printed}");
-    }
-
-    #[test]
-    fn debug_hides_the_password() {
-        let mut config = Config::default();
-        config.bootstrap.admin_password = Secret::new("hunter2-very-secret");
-        let debug = format!("{config:?}");
-        assert!(!debug.contains("hunter2"), "{debug}");
-        assert!(debug.contains("Secret(<redacted>)"), "{debug}");
-        assert!(debug.contains("admin@localhost"), "{debug}");
-    }
-
-    #[test]
-    fn secret_key_names() {
-        assert!(is_secret_key("bootstrap.admin_password"));
-        assert!(is_secret_key("smtp.client_secret"));
-        assert!(is_secret_key("api_token"));
-        assert!(!is_secret_key("crypto.master_key_file"));
-        assert!(!is_secret_key("bootstrap.admin_email"));
-    }
-
-    #[test]
-    fn duration_accessors() {
-        let config = Config::default();
-        assert_eq!(
-            config.retention.temporary_ttl(),
-            Duration::from_secs(48 * 3600)
-        );
-        assert_eq!(
-            config.retention.free_ttl(),
-            Duration::from_secs(30 * 86_400)
-        );
-        assert_eq!(config.auth.session_idle(), Duration::from_secs(720 * 60));
-        assert_eq!(config.store.flush_every(), Duration::from_millis(200));
-        assert_eq!(config.store.cache_capacity_bytes(), 128 * 1024 * 1024);
-        assert_eq!(config.server.request_timeout(), Duration::from_secs(60));
-        assert!(config.tls.paths().is_none());
     }
 }

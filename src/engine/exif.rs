@@ -8,7 +8,8 @@
 
 use std::io::Cursor;
 
-use exif::{In, Reader, Tag, Value};
+// `::exif` is the kamadak-exif crate, not this module.
+use ::exif::{DateTime, Exif, In, Reader, Tag, Value};
 use image::metadata::Orientation;
 use image::DynamicImage;
 use serde::{Deserialize, Serialize};
@@ -113,15 +114,15 @@ pub fn apply_orientation(mut img: DynamicImage, orientation: u16) -> DynamicImag
     img
 }
 
-fn field(exif: &exif::Exif, tag: Tag) -> Option<&Value> {
+fn field(exif: &Exif, tag: Tag) -> Option<&Value> {
     exif.get_field(tag, In::PRIMARY).map(|f| &f.value)
 }
 
-fn uint(exif: &exif::Exif, tag: Tag) -> Option<u32> {
+fn uint(exif: &Exif, tag: Tag) -> Option<u32> {
     field(exif, tag)?.get_uint(0)
 }
 
-fn text(exif: &exif::Exif, tag: Tag) -> Option<String> {
+fn text(exif: &Exif, tag: Tag) -> Option<String> {
     match field(exif, tag)? {
         Value::Ascii(parts) => clean_text(parts.first()?),
         Value::Byte(raw) | Value::Undefined(raw, _) => clean_text(raw),
@@ -142,7 +143,7 @@ fn clean_text(raw: &[u8]) -> Option<String> {
 }
 
 /// The `index`-th rational of a field as a finite number (a zero denominator gives `None`).
-fn rational(exif: &exif::Exif, tag: Tag, index: usize) -> Option<f64> {
+fn rational(exif: &Exif, tag: Tag, index: usize) -> Option<f64> {
     let value = match field(exif, tag)? {
         Value::Rational(v) => {
             let r = v.get(index)?;
@@ -161,12 +162,12 @@ fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 
-fn datetime(exif: &exif::Exif) -> Option<String> {
+fn datetime(exif: &Exif) -> Option<String> {
     let Value::Ascii(parts) = field(exif, Tag::DateTimeOriginal)? else {
         return None;
     };
     let raw = parts.first()?;
-    let Ok(dt) = exif::DateTime::from_ascii(raw) else {
+    let Ok(dt) = DateTime::from_ascii(raw) else {
         return clean_text(raw);
     };
     let mut out = format!(
@@ -189,7 +190,7 @@ fn is_utc_offset(s: &str) -> bool {
         && b[4..6].iter().all(u8::is_ascii_digit)
 }
 
-fn exposure(exif: &exif::Exif) -> Option<String> {
+fn exposure(exif: &Exif) -> Option<String> {
     let seconds = rational(exif, Tag::ExposureTime, 0).filter(|&s| s > 0.0)?;
     Some(if seconds >= 1.0 {
         format!("{}", (seconds * 10.0).round() / 10.0)
@@ -198,7 +199,7 @@ fn exposure(exif: &exif::Exif) -> Option<String> {
     })
 }
 
-fn gps(exif: &exif::Exif) -> Option<Gps> {
+fn gps(exif: &Exif) -> Option<Gps> {
     let latitude = degrees(exif, Tag::GPSLatitude, Tag::GPSLatitudeRef, b'S', 90.0)?;
     let longitude = degrees(exif, Tag::GPSLongitude, Tag::GPSLongitudeRef, b'W', 180.0)?;
     let altitude = rational(exif, Tag::GPSAltitude, 0).map(|metres| {
@@ -213,7 +214,7 @@ fn gps(exif: &exif::Exif) -> Option<Gps> {
 }
 
 /// Degrees/minutes/seconds rationals and an N/S or E/W reference → signed decimal degrees.
-fn degrees(exif: &exif::Exif, tag: Tag, ref_tag: Tag, negative_ref: u8, max: f64) -> Option<f64> {
+fn degrees(exif: &Exif, tag: Tag, ref_tag: Tag, negative_ref: u8, max: f64) -> Option<f64> {
     let d = rational(exif, tag, 0)?;
     let m = rational(exif, tag, 1).unwrap_or(0.0);
     let s = rational(exif, tag, 2).unwrap_or(0.0);

@@ -3,8 +3,9 @@
 //! and run on blocking threads by the callers that own I/O and concurrency caps.
 //!
 //! Today it holds the upload path: format sniffing, header probing and bounded decoding
-//! ([`decode`]), EXIF extraction and orientation ([`exif`]), and PNG thumbnails
-//! ([`thumbnail`]). Later issues add layer decomposition, inpainting and the exporters here.
+//! ([`decode`](mod@decode)), EXIF extraction and orientation ([`exif`](mod@exif)), and PNG
+//! thumbnails ([`thumbnail`](mod@thumbnail)). Later issues add layer decomposition,
+//! inpainting and the exporters here.
 //!
 //! Invariants: no function in this module reads or writes outside its arguments; every decode
 //! goes through explicit size and allocation limits and cannot panic out of [`decode::decode`].
@@ -13,9 +14,9 @@ pub mod decode;
 pub mod exif;
 pub mod thumbnail;
 
-pub use decode::{
+pub use self::decode::{
     decode, encode_png, probe, sniff, DecodeError, DecodeLimits, Decoded, EncodeError,
     ImageFormatKind, Probe,
 };
-pub use exif::{apply_orientation, read_exif, ExifInfo, Gps};
-pub use thumbnail::thumbnail_png;
+pub use self::exif::{apply_orientation, read_exif, ExifInfo, Gps};
+pub use self::thumbnail::thumbnail_png;

@@ -28,7 +28,7 @@ pub fn thumbnail(img: &DynamicImage, max_side: u32) -> DynamicImage {
         if !resized {
             return DynamicImage::ImageRgba8(rgba);
         }
-        // premultiply(&mut rgba);
+        premultiply(&mut rgba);
         let mut out = downscale(&rgba, w, h);
         unpremultiply(&mut out);
         DynamicImage::ImageRgba8(out)

@@ -1,0 +1,149 @@
+//! Sign-in, sessions (idle expiry, logout), API keys and the same-origin rule.
+
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn login_rejects_bad_credentials_and_bad_json() {
+    let t = spawn_app().await;
+    let http = reqwest::Client::new();
+    let r = http
+        .post(t.url("/api/v1/auth/login"))
+        .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": "wrong password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = http
+        .post(t.url("/api/v1/auth/login"))
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "invalid_json");
+    let r = http.get(t.url("/api/v1/me")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn sessions_expire_when_idle_and_end_at_logout() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let cookie_line = {
+        let r = reqwest::Client::new()
+            .post(t.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
+            .send()
+            .await
+            .unwrap();
+        r.headers()["set-cookie"].to_str().unwrap().to_string()
+    };
+    assert!(cookie_line.contains("HttpOnly") && cookie_line.contains("SameSite=Lax"));
+    let (s, me) = c.json("/api/v1/me").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(me["role"], "admin");
+    t.advance_hours(13); // idle limit is 12 h
+    assert_eq!(c.json("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    let c = t.admin().await;
+    let r = c.post("/api/v1/auth/logout").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(c.json("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn api_keys_work_as_bearer_tokens_until_deleted() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let r = c
+        .post("/api/v1/keys")
+        .json(&serde_json::json!({"name": "ci"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let key: serde_json::Value = r.json().await.unwrap();
+    let secret = key["key"].as_str().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let me = http
+        .get(t.url("/api/v1/me"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    let (_, list) = c.json("/api/v1/keys").await;
+    assert_eq!(list["keys"].as_array().unwrap().len(), 1);
+    assert!(
+        list["keys"][0].get("key").is_none(),
+        "the secret is shown once"
+    );
+    let r = http
+        .get(t.url("/api/v1/me"))
+        .bearer_auth(format!("{secret}x"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let id = key["id"].as_str().unwrap();
+    let r = c
+        .delete(&format!("/api/v1/keys/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let me = http
+        .get(t.url("/api/v1/me"))
+        .bearer_auth(&secret)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn cookie_changes_from_another_origin_are_refused() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let r = c
+        .post("/api/v1/images")
+        .header("origin", "https://evil.example")
+        .header("content-type", "image/png")
+        .body(png(10, 10, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = c
+        .post("/api/v1/images")
+        .header("origin", &t.base)
+        .header("content-type", "image/png")
+        .body(png(10, 10, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_json_errors() {
+    let t = spawn_app().await;
+    let r = reqwest::get(t.url("/api/v1/nope")).await.unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "route_not_found");
+    let r = reqwest::Client::new()
+        .put(t.url("/api/v1/images"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
+    let r = reqwest::get(t.url("/")).await.unwrap();
+    assert!(r.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .contains("frame-ancestors 'none'"));
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+}

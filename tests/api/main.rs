@@ -1,0 +1,8 @@
+//! In-process integration tests: the real app (real sled store, real encrypted files, real
+//! HTTP on port 0) with a manual clock.
+
+mod access;
+mod auth;
+mod retention;
+mod support;
+mod uploads;
