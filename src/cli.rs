@@ -134,6 +134,12 @@ pub enum UserCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
+    /// Create a new master key file (generation 1), e.g. for a systemd credential
+    Init {
+        /// Where to write it (default: crypto.master_key_file, else <data dir>/keys/master.key)
+        #[arg(long, value_name = "FILE")]
+        key_file: Option<std::path::PathBuf>,
+    },
     /// New master-key generation: re-wrap every live data key, then retire the old key
     Rotate,
 }
@@ -347,6 +353,26 @@ pub async fn delete_user(
         BlobStore::open(&config.server.data_dir.join("blobs")).map_err(CliError::runtime)?;
     blobs.delete_owner(id).map_err(CliError::runtime)?;
     Ok(images.len())
+}
+
+/// `keys init`: a fresh master key file; never overwrites one.
+pub fn keys_init(config: Config, key_file: Option<std::path::PathBuf>) -> Result<(), CliError> {
+    let path = key_file.unwrap_or_else(|| config.master_key_path());
+    if path.exists() {
+        return Err(CliError::usage(format!(
+            "{} already exists; a master key is never overwritten",
+            path.display()
+        )));
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(CliError::runtime)?;
+    }
+    crate::blobs::Keyring::open(&path, true).map_err(CliError::runtime)?;
+    println!(
+        "created master key generation 1 at {}; back it up offline — without it the data cannot be read",
+        path.display()
+    );
+    Ok(())
 }
 
 /// `keys rotate`.

@@ -29,6 +29,7 @@ fn main() {
             Command::Serve { .. } => cli::serve(config).await,
             Command::User(cmd) => cli::user(config, cmd).await,
             Command::Keys(KeysCommand::Rotate) => cli::keys_rotate(config),
+            Command::Keys(KeysCommand::Init { key_file }) => cli::keys_init(config, key_file),
             Command::Sweep { dry_run, as_of } => cli::sweep(config, dry_run, as_of).await,
             Command::Config(ConfigCommand::Print) => {
                 print!("{}", config.redacted_toml());

@@ -1,0 +1,689 @@
+//! Shared helpers for the command-line tests: a hermetic data dir, the real binary as a
+//! server (start, SIGKILL, SIGTERM, restart), one-shot CLI commands with a timeout, an HTTP
+//! client with the usual calls, deterministic test images, and polling with a deadline.
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+pub const ADMIN_EMAIL: &str = "admin@localhost";
+pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+
+/// Longest wait for a server to answer /healthz after it was spawned.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for a one-shot command (user, keys, sweep, config).
+pub const CLI_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_image-layered")
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// A free loopback port (bound, read, released).
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+// ---------------------------------------------------------------------------------------
+// Data dirs and one-shot commands
+// ---------------------------------------------------------------------------------------
+
+/// A temporary root holding the data dir and an empty config file. Every command gets
+/// `--config <empty>` (so /etc/image-layered/config.toml never leaks in) and a child
+/// environment without the caller's `IMAGE_LAYERED*` variables.
+pub struct Env {
+    pub root: tempfile::TempDir,
+    pub data: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        let root = tempfile::Builder::new()
+            .prefix("il-cli-")
+            .tempdir()
+            .expect("tempdir");
+        let data = root.path().join("data");
+        let config = root.path().join("empty.toml");
+        std::fs::write(&config, "# no overrides\n").expect("write empty config");
+        Self { root, data, config }
+    }
+
+    pub fn blobs(&self) -> PathBuf {
+        self.data.join("blobs")
+    }
+
+    pub fn master_key(&self) -> PathBuf {
+        self.data.join("keys").join("master.key")
+    }
+
+    /// `image-layered <args> --config <empty> --data-dir <data>` with a clean environment
+    /// plus `env`.
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut cmd = Command::new(bin());
+        cmd.args(args)
+            .arg("--config")
+            .arg(&self.config)
+            .arg("--data-dir")
+            .arg(&self.data)
+            .current_dir(self.root.path());
+        clean_env(&mut cmd);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Runs a one-shot command to completion (bounded by [`CLI_TIMEOUT`]).
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_with(args, &[], None)
+    }
+
+    pub fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
+        run_command(self.command(args, env), stdin, CLI_TIMEOUT)
+    }
+}
+
+/// Removes every `IMAGE_LAYERED*` variable the test runner may have inherited.
+pub fn clean_env(cmd: &mut Command) {
+    for (k, _) in std::env::vars_os() {
+        if k.to_string_lossy().starts_with("IMAGE_LAYERED") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("IMAGE_LAYERED_LOG", "info");
+}
+
+/// A finished command.
+#[derive(Debug)]
+pub struct Output {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl Output {
+    pub fn describe(&self) -> String {
+        format!(
+            "exit {:?} after {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.elapsed, self.stdout, self.stderr
+        )
+    }
+
+    /// Asserts exit code 0 and returns stdout.
+    pub fn ok(&self) -> &str {
+        assert_eq!(self.code, Some(0), "expected success: {}", self.describe());
+        &self.stdout
+    }
+}
+
+/// Runs `cmd` with piped output, optional stdin, and a hard timeout (killed, then panics).
+pub fn run_command(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> Output {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let started = Instant::now();
+    let mut child = cmd.spawn().expect("spawn image-layered");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        let mut w = child.stdin.take().expect("stdin");
+        w.write_all(input.as_bytes()).expect("write stdin");
+    }
+    let mut out_pipe = child.stdout.take().expect("stdout");
+    let mut err_pipe = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out_pipe.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err_pipe.read_to_string(&mut s);
+        s
+    });
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "command {cmd:?} did not finish within {timeout:?}; stderr so far: {}",
+                err_t.join().unwrap_or_default()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        code: status.code(),
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+        elapsed: started.elapsed(),
+    }
+}
+
+/// Sends a signal by name with the system `kill` (no libc needed).
+pub fn send_signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid} failed");
+}
+
+// ---------------------------------------------------------------------------------------
+// Servers
+// ---------------------------------------------------------------------------------------
+
+/// How to start a server beyond the defaults.
+#[derive(Default, Clone)]
+pub struct ServerOpts {
+    /// Extra environment, e.g. `IMAGE_LAYERED__TLS__CERT`.
+    pub env: Vec<(String, String)>,
+    /// PEM of a certificate to trust: the server is HTTPS at `https://localhost:PORT`.
+    pub tls_ca_pem: Option<String>,
+}
+
+/// A running `image-layered serve` on its own port, with stdout and stderr in files under
+/// the env's root (so a full pipe never blocks it, and failures can quote the log).
+pub struct Server {
+    pub child: Child,
+    pub port: u16,
+    pub base: String,
+    pub http: reqwest::Client,
+    pub stdout_path: PathBuf,
+    pub stderr_path: PathBuf,
+    pub data: PathBuf,
+    opts: ServerOpts,
+    exited: Option<ExitStatus>,
+}
+
+/// A server that exited before it became healthy.
+#[derive(Debug)]
+pub struct StartFailure {
+    pub status: ExitStatus,
+    pub elapsed: Duration,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+static LOG_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+fn spawn_serve(env: &Env, opts: &ServerOpts, port: u16) -> (Child, PathBuf, PathBuf) {
+    let n = LOG_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let stdout_path = env.root.path().join(format!("serve-{n}.out"));
+    let stderr_path = env.root.path().join(format!("serve-{n}.err"));
+    let listen = format!("127.0.0.1:{port}");
+    let mut cmd = env.command(
+        &["serve", "--listen", &listen],
+        &[("IMAGE_LAYERED__BOOTSTRAP__ADMIN_PASSWORD", ADMIN_PASSWORD)],
+    );
+    for (k, v) in &opts.env {
+        cmd.env(k, v);
+    }
+    cmd.stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr file"));
+    (
+        cmd.spawn().expect("spawn image-layered serve"),
+        stdout_path,
+        stderr_path,
+    )
+}
+
+fn client(opts: &ServerOpts, port: u16) -> (reqwest::Client, String) {
+    let mut b = reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .connect_timeout(Duration::from_secs(5))
+        .no_proxy();
+    let base = match &opts.tls_ca_pem {
+        Some(pem) => {
+            let cert = reqwest::Certificate::from_pem(pem.as_bytes()).expect("CA PEM");
+            b = b
+                .add_root_certificate(cert)
+                .resolve("localhost", ([127, 0, 0, 1], port).into());
+            format!("https://localhost:{port}")
+        }
+        None => format!("http://127.0.0.1:{port}"),
+    };
+    (b.build().expect("reqwest client"), base)
+}
+
+impl Server {
+    /// Starts a server on `env` and waits for /healthz; panics (quoting the log) on failure.
+    pub async fn start(env: &Env) -> Server {
+        Self::start_with(env, ServerOpts::default()).await
+    }
+
+    pub async fn start_with(env: &Env, opts: ServerOpts) -> Server {
+        // A port picked free can be taken by the time the server binds it: try a few.
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::try_start(env, opts.clone()).await {
+                Ok(s) => return s,
+                Err(f) if f.stderr.contains("cannot listen") => last = Some(f),
+                Err(f) => panic!("server exited before it was healthy: {f:?}"),
+            }
+        }
+        panic!("server could not bind a port: {last:?}");
+    }
+
+    /// Starts a server; `Err` if it exits before answering /healthz (what a refused start
+    /// looks like). Panics if it neither exits nor becomes healthy within [`START_TIMEOUT`].
+    pub async fn try_start(env: &Env, opts: ServerOpts) -> Result<Server, StartFailure> {
+        let port = free_port();
+        let started = Instant::now();
+        let (child, stdout_path, stderr_path) = spawn_serve(env, &opts, port);
+        let (http, base) = client(&opts, port);
+        let mut server = Server {
+            child,
+            port,
+            base,
+            http,
+            stdout_path,
+            stderr_path,
+            data: env.data.clone(),
+            opts,
+            exited: None,
+        };
+        loop {
+            if let Some(status) = server.child.try_wait().expect("try_wait") {
+                server.exited = Some(status);
+                return Err(StartFailure {
+                    status,
+                    elapsed: started.elapsed(),
+                    stdout: server.stdout(),
+                    stderr: server.stderr(),
+                });
+            }
+            let probe = server
+                .http
+                .get(server.url("/healthz"))
+                .timeout(Duration::from_secs(2))
+                .send()
+                .await;
+            if matches!(&probe, Ok(r) if r.status() == StatusCode::OK) {
+                return Ok(server);
+            }
+            if started.elapsed() > START_TIMEOUT {
+                let log = server.stderr();
+                server.kill();
+                panic!("server not healthy within {START_TIMEOUT:?}; last probe {probe:?}; stderr:\n{log}");
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn stdout(&self) -> String {
+        std::fs::read_to_string(&self.stdout_path).unwrap_or_default()
+    }
+
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+
+    /// The last `n` lines of the server's stderr (for assertion messages).
+    pub fn log_tail(&self, n: usize) -> String {
+        let log = self.stderr();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+
+    /// SIGKILL (what `Child::kill` sends on Unix) and reap.
+    pub fn kill(&mut self) {
+        if self.exited.is_none() {
+            let _ = self.child.kill();
+            self.exited = self.child.wait().ok();
+        }
+    }
+
+    /// SIGTERM, then waits up to `timeout` for the exit status (SIGKILL and panic if late).
+    pub async fn terminate(&mut self, timeout: Duration) -> ExitStatus {
+        if let Some(s) = self.exited {
+            return s;
+        }
+        send_signal(self.pid(), "TERM");
+        self.wait_exit(timeout).await
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> ExitStatus {
+        let started = Instant::now();
+        loop {
+            if let Some(s) = self.child.try_wait().expect("try_wait") {
+                self.exited = Some(s);
+                return s;
+            }
+            if started.elapsed() > timeout {
+                self.kill();
+                panic!(
+                    "server did not exit within {timeout:?}; log tail:\n{}",
+                    self.log_tail(30)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        self.exited.is_none() && self.child.try_wait().expect("try_wait").is_none()
+    }
+
+    /// SIGTERM and expect a clean exit (status 0) within 15 s.
+    pub async fn stop(&mut self) {
+        let status = self.terminate(Duration::from_secs(15)).await;
+        assert!(
+            status.success(),
+            "server did not exit cleanly: {status:?}; log tail:\n{}",
+            self.log_tail(30)
+        );
+    }
+
+    /// A fresh server on the same data dir (and options), after this one has exited.
+    pub async fn restart(&mut self, env: &Env) -> Server {
+        assert!(self.exited.is_some(), "restart a server only after it exited");
+        Server::start_with(env, self.opts.clone()).await
+    }
+
+    // --- HTTP -----------------------------------------------------------------------
+
+    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/v1/auth/login"))
+            .json(&serde_json::json!({"email": email, "password": password}))
+            .send()
+            .await
+            .expect("POST /api/v1/auth/login")
+    }
+
+    /// Logs in and returns the `name=value` of the session cookie.
+    pub async fn session(&self, email: &str, password: &str) -> String {
+        let resp = self.login(email, password).await;
+        assert_eq!(resp.status(), StatusCode::OK, "login as {email}");
+        let cookie = resp
+            .headers()
+            .get(reqwest::header::SET_COOKIE)
+            .expect("Set-Cookie on login")
+            .to_str()
+            .expect("ASCII cookie")
+            .to_string();
+        cookie.split(';').next().expect("cookie pair").to_string()
+    }
+
+    /// Logs in as `email` and creates an API key; returns the key.
+    pub async fn api_key_for(&self, email: &str, password: &str) -> String {
+        let cookie = self.session(email, password).await;
+        let resp = self
+            .http
+            .post(self.url("/api/v1/keys"))
+            .header(reqwest::header::COOKIE, cookie)
+            .json(&serde_json::json!({"name": "cli tests"}))
+            .send()
+            .await
+            .expect("POST /api/v1/keys");
+        assert_eq!(resp.status(), StatusCode::CREATED, "create API key");
+        let v: Value = resp.json().await.expect("key JSON");
+        v["key"].as_str().expect("key string").to_string()
+    }
+
+    /// An API key of the bootstrap admin.
+    pub async fn admin_key(&self) -> String {
+        self.api_key_for(ADMIN_EMAIL, ADMIN_PASSWORD).await
+    }
+
+    /// Uploads a raw `image/*` body; returns the status and the JSON (or `Null`).
+    pub async fn upload(&self, key: &str, bytes: Vec<u8>, ctype: &str) -> (StatusCode, Value) {
+        let resp = self
+            .http
+            .post(self.url("/api/v1/images"))
+            .bearer_auth(key)
+            .header(reqwest::header::CONTENT_TYPE, ctype)
+            .body(bytes)
+            .send()
+            .await
+            .expect("POST /api/v1/images");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Uploads a PNG and asserts 201; returns the image JSON.
+    pub async fn upload_png(&self, key: &str, png: &[u8]) -> Value {
+        let (status, v) = self.upload(key, png.to_vec(), "image/png").await;
+        assert_eq!(status, StatusCode::CREATED, "upload: {v}");
+        v
+    }
+
+    pub async fn get(&self, key: &str, path: &str) -> Result<reqwest::Response, reqwest::Error> {
+        self.http.get(self.url(path)).bearer_auth(key).send().await
+    }
+
+    pub async fn get_json(&self, key: &str, path: &str) -> (StatusCode, Value) {
+        let resp = self.get(key, path).await.expect("GET");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get_bytes(&self, key: &str, path: &str) -> (StatusCode, Vec<u8>) {
+        let resp = self.get(key, path).await.expect("GET");
+        let status = resp.status();
+        (status, resp.bytes().await.expect("body").to_vec())
+    }
+
+    /// The member's images, by id.
+    pub async fn images(&self, key: &str) -> BTreeMap<String, Value> {
+        let (status, v) = self.get_json(key, "/api/v1/images").await;
+        assert_eq!(status, StatusCode::OK, "list images: {v}");
+        v["images"]
+            .as_array()
+            .expect("images array")
+            .iter()
+            .map(|i| (i["id"].as_str().expect("id").to_string(), i.clone()))
+            .collect()
+    }
+
+    /// Polls a job until `done(state)` holds; returns the job JSON.
+    pub async fn wait_job(
+        &self,
+        key: &str,
+        job_id: &str,
+        timeout: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> Value {
+        let path = format!("/api/v1/jobs/{job_id}");
+        let started = Instant::now();
+        loop {
+            let (status, v) = self.get_json(key, &path).await;
+            assert_eq!(status, StatusCode::OK, "GET {path}: {v}");
+            if done(v["state"].as_str().unwrap_or("")) {
+                return v;
+            }
+            assert!(
+                started.elapsed() < timeout,
+                "job {job_id} still {} after {timeout:?}; log tail:\n{}",
+                v["state"],
+                self.log_tail(20)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Waits for a job to reach a final state.
+    pub async fn wait_job_final(&self, key: &str, job_id: &str, timeout: Duration) -> Value {
+        self.wait_job(key, job_id, timeout, |s| {
+            matches!(s, "succeeded" | "failed" | "cancelled")
+        })
+        .await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub fn is_final(state: &str) -> bool {
+    matches!(state, "succeeded" | "failed" | "cancelled")
+}
+
+// ---------------------------------------------------------------------------------------
+// Files on disk
+// ---------------------------------------------------------------------------------------
+
+/// Every file below `dir`, recursively (empty if it does not exist).
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return out;
+    };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
+}
+
+pub fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// A UUID as the blob store names directories and files (32 hex digits, no hyphens).
+pub fn simple_id(id: &str) -> String {
+    id.replace('-', "")
+}
+
+// ---------------------------------------------------------------------------------------
+// Images
+// ---------------------------------------------------------------------------------------
+
+/// A tiny deterministic PRNG (xorshift64*), so test images are noisy but reproducible.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn fill(&mut self, buf: &mut [u8]) {
+        for chunk in buf.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+}
+
+/// An RGB image of pure noise.
+pub fn noise_rgb(w: u32, h: u32, seed: u64) -> image::RgbImage {
+    let mut buf = vec![0u8; (w * h * 3) as usize];
+    Rng::new(seed).fill(&mut buf);
+    image::RgbImage::from_raw(w, h, buf).expect("buffer size")
+}
+
+/// A noisy PNG (fast compression: noise does not compress anyway).
+pub fn noisy_png(w: u32, h: u32, seed: u64) -> Vec<u8> {
+    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
+    use image::ImageEncoder;
+    let img = noise_rgb(w, h, seed);
+    let mut out = Vec::new();
+    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::NoFilter)
+        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
+        .expect("encode PNG");
+    out
+}
+
+/// A noisy JPEG.
+pub fn noisy_jpeg(w: u32, h: u32, seed: u64) -> Vec<u8> {
+    let img = noise_rgb(w, h, seed);
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
+        .encode_image(&img)
+        .expect("encode JPEG");
+    out
+}
+
+/// Decodes image bytes (PNG or JPEG) and returns (width, height).
+pub fn dimensions(bytes: &[u8]) -> (u32, u32) {
+    let img = image::load_from_memory(bytes).expect("decodable image");
+    (img.width(), img.height())
+}
+
+// ---------------------------------------------------------------------------------------
+// Polling
+// ---------------------------------------------------------------------------------------
+
+/// Polls `check` every `every` until it returns `Some`, or panics with `what` after
+/// `timeout`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, every: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            started.elapsed() < timeout,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// An RFC 3339 UTC time `hours` from now.
+pub fn rfc3339_in_hours(hours: i64) -> String {
+    use time::format_description::well_known::Rfc3339;
+    (time::OffsetDateTime::now_utc() + time::Duration::hours(hours))
+        .format(&Rfc3339)
+        .expect("format RFC 3339")
+}
