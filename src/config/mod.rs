@@ -40,6 +40,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub auth: AuthConfig,
     pub bootstrap: BootstrapConfig,
+    pub models: ModelsConfig,
+    pub inference: InferenceConfig,
     pub log: LogConfig,
 }
 
@@ -126,6 +128,56 @@ pub struct BootstrapConfig {
     pub admin_email: String,
     /// Empty = generate a one-time password and print it.
     pub admin_password: Secret,
+}
+
+/// `[models]`: where the ONNX Runtime and the models are installed, and where fetched
+/// packages are cached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelsConfig {
+    /// Empty = `<data_dir>/models`.
+    pub dir: PathBuf,
+    /// Empty = `$XDG_CACHE_HOME/image-layered`, else `~/.cache/image-layered`.
+    pub cache_dir: PathBuf,
+    /// `serve` fetches what is missing on first start.
+    pub auto_fetch: bool,
+    /// Fetch the CUDA build of the runtime (`onnxruntime-gpu`) instead of the CPU one.
+    pub gpu: bool,
+}
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    /// CUDA when the runtime and a GPU are there, else CPU (the choice is logged).
+    #[default]
+    Auto,
+    Cpu,
+    /// CUDA or a start-up error naming the cause; never a silent CPU fallback.
+    Cuda,
+}
+
+impl std::str::FromStr for Device {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda),
+            other => Err(format!("unknown device {other:?}: use auto, cpu or cuda")),
+        }
+    }
+}
+
+/// `[inference]`: execution provider, threads and concurrency.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InferenceConfig {
+    pub device: Device,
+    /// Intra-op threads per session; 0 = ONNX Runtime's default (one per physical core).
+    pub intra_threads: usize,
+    /// Inferences running at once per device.
+    pub concurrency: usize,
 }
 
 /// `[log]`: a `tracing_subscriber::EnvFilter` directive string, checked at load.
@@ -264,6 +316,27 @@ impl Default for BootstrapConfig {
     }
 }
 
+impl Default for ModelsConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::new(),
+            cache_dir: PathBuf::new(),
+            auto_fetch: true,
+            gpu: false,
+        }
+    }
+}
+
+impl Default for InferenceConfig {
+    fn default() -> Self {
+        Self {
+            device: Device::Auto,
+            intra_threads: 0,
+            concurrency: 1,
+        }
+    }
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
@@ -273,6 +346,32 @@ impl Default for LogConfig {
 }
 
 impl Config {
+    /// The models directory: `models.dir`, or `<data_dir>/models`.
+    pub fn models_dir(&self) -> PathBuf {
+        if self.models.dir.as_os_str().is_empty() {
+            self.server.data_dir.join("models")
+        } else {
+            self.models.dir.clone()
+        }
+    }
+
+    /// The package cache: `models.cache_dir`, else `$XDG_CACHE_HOME/image-layered`, else
+    /// `~/.cache/image-layered`, else `<data_dir>/cache`.
+    pub fn cache_dir(&self) -> PathBuf {
+        if !self.models.cache_dir.as_os_str().is_empty() {
+            return self.models.cache_dir.clone();
+        }
+        let env = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        env("XDG_CACHE_HOME")
+            .or_else(|| env("HOME").map(|h| h.join(".cache")))
+            .map(|c| c.join("image-layered"))
+            .unwrap_or_else(|| self.server.data_dir.join("cache"))
+    }
+
     /// The master key file: `crypto.master_key_file`, or `<data_dir>/keys/master.key`.
     pub fn master_key_path(&self) -> PathBuf {
         if self.crypto.master_key_file.as_os_str().is_empty() {

@@ -95,6 +95,10 @@ impl Config {
             ));
         }
 
+        let inf = &self.inference;
+        check.range("inference.intra_threads", inf.intra_threads, 0..=256)?;
+        check.range("inference.concurrency", inf.concurrency, 1..=64)?;
+
         let level = &self.log.level;
         let filter_err = if level.trim().is_empty() {
             Some("is empty".to_owned())
