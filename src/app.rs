@@ -38,6 +38,8 @@ pub enum StartError {
     MissingMasterKey(PathBuf),
     #[error(transparent)]
     Blob(#[from] BlobError),
+    #[error("there is no image-layered store in {0}; check --data-dir (or start `serve` once to create one)")]
+    NoStore(PathBuf),
     #[error("TLS: {0}")]
     Tls(String),
     #[error("cannot create the data dir {path}: {source}")]
@@ -55,6 +57,7 @@ impl StartError {
             StartError::WrongMasterKey(_) => "wrong_master_key",
             StartError::Blob(e) => e.code(),
             StartError::Tls(_) => "tls_config",
+            StartError::NoStore(_) => "no_store",
             StartError::DataDir { .. } => "data_dir",
         }
     }
@@ -74,6 +77,19 @@ pub struct App {
     pub metrics: Metrics,
     pub tls: bool,
     pub tls_acceptor: Option<TlsAcceptor>,
+    /// Turns true when shutdown begins; long-lived responses (event streams) end on it.
+    pub stopping: watch::Sender<bool>,
+}
+
+/// Fails unless the data dir already holds a store (commands other than `serve` and
+/// `user add` never create one, so a mistyped `--data-dir` is an error, not a new store).
+pub fn require_store(config: &Config) -> Result<(), StartError> {
+    let db = config.server.data_dir.join("db");
+    if db.is_dir() {
+        Ok(())
+    } else {
+        Err(StartError::NoStore(config.server.data_dir.clone()))
+    }
 }
 
 /// Opens the store of a data dir (shared by `serve` and the store-using commands).
@@ -235,6 +251,7 @@ impl App {
             jobs,
             sweeper,
             metrics: Metrics::default(),
+            stopping: watch::channel(false).0,
         }))
     }
 
@@ -255,9 +272,28 @@ impl App {
             self.clock.clone(),
             shutdown.clone(),
         );
+        let mut signal = shutdown.clone();
+        let app = self.clone();
+        tokio::spawn(async move {
+            while !*signal.borrow() {
+                if signal.changed().await.is_err() {
+                    break;
+                }
+            }
+            app.stopping.send_replace(true);
+        });
         crate::http::serve(self.clone(), listener, shutdown).await;
-        for w in workers {
-            let _ = w.await;
+        // Workers finish their current job within the grace period; a job still running after
+        // it is abandoned here and runs again at the next start (running is memory-only).
+        let grace = self.config.server.shutdown_grace();
+        let drained = tokio::time::timeout(grace, async {
+            for w in workers {
+                let _ = w.await;
+            }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("a job was still running at the end of the grace period; it will run again at the next start");
         }
         let _ = scheduler.await;
         if let Err(e) = self.store.flush().await {

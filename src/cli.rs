@@ -11,7 +11,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
-use crate::app::{open_keyring, open_store, rotate_keys, App};
+use crate::app::{open_keyring, open_store, require_store, rotate_keys, App};
 use crate::auth::{create_user, tokens::random_token, AccountError, NewUser};
 use crate::blobs::BlobStore;
 use crate::clock::{unix, ManualClock, SharedClock, SystemClock};
@@ -43,7 +43,10 @@ impl CliError {
 
 impl From<crate::app::StartError> for CliError {
     fn from(e: crate::app::StartError) -> Self {
-        CliError::runtime(e)
+        match e {
+            crate::app::StartError::NoStore(_) => CliError::usage(e.to_string()),
+            other => CliError::runtime(other),
+        }
     }
 }
 
@@ -262,6 +265,9 @@ fn account_error(e: AccountError) -> CliError {
 
 /// `user add|list|delete`.
 pub async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
+    if !matches!(cmd, UserCommand::Add { .. }) {
+        require_store(&config)?;
+    }
     let store = open_store(&config)?;
     match cmd {
         UserCommand::Add {
@@ -377,6 +383,7 @@ pub fn keys_init(config: Config, key_file: Option<std::path::PathBuf>) -> Result
 
 /// `keys rotate`.
 pub fn keys_rotate(config: Config) -> Result<(), CliError> {
+    require_store(&config)?;
     let store = open_store(&config)?;
     let mut keyring = open_keyring(&config, &store)?;
     let (old, new, n) = rotate_keys(&store, &mut keyring).map_err(CliError::runtime)?;
@@ -396,6 +403,7 @@ pub async fn sweep(config: Config, dry_run: bool, as_of: Option<String>) -> Resu
         })?,
         None => OffsetDateTime::now_utc(),
     };
+    require_store(&config)?;
     let clock: SharedClock = Arc::new(ManualClock::new(at));
     let app = App::open(config, clock)?;
     let now = unix(at);

@@ -37,6 +37,8 @@ fn main() {
             }
         }
     });
+    // Blocking work (a job on its way out) gets a moment, not forever: it reruns next start.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     if let Err(e) = result {
         exit(e);
     }
@@ -49,6 +51,7 @@ fn init_logging(level: &str) {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
 }
 

@@ -312,3 +312,34 @@ async fn metrics_count_requests_by_route_and_status() {
     let r = reqwest::get(t.url("/readyz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
 }
+
+#[tokio::test]
+async fn event_streams_end_when_the_server_shuts_down() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let me = t.app.store.user_by_email(ADMIN_EMAIL).unwrap().unwrap();
+    // a job that will not run for a day: its stream would stay open forever
+    let mut job = t.app.jobs.new_job(
+        me.id,
+        image_layered::store::JobKind::Thumbnail {
+            image_id: image_layered::ids::ImageId::new(),
+        },
+    );
+    job.not_before += 86_400;
+    t.app.jobs.enqueue(&job).await.unwrap();
+    let mut r = c
+        .get(&format!("/api/v1/jobs/{}/events", job.id))
+        .send()
+        .await
+        .unwrap();
+    let first = r.chunk().await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&first).contains("\"queued\""));
+    t.shutdown();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert!(*t.app.stopping.borrow(), "stopping was not signalled");
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while let Ok(Some(_)) = r.chunk().await {}
+    })
+    .await;
+    assert!(rest.is_ok(), "the event stream outlived the shutdown");
+}

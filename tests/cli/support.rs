@@ -410,7 +410,10 @@ impl Server {
 
     /// A fresh server on the same data dir (and options), after this one has exited.
     pub async fn restart(&mut self, env: &Env) -> Server {
-        assert!(self.exited.is_some(), "restart a server only after it exited");
+        assert!(
+            self.exited.is_some(),
+            "restart a server only after it exited"
+        );
         Server::start_with(env, self.opts.clone()).await
     }
 

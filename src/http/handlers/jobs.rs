@@ -78,27 +78,29 @@ pub async fn events(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
     let finished = job.state.is_final();
     let jobs = app.jobs.clone();
     let owner = p.user.id;
-    let rest = futures_util::stream::unfold((rx, finished), move |(mut rx, finished)| {
+    let stopping = app.stopping.subscribe();
+    let state = (rx, finished, stopping);
+    let rest = futures_util::stream::unfold(state, move |(mut rx, finished, mut stopping)| {
         let jobs = jobs.clone();
         async move {
-            if finished {
+            if finished || *stopping.borrow() {
                 return None;
             }
             loop {
-                match rx.recv().await {
-                    Ok(j) if j.id == id => {
-                        let fin = j.state.is_final();
-                        return Some((sse_frame(&j), (rx, fin)));
-                    }
+                let next = tokio::select! {
+                    r = rx.recv() => r,
+                    // Shutdown ends the stream; the client reconnects to the next process.
+                    _ = stopping.changed() => return None,
+                };
+                let j = match next {
+                    Ok(j) if j.id == id => j,
                     Ok(_) => continue,
-                    Err(RecvError::Lagged(_)) => {
-                        // Missed events: resend the current state.
-                        let j = jobs.get(owner, id).ok().flatten()?;
-                        let fin = j.state.is_final();
-                        return Some((sse_frame(&j), (rx, fin)));
-                    }
+                    // Missed events: resend the current state.
+                    Err(RecvError::Lagged(_)) => jobs.get(owner, id).ok().flatten()?,
                     Err(RecvError::Closed) => return None,
-                }
+                };
+                let fin = j.state.is_final();
+                return Some((sse_frame(&j), (rx, fin, stopping)));
             }
         }
     });

@@ -1,0 +1,14 @@
+//! Integration tests of the real `image-layered` binary: crash safety under SIGKILL, graceful
+//! SIGTERM, the store lock, master keys, the retention sweep, account commands, configuration
+//! printing, and TLS. Every test has its own temporary data dir and port; helpers live in
+//! `support`.
+
+mod support;
+
+mod config;
+mod crash;
+mod keys;
+mod store_lock;
+mod sweep;
+mod tls;
+mod users;

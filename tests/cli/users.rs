@@ -1,0 +1,192 @@
+//! `image-layered user add|list|delete` against a real data dir, checked over HTTP.
+
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+const EMAIL: &str = "a@b.c";
+const PASSWORD: &str = "pro member passphrase ünïcode";
+
+fn list_line<'a>(stdout: &'a str, email: &str) -> Option<&'a str> {
+    stdout.lines().find(|l| l.contains(email))
+}
+
+#[tokio::test]
+async fn user_commands() {
+    let env = Env::new();
+    // The first start creates the admin; then the shell takes over the store.
+    Server::start(&env).await.stop().await;
+
+    let out = env.run_with(
+        &[
+            "user",
+            "add",
+            "--email",
+            EMAIL,
+            "--name",
+            "A",
+            "--plan",
+            "pro",
+            "--password-stdin",
+        ],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    let id = out.ok().trim().to_string();
+    assert_eq!(
+        id.len(),
+        36,
+        "stdout should be the new id: {}",
+        out.describe()
+    );
+    assert!(
+        !out.stderr.contains(PASSWORD) && !out.stdout.contains(PASSWORD),
+        "the password was echoed: {}",
+        out.describe()
+    );
+
+    let out = env.run(&["user", "list"]);
+    let stdout = out.ok();
+    let line = list_line(stdout, EMAIL).unwrap_or_else(|| panic!("{}", out.describe()));
+    assert!(line.contains(&id), "{line}");
+    assert!(
+        line.split_whitespace().any(|w| w == "pro"),
+        "plan pro: {line}"
+    );
+    assert!(line.split_whitespace().any(|w| w == "member"), "{line}");
+    assert!(list_line(stdout, ADMIN_EMAIL).is_some(), "{stdout}");
+
+    // Bad input is exit 2 with one clear line, and changes nothing.
+    for (args, why) in [
+        (
+            vec![
+                "user",
+                "add",
+                "--email",
+                "not-an-email",
+                "--name",
+                "B",
+                "--password-stdin",
+            ],
+            "bad email",
+        ),
+        (
+            vec![
+                "user",
+                "add",
+                "--email",
+                EMAIL,
+                "--name",
+                "Again",
+                "--password-stdin",
+            ],
+            "duplicate email",
+        ),
+        (
+            vec![
+                "user",
+                "add",
+                "--email",
+                "A@B.C",
+                "--name",
+                "Again",
+                "--password-stdin",
+            ],
+            "duplicate email in other case",
+        ),
+        (
+            vec![
+                "user",
+                "add",
+                "--email",
+                "c@d.e",
+                "--name",
+                "C",
+                "--password-stdin",
+            ],
+            "short password",
+        ),
+        (
+            vec![
+                "user", "add", "--email", "d@e.f", "--name", "D", "--plan", "gold",
+            ],
+            "bad plan",
+        ),
+        (vec!["user", "delete", "not-a-uuid"], "bad id"),
+        (
+            vec!["user", "delete", "01890000-0000-7000-8000-000000000000"],
+            "unknown id",
+        ),
+    ] {
+        let stdin = if why == "short password" {
+            "short\n"
+        } else {
+            "another good password\n"
+        };
+        let out = env.run_with(&args, &[], Some(stdin));
+        assert_eq!(out.code, Some(2), "{why}: {}", out.describe());
+        assert!(!out.stderr.trim().is_empty(), "{why}: no message");
+    }
+    let out = env.run(&["user", "list"]);
+    let stdout = out.ok();
+    assert_eq!(
+        stdout.lines().filter(|l| l.contains('@')).count(),
+        2,
+        "only the admin and {EMAIL}: {stdout}"
+    );
+
+    // Without --password-stdin a password is generated and shown once, on stderr.
+    let out = env.run(&["user", "add", "--email", "g@h.i", "--name", "G"]);
+    let generated_id = out.ok().trim().to_string();
+    assert_eq!(generated_id.len(), 36, "{}", out.describe());
+    let generated = out
+        .stderr
+        .lines()
+        .find_map(|l| l.split_once("password for g@h.i: "))
+        .and_then(|(_, rest)| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no generated password: {}", out.describe()))
+        .to_string();
+    assert!(
+        !out.stdout.contains(&generated),
+        "the password went to stdout: {}",
+        out.describe()
+    );
+
+    // The new members can sign in and store an image.
+    let mut server = Server::start(&env).await;
+    let resp = server.login("g@h.i", &generated).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "login with the generated password"
+    );
+    let resp = server.login(EMAIL, PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let me: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(me["id"], id.as_str());
+    assert_eq!(me["plan"], "pro");
+    assert_eq!(me["name"], "A");
+    let key = server.api_key_for(EMAIL, PASSWORD).await;
+    server.upload_png(&key, &noisy_png(40, 30, 41)).await;
+    let member_blobs = env.blobs().join(simple_id(&id));
+    assert!(member_blobs.is_dir(), "{member_blobs:?}");
+    server.stop().await;
+
+    let out = env.run(&["user", "delete", &id]);
+    assert!(out.ok().contains(&id), "{}", out.describe());
+    assert!(!member_blobs.exists(), "the member's blob dir survived");
+    let out = env.run(&["user", "list"]);
+    assert!(list_line(out.ok(), EMAIL).is_none(), "{}", out.describe());
+
+    let server = Server::start(&env).await;
+    let resp = server.login(EMAIL, PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = server.get_json(&key, "/api/v1/me").await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the deleted member's API key"
+    );
+    let resp = server.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::OK, "the admin is untouched");
+}
