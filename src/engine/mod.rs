@@ -10,10 +10,12 @@
 //! Invariants: no function in this module reads or writes outside its arguments; every decode
 //! goes through explicit size and allocation limits and cannot panic out of [`decode::decode`].
 
+pub mod cutout;
 pub mod decode;
 pub mod exif;
 pub mod thumbnail;
 
+pub use self::cutout::apply_matte;
 pub use self::decode::{
     decode, encode_png, probe, sniff, DecodeError, DecodeLimits, Decoded, EncodeError,
     ImageFormatKind, Probe,

@@ -352,15 +352,19 @@ mod tests {
         let boxes = db_boxes(&map, w, h, w * 2, h * 2);
         assert_eq!(boxes.len(), 2, "{boxes:?}");
         let (quad, score) = &boxes[0];
-        assert!((score - 0.9).abs() < 0.02, "{score}");
+        // The dilated box also covers one row and column of background (0.02).
+        let expect = (2000.0 * 0.9 + 121.0 * 0.02) / 2121.0;
+        assert!((score - expect).abs() < 1e-4, "{score}");
         // Blob pixels 20..=119 × 10..=29, dilated by one to 20..=120 × 10..=30: 100 × 20.
         // Unclip distance = 2000 · 1.6 / 240 = 13.33; doubled coordinates.
         let d = 2000.0 * 1.6 / 240.0;
-        let expect_tl = [((20.0 - d) * 2.0f64).round(), ((10.0 - d) * 2.0f64).round()];
+        // (The top edge, 10 − 13.3 < 0, is clamped to the image.)
+        let expect_tl = [((20.0 - d) * 2.0f64).round(), 0.0];
         let expect_br = [((120.0 + d) * 2.0f64).round(), ((30.0 + d) * 2.0f64).round()];
         assert_eq!(quad[0], expect_tl, "{quad:?}");
         assert_eq!(quad[2], expect_br, "{quad:?}");
-        assert!((boxes[1].1 - 0.8).abs() < 0.02);
+        let expect = (3000.0 * 0.8 + 171.0 * 0.02) / 3171.0;
+        assert!((boxes[1].1 - expect).abs() < 1e-4, "{}", boxes[1].1);
     }
 
     #[test]
@@ -441,5 +445,16 @@ mod tests {
         assert_eq!(boxes[0].bbox, [10, 0, 690, 30]);
         assert_eq!(boxes[1].bbox, [10, 100, 190, 40]);
         assert_eq!(boxes[2].bbox, [300, 104, 100, 36]);
+    }
+}
+#[cfg(test)]
+mod dbg_tmp {
+    #[test]
+    fn dump_det_input() {
+        let img = image::open("/work/main/tests/fixtures/ocr/two-lines.png").unwrap().to_rgb8();
+        let plan = super::DetPlan::new(720, 260);
+        let t = plan.input_tensor(img.as_raw());
+        let bytes: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
+        std::fs::write("/tmp/my_det_input.bin", bytes).unwrap();
     }
 }

@@ -78,10 +78,6 @@ impl ModelSession {
         }
     }
 
-    pub fn name(&self) -> &'static str {
-        self.name
-    }
-
     /// Runs `f` on the session while holding it and a device permit. A panic inside an
     /// earlier run does not poison the model: ONNX Runtime keeps no state between runs.
     pub fn run<R>(

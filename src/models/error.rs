@@ -142,11 +142,15 @@ mod tests {
 
     #[test]
     fn credentials_in_urls_are_redacted() {
-        let text = "Retrying https://alice:s3cret@mirror.example/simple/x and http://plain.example/a";
+        let text =
+            "Retrying https://alice:s3cret@mirror.example/simple/x and http://plain.example/a";
         let red = redact_urls(text);
         assert!(!red.contains("s3cret"), "{red}");
         assert!(!red.contains("alice"), "{red}");
-        assert!(red.contains("https://<redacted>@mirror.example/simple/x"), "{red}");
+        assert!(
+            red.contains("https://<redacted>@mirror.example/simple/x"),
+            "{red}"
+        );
         assert!(red.contains("http://plain.example/a"), "{red}");
         assert_eq!(redact_urls("no url here"), "no url here");
     }

@@ -93,7 +93,9 @@ pub(crate) fn zip_member_to(
     let mut entry = match zip.by_name(member) {
         Ok(entry) => entry,
         Err(zip::result::ZipError::FileNotFound) => {
-            return Err(ExtractError::Package(format!("{name} has no member `{member}`")))
+            return Err(ExtractError::Package(format!(
+                "{name} has no member `{member}`"
+            )))
         }
         Err(e) => return Err(ExtractError::Package(format!("{name}: `{member}`: {e}"))),
     };
@@ -101,12 +103,13 @@ pub(crate) fn zip_member_to(
     copy_hashed(&mut entry, out, on_bytes)
 }
 
+/// Receives `(path, reader, size)` for each regular file of a tarball.
+pub(crate) type TarVisitor<'a> =
+    dyn FnMut(&str, &mut dyn Read, u64) -> Result<(), ExtractError> + 'a;
+
 /// Calls `visit(path, reader, size)` for every regular file of the gzip'd tar `archive`,
 /// in archive order (one sequential pass).
-pub(crate) fn tgz_for_each(
-    archive: &Path,
-    visit: &mut dyn FnMut(&str, &mut dyn Read, u64) -> Result<(), ExtractError>,
-) -> Result<(), ExtractError> {
+pub(crate) fn tgz_for_each(archive: &Path, visit: &mut TarVisitor<'_>) -> Result<(), ExtractError> {
     let name = archive_name(archive);
     let damaged = |e: io::Error| ExtractError::Package(format!("{name} is damaged: {e}"));
     let file = File::open(archive)
@@ -118,7 +121,11 @@ pub(crate) fn tgz_for_each(
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let path = entry.path().map_err(damaged)?.to_string_lossy().into_owned();
+        let path = entry
+            .path()
+            .map_err(damaged)?
+            .to_string_lossy()
+            .into_owned();
         let size = entry.size();
         visit(&path, &mut entry, size)?;
     }
@@ -140,7 +147,10 @@ pub(crate) fn tgz_member_to(
         Ok(())
     })?;
     found.ok_or_else(|| {
-        ExtractError::Package(format!("{} has no member `{member}`", archive_name(archive)))
+        ExtractError::Package(format!(
+            "{} has no member `{member}`",
+            archive_name(archive)
+        ))
     })
 }
 
@@ -164,7 +174,10 @@ pub(crate) fn tgz_read_small(archive: &Path, member: &str) -> Result<Vec<u8>, Ex
         Ok(())
     })?;
     found.ok_or_else(|| {
-        ExtractError::Package(format!("{} has no member `{member}`", archive_name(archive)))
+        ExtractError::Package(format!(
+            "{} has no member `{member}`",
+            archive_name(archive)
+        ))
     })
 }
 
@@ -355,10 +368,8 @@ pub(crate) mod tests {
 
     /// Writes a gzip'd tar with the given members.
     pub(crate) fn write_tgz(path: &Path, members: &[(&str, &[u8])]) {
-        let gz = flate2::write::GzEncoder::new(
-            File::create(path).unwrap(),
-            flate2::Compression::fast(),
-        );
+        let gz =
+            flate2::write::GzEncoder::new(File::create(path).unwrap(), flate2::Compression::fast());
         let mut tar = tar::Builder::new(gz);
         for (name, bytes) in members {
             let mut header = tar::Header::new_gnu();
@@ -381,7 +392,13 @@ pub(crate) mod tests {
         let digest = zip_member_to(&zip, "p/lib/big.so", &mut out, &mut |n| seen = n).unwrap();
         assert_eq!(out, big);
         assert_eq!(seen, big.len() as u64);
-        assert_eq!(digest, Digest { size: big.len() as u64, sha256: sha(&big) });
+        assert_eq!(
+            digest,
+            Digest {
+                size: big.len() as u64,
+                sha256: sha(&big)
+            }
+        );
         match zip_member_to(&zip, "p/missing.so", &mut Vec::new(), &mut |_| {}) {
             Err(ExtractError::Package(msg)) => {
                 assert!(msg.contains("no member `p/missing.so`"), "{msg}")
@@ -399,7 +416,13 @@ pub(crate) mod tests {
     fn tgz_member_is_extracted_and_hashed() {
         let dir = tempfile::tempdir().unwrap();
         let tgz = dir.path().join("pkg-1.0.0.tgz");
-        write_tgz(&tgz, &[("package/a.json", b"{}"), ("package/dist/m.bin", b"model bytes")]);
+        write_tgz(
+            &tgz,
+            &[
+                ("package/a.json", b"{}"),
+                ("package/dist/m.bin", b"model bytes"),
+            ],
+        );
         let mut out = Vec::new();
         let digest = tgz_member_to(&tgz, "package/dist/m.bin", &mut out, &mut |_| {}).unwrap();
         assert_eq!(out, b"model bytes");
@@ -441,10 +464,8 @@ pub(crate) mod tests {
     }
 
     fn build_chunk_tgz(path: &Path, files: &[(String, Vec<u8>)], index: &str) {
-        let mut members: Vec<(String, &[u8])> = vec![(
-            "package/dist/resources.json".to_string(),
-            index.as_bytes(),
-        )];
+        let mut members: Vec<(String, &[u8])> =
+            vec![("package/dist/resources.json".to_string(), index.as_bytes())];
         for (hash, bytes) in files {
             members.push((format!("package/dist/{hash}"), bytes));
         }
@@ -519,19 +540,32 @@ pub(crate) mod tests {
     #[test]
     fn chunk_index_must_tile_the_file() {
         let h = "ab".repeat(32);
-        let idx = |chunks: &str, size: u64| {
-            format!(r#"{{"/m":{{"chunks":[{chunks}],"size":{size}}}}}"#)
-        };
-        let ok = idx(&format!(r#"{{"hash":"{h}","offsets":[4,8]}},{{"hash":"{h}","offsets":[0,4]}}"#), 8);
+        let idx =
+            |chunks: &str, size: u64| format!(r#"{{"/m":{{"chunks":[{chunks}],"size":{size}}}}}"#);
+        let ok = idx(
+            &format!(r#"{{"hash":"{h}","offsets":[4,8]}},{{"hash":"{h}","offsets":[0,4]}}"#),
+            8,
+        );
         let plan = ChunkPlan::parse(ok.as_bytes(), "/m").unwrap();
         assert_eq!((plan.chunks[0].start, plan.chunks[1].start), (0, 4));
-        let gap = idx(&format!(r#"{{"hash":"{h}","offsets":[0,4]}},{{"hash":"{h}","offsets":[5,8]}}"#), 8);
-        assert!(ChunkPlan::parse(gap.as_bytes(), "/m").unwrap_err().contains("tile"));
+        let gap = idx(
+            &format!(r#"{{"hash":"{h}","offsets":[0,4]}},{{"hash":"{h}","offsets":[5,8]}}"#),
+            8,
+        );
+        assert!(ChunkPlan::parse(gap.as_bytes(), "/m")
+            .unwrap_err()
+            .contains("tile"));
         let short = idx(&format!(r#"{{"hash":"{h}","offsets":[0,4]}}"#), 8);
-        assert!(ChunkPlan::parse(short.as_bytes(), "/m").unwrap_err().contains("size"));
+        assert!(ChunkPlan::parse(short.as_bytes(), "/m")
+            .unwrap_err()
+            .contains("size"));
         let bad_hash = idx(r#"{"hash":"xyz","offsets":[0,8]}"#, 8);
-        assert!(ChunkPlan::parse(bad_hash.as_bytes(), "/m").unwrap_err().contains("sha256"));
-        assert!(ChunkPlan::parse(ok.as_bytes(), "/other").unwrap_err().contains("no entry"));
+        assert!(ChunkPlan::parse(bad_hash.as_bytes(), "/m")
+            .unwrap_err()
+            .contains("sha256"));
+        assert!(ChunkPlan::parse(ok.as_bytes(), "/other")
+            .unwrap_err()
+            .contains("no entry"));
         assert!(ChunkPlan::parse(b"not json", "/m").is_err());
     }
 
@@ -548,7 +582,13 @@ pub(crate) mod tests {
         build_chunk_tgz(&tgz, &[(h, part), (t, b"tail".to_vec())], &index);
         let plan = ChunkPlan::parse(index.as_bytes(), "/m").unwrap();
         let path = dir.path().join("out");
-        let mut out = File::options().create(true).truncate(true).read(true).write(true).open(&path).unwrap();
+        let mut out = File::options()
+            .create(true)
+            .truncate(true)
+            .read(true)
+            .write(true)
+            .open(&path)
+            .unwrap();
         tgz_assemble_chunks(&tgz, "package/dist", &plan, &mut out, &mut |_| {}).unwrap();
         drop(out);
         assert_eq!(std::fs::read(&path).unwrap(), model);

@@ -64,8 +64,12 @@ impl Staged {
 
     /// Flushes the content to disk; call before [`Staged::commit`].
     pub(crate) fn sync(&mut self) -> Result<(), ModelError> {
-        self.file.flush().map_err(|e| ModelError::io(&self.path, e))?;
-        self.file.sync_all().map_err(|e| ModelError::io(&self.path, e))
+        self.file
+            .flush()
+            .map_err(|e| ModelError::io(&self.path, e))?;
+        self.file
+            .sync_all()
+            .map_err(|e| ModelError::io(&self.path, e))
     }
 
     /// Renames the (synced) file onto its destination and syncs the directory.

@@ -252,8 +252,8 @@ impl Manifest {
 
     /// Parses an `inpaint.toml` (a single `[inpaint]` table).
     pub fn parse_inpaint(text: &str) -> Result<InpaintSpec, ModelError> {
-        let raw: RawInpaintFile = toml::from_str(text)
-            .map_err(|e| ModelError::Manifest(format!("inpaint.toml: {e}")))?;
+        let raw: RawInpaintFile =
+            toml::from_str(text).map_err(|e| ModelError::Manifest(format!("inpaint.toml: {e}")))?;
         validate_inpaint(&raw.inpaint)?;
         Ok(raw.inpaint)
     }
@@ -299,7 +299,9 @@ impl Manifest {
                 return bad(format!("artifact {name} is declared twice"));
             }
             if !is_hex64(&a.sha256) {
-                return bad(format!("artifact {name}: sha256 must be 64 lowercase hex digits"));
+                return bad(format!(
+                    "artifact {name}: sha256 must be 64 lowercase hex digits"
+                ));
             }
             if a.size == 0 {
                 return bad(format!("artifact {name}: size must be non-zero"));
@@ -311,14 +313,23 @@ impl Manifest {
                 ));
             }
             if !installs.insert(a.install.as_str()) {
-                return bad(format!("artifact {name}: install path {} is used twice", a.install));
+                return bad(format!(
+                    "artifact {name}: install path {} is used twice",
+                    a.install
+                ));
             }
             let s = &a.source;
             if !is_safe_arg(&s.package) || s.package.starts_with('-') {
-                return bad(format!("artifact {name}: package {:?} is not valid", s.package));
+                return bad(format!(
+                    "artifact {name}: package {:?} is not valid",
+                    s.package
+                ));
             }
             if s.version.is_empty() || !is_safe_arg(&s.version) {
-                return bad(format!("artifact {name}: version {:?} is not valid", s.version));
+                return bad(format!(
+                    "artifact {name}: version {:?} is not valid",
+                    s.version
+                ));
             }
             match (&s.path, &s.chunks, &s.index, s.kind) {
                 (Some(_), None, None, _) => {}
@@ -396,8 +407,14 @@ pub(crate) mod tests {
             assert!(a.size > 0, "{}", a.name);
             assert!(!a.licence.is_empty(), "{}", a.name);
         }
-        for name in ["onnxruntime", "onnxruntime-gpu", "isnet", "ppocr-det", "ppocr-rec", "ppocr-cls"]
-        {
+        for name in [
+            "onnxruntime",
+            "onnxruntime-gpu",
+            "isnet",
+            "ppocr-det",
+            "ppocr-rec",
+            "ppocr-cls",
+        ] {
             assert!(m.artifact(name).is_some(), "{name} missing");
         }
         let isnet = m.artifact("isnet").unwrap();
@@ -405,10 +422,21 @@ pub(crate) mod tests {
         assert_eq!(isnet.source.chunks.as_deref(), Some("/models/medium"));
         let spec = isnet.model.as_ref().unwrap();
         assert_eq!(spec.inputs[0].name, "input");
-        assert_eq!(spec.inputs[0].shape, vec![Dim::Fixed(1), Dim::Fixed(3), Dim::Fixed(1024), Dim::Fixed(1024)]);
+        assert_eq!(
+            spec.inputs[0].shape,
+            vec![
+                Dim::Fixed(1),
+                Dim::Fixed(3),
+                Dim::Fixed(1024),
+                Dim::Fixed(1024)
+            ]
+        );
         let rec = m.artifact("ppocr-rec").unwrap().model.as_ref().unwrap();
         assert_eq!(rec.outputs[0].shape[2], Dim::Fixed(6625));
-        assert!(m.inpaint.is_none(), "no inpainting model is declared by default");
+        assert!(
+            m.inpaint.is_none(),
+            "no inpainting model is declared by default"
+        );
         // The CPU fetch never pulls CUDA libraries, the GPU fetch never the CPU runtime.
         assert!(m.selected(false).iter().all(|a| a.variant != Variant::Gpu));
         assert!(m.selected(true).iter().all(|a| a.name != "onnxruntime"));
@@ -452,14 +480,38 @@ pub(crate) mod tests {
         let cases = [
             (tiny("ABC", ""), "sha256"),
             (tiny(&sha, "").replacen("size = 3", "size = 0", 1), "size"),
-            (tiny(&sha, "").replacen("install = \"d/rt.bin\"", "install = \"../rt.bin\"", 1), "install"),
-            (tiny(&sha, "").replacen("install = \"d/rt.bin\"", "install = \"/etc/rt.bin\"", 1), "install"),
-            (tiny(&sha, "").replacen("install = \"d/seg.bin\"", "install = \"d/rt.bin\"", 1), "twice"),
-            (tiny(&sha, "").replacen("name = \"seg\"", "name = \"rt\"", 1), "twice"),
-            (tiny(&sha, "").replacen("task = \"segmentation\"", "task = \"runtime\"", 1), "segmentation"),
-            (tiny(&sha, "").replacen("package = \"fake\"", "package = \"fake; rm\"", 1), "package"),
-            (tiny(&sha, "").replacen("path = \"fake/rt\"", "chunks = \"/m\"", 1), "source"),
-            (tiny(&sha, "").replacen("schema = 1", "schema = 2", 1), "schema"),
+            (
+                tiny(&sha, "").replacen("install = \"d/rt.bin\"", "install = \"../rt.bin\"", 1),
+                "install",
+            ),
+            (
+                tiny(&sha, "").replacen("install = \"d/rt.bin\"", "install = \"/etc/rt.bin\"", 1),
+                "install",
+            ),
+            (
+                tiny(&sha, "").replacen("install = \"d/seg.bin\"", "install = \"d/rt.bin\"", 1),
+                "twice",
+            ),
+            (
+                tiny(&sha, "").replacen("name = \"seg\"", "name = \"rt\"", 1),
+                "twice",
+            ),
+            (
+                tiny(&sha, "").replacen("task = \"segmentation\"", "task = \"runtime\"", 1),
+                "2 artifacts for task runtime",
+            ),
+            (
+                tiny(&sha, "").replacen("package = \"fake\"", "package = \"fake; rm\"", 1),
+                "package",
+            ),
+            (
+                tiny(&sha, "").replacen("path = \"fake/rt\"", "chunks = \"/m\"", 1),
+                "source",
+            ),
+            (
+                tiny(&sha, "").replacen("schema = 1", "schema = 2", 1),
+                "schema",
+            ),
             (tiny(&sha, "surprise = 1\n"), "surprise"),
         ];
         for (text, needle) in cases {

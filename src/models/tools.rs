@@ -38,7 +38,10 @@ impl Tools {
     /// From `IMAGE_LAYERED_PIP` / `IMAGE_LAYERED_NPM`, else the defaults.
     pub(crate) fn from_env() -> Tools {
         Tools {
-            pip: command_from(std::env::var(PIP_ENV).ok().as_deref(), &["python3", "-m", "pip"]),
+            pip: command_from(
+                std::env::var(PIP_ENV).ok().as_deref(),
+                &["python3", "-m", "pip"],
+            ),
             npm: command_from(std::env::var(NPM_ENV).ok().as_deref(), &["npm"]),
         }
     }
@@ -167,9 +170,7 @@ fn run(
     let child = match child {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(client.missing()),
-        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
-            return Err(client.missing())
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(client.missing()),
         Err(e) => {
             return Err(ModelError::DownloadFailed {
                 package: spec.to_string(),
@@ -232,7 +233,12 @@ fn check(client: Client, spec: &str, output: &Output) -> Result<(), ModelError> 
         String::from_utf8_lossy(&output.stderr),
         String::from_utf8_lossy(&output.stdout)
     );
-    Err(classify_failure(client, spec, &output.status.to_string(), &text))
+    Err(classify_failure(
+        client,
+        spec,
+        &output.status.to_string(),
+        &text,
+    ))
 }
 
 fn classify_failure(client: Client, spec: &str, status: &str, text: &str) -> ModelError {
@@ -264,7 +270,10 @@ fn summary(text: &str) -> String {
     let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
     let mut tail = redact_urls(&tail);
     if tail.len() > 600 {
-        let cut = (0..=600).rev().find(|&i| tail.is_char_boundary(i)).unwrap_or(0);
+        let cut = (0..=600)
+            .rev()
+            .find(|&i| tail.is_char_boundary(i))
+            .unwrap_or(0);
         tail.truncate(cut);
         tail.push('…');
     }
@@ -302,7 +311,10 @@ mod tests {
     fn command_override_is_split_and_defaults_apply() {
         let default = ["python3", "-m", "pip"];
         assert_eq!(command_from(None, &default), vec!["python3", "-m", "pip"]);
-        assert_eq!(command_from(Some("  "), &default), vec!["python3", "-m", "pip"]);
+        assert_eq!(
+            command_from(Some("  "), &default),
+            vec!["python3", "-m", "pip"]
+        );
         assert_eq!(
             command_from(Some("/opt/py/bin/python -m pip"), &default),
             vec!["/opt/py/bin/python", "-m", "pip"]
@@ -316,9 +328,17 @@ mod tests {
             Temporary failure in name resolution')': /simple/onnxruntime/\n\
             ERROR: Could not find a version that satisfies the requirement onnxruntime==1.31.1 \
             (from versions: none)\nERROR: No matching distribution found for onnxruntime==1.31.1";
-        let err = classify_failure(Client::Pip, "onnxruntime 1.31.1", "exit status: 1", pip_offline);
+        let err = classify_failure(
+            Client::Pip,
+            "onnxruntime 1.31.1",
+            "exit status: 1",
+            pip_offline,
+        );
         assert_eq!(err.code(), "offline");
-        assert!(err.to_string().contains("No matching distribution"), "{err}");
+        assert!(
+            err.to_string().contains("No matching distribution"),
+            "{err}"
+        );
 
         let npm_offline = "npm error code ENOTFOUND\nnpm error syscall getaddrinfo\n\
             npm error A complete log of this run can be found in: /root/.npm/_logs/x.log";
@@ -333,16 +353,27 @@ mod tests {
             "/usr/bin/python3: No module named pip",
         );
         assert_eq!(err.code(), "pip_missing");
-        assert!(err.to_string().contains("apt-get install python3-pip"), "{err}");
+        assert!(
+            err.to_string().contains("apt-get install python3-pip"),
+            "{err}"
+        );
 
-        let err = classify_failure(Client::Npm, "p 1", "exit status: 1", "npm error code E404\nnpm error 404 Not Found");
+        let err = classify_failure(
+            Client::Npm,
+            "p 1",
+            "exit status: 1",
+            "npm error code E404\nnpm error 404 Not Found",
+        );
         assert_eq!(err.code(), "download_failed");
         assert!(err.to_string().contains("E404"), "{err}");
     }
 
     #[test]
     fn summary_redacts_and_bounds() {
-        let text = format!("line\nfetching https://u:pw@idx.example/x failed\n{}", "y".repeat(2000));
+        let text = format!(
+            "line\nfetching https://u:pw@idx.example/x failed\n{}",
+            "y".repeat(2000)
+        );
         let s = summary(&text);
         assert!(!s.contains("pw@"), "{s}");
         assert!(s.len() <= 600 + '…'.len_utf8());
