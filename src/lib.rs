@@ -9,6 +9,7 @@
 //! - [`store`]: sled behind typed methods — metadata, indexes, TTL index, jobs.
 //! - [`blobs`]: encrypted files (AES-256-GCM STREAM), master key generations, data keys.
 //! - [`engine`]: pure image code (decode with limits, EXIF, thumbnails; later decomposition).
+//! - [`models`]: pinned fetch (pip/npm), verification and install of the runtime and models.
 //! - [`images`]: uploads as a service over store + blobs; the thumbnail job.
 //! - [`auth`]: members, passwords, sessions, API keys.
 //! - [`jobs`]: the persisted queue and its workers.
@@ -28,5 +29,6 @@ pub mod http;
 pub mod ids;
 pub mod images;
 pub mod jobs;
+pub mod models;
 pub mod retention;
 pub mod store;

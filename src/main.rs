@@ -31,6 +31,7 @@ fn main() {
             Command::Keys(KeysCommand::Rotate) => cli::keys_rotate(config),
             Command::Keys(KeysCommand::Init { key_file }) => cli::keys_init(config, key_file),
             Command::Sweep { dry_run, as_of } => cli::sweep(config, dry_run, as_of).await,
+            Command::Models(cmd) => cli::models(config, cmd),
             Command::Config(ConfigCommand::Print) => {
                 print!("{}", config.redacted_toml());
                 Ok(())

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::geometry::{
-    area_and_perimeter, components, convex_hull, in_convex_quad, min_area_rect,
+    area_and_perimeter, components, convex_hull, in_filled_quad, min_area_rect,
 };
 use super::resize::resize_rgb8_linear;
 use super::session::ModelSession;
@@ -284,7 +284,11 @@ pub(crate) fn db_boxes(
         if perimeter <= 0.0 {
             continue;
         }
-        let grown = rect.grown(area * UNCLIP_RATIO / perimeter);
+        // pyclipper offsets the corners truncated to integers; so do we, then grow the
+        // rectangle of those by the offset (the min-area rectangle of a rounded offset).
+        let truncated: Vec<[i32; 2]> = corners.iter().map(|p| [p[0] as i32, p[1] as i32]).collect();
+        let base = min_area_rect(&convex_hull(&truncated));
+        let grown = base.grown(area * UNCLIP_RATIO / perimeter);
         if grown.short_side() < MIN_SIZE + 2.0 {
             continue;
         }
@@ -311,7 +315,7 @@ fn box_score_fast(pred: &[f32], mw: usize, mh: usize, quad: &[[f64; 2]; 4]) -> f
     let (mut sum, mut n) = (0.0f64, 0usize);
     for y in ymin..=ymax {
         for x in xmin..=xmax {
-            if in_convex_quad(&int_quad, [(x - xmin) as f64, (y - ymin) as f64]) {
+            if in_filled_quad(&int_quad, [(x - xmin) as f64, (y - ymin) as f64]) {
                 sum += pred[y * mw + x] as f64;
                 n += 1;
             }
@@ -445,16 +449,5 @@ mod tests {
         assert_eq!(boxes[0].bbox, [10, 0, 690, 30]);
         assert_eq!(boxes[1].bbox, [10, 100, 190, 40]);
         assert_eq!(boxes[2].bbox, [300, 104, 100, 36]);
-    }
-}
-#[cfg(test)]
-mod dbg_tmp {
-    #[test]
-    fn dump_det_input() {
-        let img = image::open("/work/main/tests/fixtures/ocr/two-lines.png").unwrap().to_rgb8();
-        let plan = super::DetPlan::new(720, 260);
-        let t = plan.input_tensor(img.as_raw());
-        let bytes: Vec<u8> = t.iter().flat_map(|v| v.to_le_bytes()).collect();
-        std::fs::write("/tmp/my_det_input.bin", bytes).unwrap();
     }
 }

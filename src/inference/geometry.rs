@@ -250,6 +250,13 @@ pub(crate) fn min_area_rect(hull: &[[f64; 2]]) -> RotatedRect {
 
 /// Area and perimeter of a polygon (shoelace formula).
 pub(crate) fn area_and_perimeter(poly: &[[f64; 2]]) -> (f64, f64) {
+    let (twice_area, perimeter) = signed_area_and_perimeter(poly);
+    (twice_area.abs() / 2.0, perimeter)
+}
+
+/// Twice the signed area (positive when counter-clockwise in math orientation) and the
+/// perimeter.
+fn signed_area_and_perimeter(poly: &[[f64; 2]]) -> (f64, f64) {
     let mut twice_area = 0.0;
     let mut perimeter = 0.0;
     for i in 0..poly.len() {
@@ -258,22 +265,25 @@ pub(crate) fn area_and_perimeter(poly: &[[f64; 2]]) -> (f64, f64) {
         twice_area += a[0] * b[1] - b[0] * a[1];
         perimeter += ((b[0] - a[0]).powi(2) + (b[1] - a[1]).powi(2)).sqrt();
     }
-    (twice_area.abs() / 2.0, perimeter)
+    (twice_area, perimeter)
 }
 
-/// Whether `p` lies inside or on the convex quadrilateral `quad` (either winding).
-pub(crate) fn in_convex_quad(quad: &[[f64; 2]; 4], p: [f64; 2]) -> bool {
-    let mut sign = 0.0f64;
+/// Whether pixel `p` is covered when OpenCV's `fillPoly` fills the convex quad `quad`
+/// (either winding): inside, or within half a pixel of an edge along the edge's minor axis,
+/// as the rasterised outline includes those pixels.
+pub(crate) fn in_filled_quad(quad: &[[f64; 2]; 4], p: [f64; 2]) -> bool {
+    let (twice_area, _) = signed_area_and_perimeter(quad);
+    let orientation = if twice_area < 0.0 { -1.0 } else { 1.0 };
     for i in 0..4 {
         let a = quad[i];
         let b = quad[(i + 1) % 4];
-        let c = (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0]);
-        if c.abs() <= 1e-9 {
+        let (dx, dy) = (b[0] - a[0], b[1] - a[1]);
+        let major = dx.abs().max(dy.abs());
+        if major <= 1e-12 {
             continue;
         }
-        if sign == 0.0 {
-            sign = c.signum();
-        } else if c.signum() != sign {
+        let offset = orientation * (dx * (p[1] - a[1]) - dy * (p[0] - a[0])) / major;
+        if offset < -0.5 {
             return false;
         }
     }
@@ -359,10 +369,16 @@ mod tests {
     fn polygon_area_perimeter_and_containment() {
         let q = [[0.0, 0.0], [4.0, 0.0], [4.0, 2.0], [0.0, 2.0]];
         assert_eq!(area_and_perimeter(&q), (8.0, 12.0));
-        assert!(in_convex_quad(&q, [2.0, 1.0]));
-        assert!(in_convex_quad(&q, [4.0, 2.0]));
-        assert!(!in_convex_quad(&q, [4.1, 1.0]));
+        assert!(in_filled_quad(&q, [2.0, 1.0]));
+        assert!(in_filled_quad(&q, [4.0, 2.0]));
+        assert!(!in_filled_quad(&q, [5.0, 1.0]));
         let rev = [q[3], q[2], q[1], q[0]];
-        assert!(in_convex_quad(&rev, [0.5, 0.5]));
+        assert!(in_filled_quad(&rev, [0.5, 0.5]));
+        assert!(!in_filled_quad(&rev, [0.0, 3.0]));
+        // A slanted top edge from (0, 3) to (10, 0): the pixel (5, 1) lies 0.5 above the
+        // line y = 3 − 0.3·x and is drawn as part of the outline; (5, 0) is not.
+        let slanted = [[0.0, 3.0], [10.0, 0.0], [10.0, 8.0], [0.0, 8.0]];
+        assert!(in_filled_quad(&slanted, [5.0, 1.0]));
+        assert!(!in_filled_quad(&slanted, [5.0, 0.0]));
     }
 }

@@ -193,12 +193,23 @@ fn ocr_detects_and_reads_the_rendered_fixture() {
     assert!(x < 60 && y < 60 && x + w > 480 && y + h > 85, "{:?}", boxes[0]);
     let [x, y, w, h] = boxes[1].bbox;
     assert!(x < 60 && (140..170).contains(&y) && x + w > 380 && h < 70, "{:?}", boxes[1]);
-    // Upside down, the classifier turns the crops back.
+    // Upside down, the angle classifier turns the crops back: the same boxes in the image
+    // turned 180°, with corners named as the detector would name them there.
     let flipped = image::imageops::rotate180(&img);
-    let boxes = detector.detect(&flipped).expect("detect flipped");
-    let texts = recognizer.recognize(&flipped, &boxes).expect("read flipped");
-    let read: Vec<&str> = texts.iter().map(|(t, _)| t.as_str()).collect();
-    assert_eq!(read, ["image-layered", "SALE 50% OFF"], "{texts:?}");
+    let (w, h) = (img.width() as f32 - 1.0, img.height() as f32 - 1.0);
+    let turned: Vec<TextBox> = boxes
+        .iter()
+        .map(|b| {
+            let r = |[x, y]: [f32; 2]| [w - x, h - y];
+            TextBox {
+                quad: [r(b.quad[2]), r(b.quad[3]), r(b.quad[0]), r(b.quad[1])],
+                ..b.clone()
+            }
+        })
+        .collect();
+    let again = recognizer.recognize(&flipped, &turned).expect("read flipped");
+    let read: Vec<&str> = again.iter().map(|(t, _)| t.as_str()).collect();
+    assert_eq!(read, ["SALE 50% OFF", "image-layered"], "{again:?}");
     assert!(recognizer.recognize(&img, &[]).expect("none").is_empty());
 }
 

@@ -101,9 +101,25 @@ impl ModelStore {
                     continue;
                 }
             }
+            // Not (or no longer) installed, even if this fetch fails.
+            record.artifacts.remove(&artifact.name);
             needed.push(artifact);
         }
+        let installed = self.install(needed, &mut record, progress);
+        // The record is saved whatever happened: it must describe what is on disk now.
+        let saved = record.save(&self.dir);
+        installed?;
+        saved?;
+        self.installed(gpu)
+    }
 
+    /// Obtains, stages and verifies every needed artifact, then commits all of them.
+    fn install(
+        &self,
+        needed: Vec<&Artifact>,
+        record: &mut Record,
+        progress: &dyn FetchProgress,
+    ) -> Result<(), ModelError> {
         let mut groups: Vec<(PackageKey, Vec<&Artifact>)> = Vec::new();
         for artifact in needed {
             let key = PackageKey::of(artifact);
@@ -126,8 +142,7 @@ impl ModelStore {
                 .artifacts
                 .insert(artifact.name.clone(), entry(artifact));
         }
-        record.save(&self.dir)?;
-        self.installed(gpu)
+        Ok(())
     }
 
     /// Staged, verified files for `artifacts`, all from the package `key`.
@@ -495,6 +510,7 @@ mod tests {
         assert_eq!(installed.runtime_dir, env.models.join("sub"));
         assert_eq!(installed.lib_dirs, vec![env.models.join("sub")]);
         assert_eq!(installed.inpaint, None);
+        assert!(installed.preload.is_empty());
         assert_eq!(store.installed(false).unwrap(), installed);
         assert!(store.list(false).iter().all(|r| r.installed));
         let rows = store.verify(false).unwrap();
@@ -543,6 +559,24 @@ mod tests {
         store.fetch(false, &SilentProgress).unwrap();
         assert_eq!(fs::read(&det).unwrap(), content("det"));
         assert_eq!(env.calls().len(), 1);
+
+        // A damaged install that cannot be repaired (the client is offline and the cache
+        // is gone) is no longer reported as installed.
+        fs::write(&det, &bytes).unwrap();
+        fs::remove_dir_all(&env.cache).unwrap();
+        let offline = env.client(
+            "offline.sh",
+            "echo 'Could not resolve host: idx' >&2; exit 1",
+        );
+        let broken = env.store(manifest(None, ""), offline, vec!["false".into()]);
+        assert_eq!(
+            broken.fetch(false, &SilentProgress).unwrap_err().code(),
+            "offline"
+        );
+        let err = store.installed(false).unwrap_err();
+        assert!(err.to_string().contains("det"), "{err}");
+        store.fetch(false, &SilentProgress).unwrap();
+        assert_eq!(env.calls().len(), 3);
 
         // A wrong size is "missing" without hashing.
         fs::write(&det, b"short").unwrap();
@@ -693,8 +727,16 @@ mod tests {
         );
         assert!(env.calls().is_empty());
 
-        let store = env.store(manifest(None, ""), pip, vec!["false".into()]);
+        let store = env.store(manifest(None, ""), pip.clone(), vec!["false".into()]);
         store.fetch(false, &SilentProgress).unwrap();
+        let preloading = env.store(
+            manifest(None, "preload = true\n"),
+            pip,
+            vec!["false".into()],
+        );
+        let preload = preloading.installed(false).unwrap().preload;
+        assert_eq!(preload.len(), 5);
+        assert_eq!(preload[0], env.models.join("sub/rt.onnx"));
         let lama = b"lama";
         fs::write(
             env.models.join("inpaint.toml"),

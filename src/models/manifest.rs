@@ -49,6 +49,9 @@ pub struct Artifact {
     /// Native libraries: the only platform they run on (`linux-x86_64`).
     #[serde(default)]
     pub platform: Option<String>,
+    /// A library to load (in manifest order) before enabling the CUDA execution provider.
+    #[serde(default)]
+    pub preload: bool,
     /// Path under the models directory.
     pub install: String,
     pub sha256: String,
@@ -441,6 +444,25 @@ pub(crate) mod tests {
         assert!(m.selected(false).iter().all(|a| a.variant != Variant::Gpu));
         assert!(m.selected(true).iter().all(|a| a.name != "onnxruntime"));
         assert!(m.selected(true).iter().any(|a| a.name == "cudnn"));
+        let preload: Vec<&str> = m
+            .selected(true)
+            .iter()
+            .filter(|a| a.preload)
+            .map(|a| a.name.as_str())
+            .collect();
+        assert_eq!(
+            preload,
+            [
+                "cudart",
+                "cublaslt",
+                "cublas",
+                "curand",
+                "nvrtc-builtins",
+                "nvrtc",
+                "cudnn"
+            ]
+        );
+        assert!(m.selected(false).iter().all(|a| !a.preload));
     }
 
     #[test]

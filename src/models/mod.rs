@@ -59,9 +59,12 @@ pub struct InstalledModels {
     pub runtime_lib: PathBuf,
     /// Whether this is the CUDA build.
     pub gpu: bool,
-    /// Directories of the libraries the runtime loads (here: `runtime_dir`, whose libraries
-    /// find each other through their `$ORIGIN` run path).
+    /// Directories holding the libraries the runtime loads (here: `runtime_dir`).
     pub lib_dirs: Vec<PathBuf>,
+    /// GPU only: libraries to `dlopen` (RTLD_NOW | RTLD_GLOBAL), in this order, before the
+    /// CUDA execution provider is enabled — `libonnxruntime_providers_cuda.so` has no run
+    /// path, so its CUDA/cuDNN dependencies are found only when already loaded. Empty for CPU.
+    pub preload: Vec<PathBuf>,
     pub isnet: PathBuf,
     pub ocr_det: PathBuf,
     pub ocr_rec: PathBuf,
@@ -190,8 +193,14 @@ impl ModelStore {
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| self.dir.clone());
+        let preload = selected
+            .iter()
+            .filter(|a| a.preload)
+            .map(|a| self.dest(a))
+            .collect();
         Ok(InstalledModels {
             lib_dirs: vec![runtime_dir.clone()],
+            preload,
             runtime_dir,
             runtime_lib,
             gpu,

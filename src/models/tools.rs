@@ -228,11 +228,13 @@ fn check(client: Client, spec: &str, output: &Output) -> Result<(), ModelError> 
     if output.status.success() {
         return Ok(());
     }
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&output.stderr),
-        String::from_utf8_lossy(&output.stdout)
-    );
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Both clients write their errors to stderr; stdout only when stderr is empty.
+    let text = if stderr.trim().is_empty() {
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    } else {
+        stderr.into_owned()
+    };
     Err(classify_failure(
         client,
         spec,
@@ -260,17 +262,44 @@ fn classify_failure(client: Client, spec: &str, status: &str, text: &str) -> Mod
     }
 }
 
-/// The last few meaningful lines of client output, redacted and bounded.
+/// The telling lines of client output, redacted and bounded: those naming a network
+/// failure, else the last lines that say "error", else the last lines.
 fn summary(text: &str) -> String {
     let lines: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.contains("complete log of this run"))
+        .filter(|l| {
+            let body = l
+                .trim_start_matches("npm error")
+                .trim_start_matches("npm ERR!")
+                .trim();
+            body.len() > 2 && !l.contains("complete log of this run")
+        })
         .collect();
-    let tail = lines[lines.len().saturating_sub(3)..].join(" | ");
-    let mut tail = redact_urls(&tail);
-    if tail.len() > 600 {
-        let cut = (0..=600)
+    let has = |l: &str, words: &[&str]| {
+        let lower = l.to_lowercase();
+        words.iter().any(|w| lower.contains(w))
+    };
+    let network: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| has(l, OFFLINE_MARKERS))
+        .collect();
+    let errors: Vec<&str> = lines
+        .iter()
+        .copied()
+        .filter(|l| has(l, &["error"]))
+        .collect();
+    let chosen = if !network.is_empty() {
+        &network[..1]
+    } else if !errors.is_empty() {
+        &errors[errors.len().saturating_sub(3)..]
+    } else {
+        &lines[lines.len().saturating_sub(3)..]
+    };
+    let mut tail = redact_urls(&chosen.join(" | "));
+    if tail.len() > 400 {
+        let cut = (0..=400)
             .rev()
             .find(|&i| tail.is_char_boundary(i))
             .unwrap_or(0);
@@ -335,10 +364,7 @@ mod tests {
             pip_offline,
         );
         assert_eq!(err.code(), "offline");
-        assert!(
-            err.to_string().contains("No matching distribution"),
-            "{err}"
-        );
+        assert!(err.to_string().contains("name resolution"), "{err}");
 
         let npm_offline = "npm error code ENOTFOUND\nnpm error syscall getaddrinfo\n\
             npm error A complete log of this run can be found in: /root/.npm/_logs/x.log";
@@ -376,7 +402,11 @@ mod tests {
         );
         let s = summary(&text);
         assert!(!s.contains("pw@"), "{s}");
-        assert!(s.len() <= 600 + '…'.len_utf8());
+        let npm = "npm error code ENOTFOUND\nnpm error network request to x failed, reason: \
+                   getaddrinfo ENOTFOUND x\nnpm error }\nnpm error\nnpm error If you are behind a proxy";
+        assert!(summary(npm).contains("ENOTFOUND"), "{}", summary(npm));
+        assert!(!summary(npm).contains("proxy"), "{}", summary(npm));
+        assert!(s.len() <= 400 + '…'.len_utf8());
         assert_eq!(summary(""), "no output");
     }
 }
