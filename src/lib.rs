@@ -10,6 +10,8 @@
 //! - [`blobs`]: encrypted files (AES-256-GCM STREAM), master key generations, data keys.
 //! - [`engine`]: pure image code (decode with limits, EXIF, thumbnails; later decomposition).
 //! - [`models`]: pinned fetch (pip/npm), verification and install of the runtime and models.
+//! - [`inference`]: the only code that touches `ort`: runtime, execution providers, sessions,
+//!   ISNet segmentation and PP-OCRv4 text detection/recognition with their pre/post-processing.
 //! - [`images`]: uploads as a service over store + blobs; the thumbnail job.
 //! - [`auth`]: members, passwords, sessions, API keys.
 //! - [`jobs`]: the persisted queue and its workers.
@@ -28,6 +30,7 @@ pub mod error;
 pub mod http;
 pub mod ids;
 pub mod images;
+pub mod inference;
 pub mod jobs;
 pub mod models;
 pub mod retention;

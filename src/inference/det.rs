@@ -20,9 +20,7 @@ use std::sync::Arc;
 
 use image::RgbImage;
 
-use super::geometry::{
-    area_and_perimeter, components, convex_hull, in_filled_quad, min_area_rect,
-};
+use super::geometry::{area_and_perimeter, components, convex_hull, in_filled_quad, min_area_rect};
 use super::resize::resize_rgb8_linear;
 use super::session::ModelSession;
 use super::InferenceError;
@@ -194,7 +192,9 @@ impl DetPlan {
                     ]
                 });
                 let q = order_clockwise(q);
-                let dist = |a: [f64; 2], b: [f64; 2]| ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt();
+                let dist = |a: [f64; 2], b: [f64; 2]| {
+                    ((a[0] - b[0]).powi(2) + (a[1] - b[1]).powi(2)).sqrt()
+                };
                 if dist(q[0], q[1]) <= 3.0 || dist(q[0], q[3]) <= 3.0 {
                     return None;
                 }
@@ -294,8 +294,12 @@ pub(crate) fn db_boxes(
         }
         let quad = grown.corners().map(|[x, y]| {
             [
-                (x / mw as f64 * dest_w as f64).round().clamp(0.0, dest_w as f64),
-                (y / mh as f64 * dest_h as f64).round().clamp(0.0, dest_h as f64),
+                (x / mw as f64 * dest_w as f64)
+                    .round()
+                    .clamp(0.0, dest_w as f64),
+                (y / mh as f64 * dest_h as f64)
+                    .round()
+                    .clamp(0.0, dest_h as f64),
             ]
         });
         out.push((quad, score));
@@ -307,10 +311,22 @@ pub(crate) fn db_boxes(
 /// polygon (corners truncated to integers, as `fillPoly` gets them).
 fn box_score_fast(pred: &[f32], mw: usize, mh: usize, quad: &[[f64; 2]; 4]) -> f64 {
     let clamp = |v: f64, hi: usize| (v as i64).clamp(0, hi as i64 - 1) as usize;
-    let xmin = clamp(quad.iter().map(|p| p[0]).fold(f64::MAX, f64::min).floor(), mw);
-    let xmax = clamp(quad.iter().map(|p| p[0]).fold(f64::MIN, f64::max).ceil(), mw);
-    let ymin = clamp(quad.iter().map(|p| p[1]).fold(f64::MAX, f64::min).floor(), mh);
-    let ymax = clamp(quad.iter().map(|p| p[1]).fold(f64::MIN, f64::max).ceil(), mh);
+    let xmin = clamp(
+        quad.iter().map(|p| p[0]).fold(f64::MAX, f64::min).floor(),
+        mw,
+    );
+    let xmax = clamp(
+        quad.iter().map(|p| p[0]).fold(f64::MIN, f64::max).ceil(),
+        mw,
+    );
+    let ymin = clamp(
+        quad.iter().map(|p| p[1]).fold(f64::MAX, f64::min).floor(),
+        mh,
+    );
+    let ymax = clamp(
+        quad.iter().map(|p| p[1]).fold(f64::MIN, f64::max).ceil(),
+        mh,
+    );
     let int_quad = quad.map(|[x, y]| [(x - xmin as f64).trunc(), (y - ymin as f64).trunc()]);
     let (mut sum, mut n) = (0.0f64, 0usize);
     for y in ymin..=ymax {
@@ -364,7 +380,10 @@ mod tests {
         let d = 2000.0 * 1.6 / 240.0;
         // (The top edge, 10 − 13.3 < 0, is clamped to the image.)
         let expect_tl = [((20.0 - d) * 2.0f64).round(), 0.0];
-        let expect_br = [((120.0 + d) * 2.0f64).round(), ((30.0 + d) * 2.0f64).round()];
+        let expect_br = [
+            ((120.0 + d) * 2.0f64).round(),
+            ((30.0 + d) * 2.0f64).round(),
+        ];
         assert_eq!(quad[0], expect_tl, "{quad:?}");
         assert_eq!(quad[2], expect_br, "{quad:?}");
         let expect = (3000.0 * 0.8 + 171.0 * 0.02) / 3171.0;
@@ -435,9 +454,7 @@ mod tests {
     #[test]
     fn to_source_maps_filters_and_sorts() {
         let p = DetPlan::new(720, 260);
-        let quad = |x0: f64, y0: f64, x1: f64, y1: f64| {
-            [[x0, y0], [x1, y0], [x1, y1], [x0, y1]]
-        };
+        let quad = |x0: f64, y0: f64, x1: f64, y1: f64| [[x0, y0], [x1, y0], [x1, y1], [x0, y1]];
         let raw = vec![
             (quad(300.0, 104.0, 400.0, 140.0), 0.9), // right, 4 px lower: same row
             (quad(10.0, 100.0, 200.0, 140.0), 0.8),  // left

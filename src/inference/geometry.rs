@@ -51,7 +51,10 @@ pub(crate) fn components(bitmap: &[u8], w: usize, h: usize) -> Vec<Component> {
         i
     }
     for y in 1..h {
-        let (prev, cur) = (row_start[y - 1]..row_start[y], row_start[y]..row_start[y + 1]);
+        let (prev, cur) = (
+            row_start[y - 1]..row_start[y],
+            row_start[y]..row_start[y + 1],
+        );
         let mut p = prev.start;
         for c in cur {
             // Advance past previous-row runs that end before this run's reach.
@@ -73,14 +76,13 @@ pub(crate) fn components(bitmap: &[u8], w: usize, h: usize) -> Vec<Component> {
 
     let mut label_of_root = vec![usize::MAX; runs.len()];
     let mut out: Vec<Component> = Vec::new();
-    for i in 0..runs.len() {
+    for (i, run) in runs.iter().enumerate() {
         let root = find(&mut parent, i);
         if label_of_root[root] == usize::MAX {
             label_of_root[root] = out.len();
             out.push(Component::default());
         }
         let comp = &mut out[label_of_root[root]];
-        let run = &runs[i];
         comp.points.push([run.x0 as i32, run.y as i32]);
         if run.x1 != run.x0 {
             comp.points.push([run.x1 as i32, run.y as i32]);
@@ -336,7 +338,10 @@ mod tests {
             .flat_map(|x| (5..=9).map(move |y| [x, y]))
             .collect();
         let r = min_area_rect(&convex_hull(&pts));
-        assert!((r.width - 20.0).abs() < 1e-9 && (r.height - 4.0).abs() < 1e-9, "{r:?}");
+        assert!(
+            (r.width - 20.0).abs() < 1e-9 && (r.height - 4.0).abs() < 1e-9,
+            "{r:?}"
+        );
         assert!((r.center[0] - 20.0).abs() < 1e-9 && (r.center[1] - 7.0).abs() < 1e-9);
         let c = r.corners();
         assert_eq!(c, [[10.0, 5.0], [30.0, 5.0], [30.0, 9.0], [10.0, 9.0]]);

@@ -1,7 +1,7 @@
 //! Inference: the only code that touches `ort` (ONNX Runtime).
 //!
 //! [`Inference::load`] loads the runtime shared library once per process (see
-//! [`runtime`](self::runtime)), picks the execution provider and hands out model wrappers:
+//! `runtime.rs`), picks the execution provider and hands out model wrappers:
 //! [`Segmenter`] (ISNet mattes), [`TextDetector`] and [`TextRecognizer`] (PP-OCRv4) and the
 //! optional [`Inpainter`]. Each wrapper does its model's real pre- and post-processing on
 //! `image` buffers at the source resolution, matching the Python pipelines the models ship
@@ -22,17 +22,19 @@ mod det;
 mod error;
 mod geometry;
 mod inpaint;
+#[cfg(any(feature = "cuda", test))]
 mod onnx_proto;
 mod rec;
 mod resize;
 mod runtime;
 mod segment;
 mod session;
+mod warp;
 
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use ort::environment::Environment;
@@ -42,7 +44,7 @@ use crate::config::{Device, InferenceConfig};
 pub use det::{TextBox, TextDetector};
 pub use error::InferenceError;
 pub use inpaint::Inpainter;
-pub use rec::{TextRecognizer, MAX_REC_WIDTH};
+pub use rec::TextRecognizer;
 pub use segment::{FakeSegmenter, MatteModel, Segmenter, ISNET_SIZE};
 
 use runtime::Provider;
@@ -64,6 +66,46 @@ pub struct ModelFiles {
     /// A user-supplied LaMa / MI-GAN style model, if configured.
     pub inpaint: Option<PathBuf>,
 }
+
+impl ModelFiles {
+    /// A models directory as `image-layered models fetch` lays it out (runtime under
+    /// `runtime/`), or the flat layout `dir/{libonnxruntime.so.1.31.1, isnet.onnx, …}`;
+    /// no inpainting model.
+    pub fn in_dir(dir: &Path) -> Self {
+        let fetched = dir.join("runtime");
+        let runtime_dir = if fetched.join(RUNTIME_LIB).is_file() {
+            fetched
+        } else {
+            dir.to_path_buf()
+        };
+        Self {
+            runtime_lib: runtime_dir.join(RUNTIME_LIB),
+            lib_dirs: vec![runtime_dir],
+            isnet: dir.join("isnet.onnx"),
+            ocr_det: dir.join("ppocr-det.onnx"),
+            ocr_rec: dir.join("ppocr-rec.onnx"),
+            ocr_cls: dir.join("ppocr-cls.onnx"),
+            inpaint: None,
+        }
+    }
+}
+
+impl From<&crate::models::InstalledModels> for ModelFiles {
+    fn from(m: &crate::models::InstalledModels) -> Self {
+        Self {
+            runtime_lib: m.runtime_lib.clone(),
+            lib_dirs: m.lib_dirs.clone(),
+            isnet: m.isnet.clone(),
+            ocr_det: m.ocr_det.clone(),
+            ocr_rec: m.ocr_rec.clone(),
+            ocr_cls: m.ocr_cls.clone(),
+            inpaint: m.inpaint.clone(),
+        }
+    }
+}
+
+/// The runtime library's file name in the `onnxruntime==1.31.1` wheel (`onnxruntime/capi/`).
+pub const RUNTIME_LIB: &str = "libonnxruntime.so.1.31.1";
 
 /// How inference runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

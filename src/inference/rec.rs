@@ -23,8 +23,9 @@ use std::sync::Arc;
 use image::RgbImage;
 
 use super::det::TextBox;
-use super::resize::{resize_rgb8_linear, warp_quad_rgb8};
+use super::resize::resize_rgb8_linear;
 use super::session::ModelSession;
+use super::warp::warp_quad_rgb8;
 use super::InferenceError;
 
 const REC_MODEL: &str = "ppocr-rec";
@@ -32,7 +33,7 @@ const CLS_MODEL: &str = "ppocr-cls";
 const REC_HEIGHT: usize = 48;
 const REC_MIN_WIDTH: usize = 320;
 /// The widest recognition input (a 66:1 line); longer lines are squeezed to fit.
-pub const MAX_REC_WIDTH: usize = 3200;
+pub(crate) const MAX_REC_WIDTH: usize = 3200;
 const CLS_HEIGHT: usize = 48;
 const CLS_WIDTH: usize = 192;
 const CLS_THRESH: f32 = 0.9;
@@ -180,8 +181,7 @@ fn crop_box(src: &[u8], w: usize, h: usize, quad: &[[f32; 2]; 4]) -> Crop {
     let cw = dist(quad[0], quad[1]).max(dist(quad[2], quad[3])) as usize;
     let ch = dist(quad[0], quad[3]).max(dist(quad[1], quad[2])) as usize;
     let (cw, ch) = (cw.max(1), ch.max(1));
-    let pixels =
-        warp_quad_rgb8(src, w, h, *quad, cw, ch).unwrap_or_else(|| vec![0u8; cw * ch * 3]);
+    let pixels = warp_quad_rgb8(src, w, h, *quad, cw, ch).unwrap_or_else(|| vec![0u8; cw * ch * 3]);
     let crop = Crop {
         pixels,
         w: cw,
@@ -278,10 +278,11 @@ pub(crate) fn ctc_decode(probs: &[f32], classes: usize, alphabet: &[String]) -> 
     let (mut sum, mut kept) = (0.0f64, 0usize);
     let mut prev = usize::MAX;
     for row in probs.chunks_exact(classes) {
-        let (idx, p) = row
-            .iter()
-            .enumerate()
-            .fold((0usize, f32::MIN), |best, (i, &v)| if v > best.1 { (i, v) } else { best });
+        let (idx, p) =
+            row.iter().enumerate().fold(
+                (0usize, f32::MIN),
+                |best, (i, &v)| if v > best.1 { (i, v) } else { best },
+            );
         if idx != 0 && idx != prev {
             if let Some(ch) = alphabet.get(idx) {
                 text.push_str(ch);
@@ -291,7 +292,11 @@ pub(crate) fn ctc_decode(probs: &[f32], classes: usize, alphabet: &[String]) -> 
         }
         prev = idx;
     }
-    let confidence = if kept == 0 { 0.0 } else { (sum / kept as f64) as f32 };
+    let confidence = if kept == 0 {
+        0.0
+    } else {
+        (sum / kept as f64) as f32
+    };
     (text, confidence)
 }
 

@@ -159,9 +159,11 @@ pub(crate) fn probe_cuda(
     _lib: &Path,
     _lib_dirs: &[PathBuf],
 ) -> Result<(), String> {
-    Err("this build of image-layered has no CUDA support (built without the `cuda` \
+    Err(
+        "this build of image-layered has no CUDA support (built without the `cuda` \
          feature)"
-        .into())
+            .into(),
+    )
 }
 
 /// A session for the model at `path` (or in `bytes`) on `provider` with `intra_threads`

@@ -233,7 +233,10 @@ mod tests {
         let t = isnet_input(&img);
         let plane = 1024 * 1024;
         assert_eq!(t.len(), 3 * plane);
-        assert_eq!((t[0], t[plane], t[2 * plane]), (0.5, -0.5, 51.0 / 255.0 - 0.5));
+        assert_eq!(
+            (t[0], t[plane], t[2 * plane]),
+            (0.5, -0.5, 51.0 / 255.0 - 0.5)
+        );
         assert_eq!(t[2 * plane - 1], 0.5);
         assert_eq!(t[plane - 1], -0.5);
     }
@@ -277,6 +280,7 @@ mod tests {
         assert_eq!((w, h, alpha.len()), (200, 100, 20_000));
         assert_eq!(alpha[50 * 200 + 100], 1.0); // centre
         assert_eq!(alpha[0], 0.0); // corner
+
         // Semi-axes 60 × 30 px: a ramp around x = 100 ± 60 on the centre row.
         let edge = alpha[50 * 200 + 160];
         assert!(edge > 0.2 && edge < 0.8, "{edge}");

@@ -40,10 +40,7 @@ impl Permits {
     pub fn acquire(&self) -> Permit<'_> {
         let mut free = self.lock();
         while *free == 0 {
-            free = self
-                .available
-                .wait(free)
-                .unwrap_or_else(|p| p.into_inner());
+            free = self.available.wait(free).unwrap_or_else(|p| p.into_inner());
         }
         *free -= 1;
         Permit { permits: self }

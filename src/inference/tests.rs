@@ -4,8 +4,8 @@
 //! `IMAGE_LAYERED_TEST_MODELS=DIR cargo test inference -- --include-ignored`, where `DIR`
 //! holds `libonnxruntime.so.1.31.1` (from the `onnxruntime==1.31.1` wheel),
 //! `isnet.onnx`, `ppocr-det.onnx`, `ppocr-rec.onnx` and `ppocr-cls.onnx` (DESIGN.md, "Models
-//! and the ONNX runtime"). Without the variable they fail and say so. The one test here that
-//! needs no runtime (a missing library) always runs.
+//! and the ONNX runtime"). Without the variable they fail and say so. The tests here that
+//! need no runtime (a missing library, `Send + Sync`) always run.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -31,15 +31,7 @@ fn models_dir() -> PathBuf {
 }
 
 fn files(dir: &Path) -> ModelFiles {
-    ModelFiles {
-        runtime_lib: dir.join("libonnxruntime.so.1.31.1"),
-        lib_dirs: vec![dir.to_path_buf()],
-        isnet: dir.join("isnet.onnx"),
-        ocr_det: dir.join("ppocr-det.onnx"),
-        ocr_rec: dir.join("ppocr-rec.onnx"),
-        ocr_cls: dir.join("ppocr-cls.onnx"),
-        inpaint: None,
-    }
+    ModelFiles::in_dir(dir)
 }
 
 /// One CPU inference handle shared by the tests of this process.
@@ -86,6 +78,18 @@ fn a_missing_runtime_is_runtime_missing_and_names_the_path() {
 }
 
 #[test]
+fn handles_are_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Inference>();
+    check::<Segmenter>();
+    check::<TextDetector>();
+    check::<TextRecognizer>();
+    check::<Inpainter>();
+    check::<FakeSegmenter>();
+    check::<Arc<dyn MatteModel>>();
+}
+
+#[test]
 #[ignore = "needs real models: set IMAGE_LAYERED_TEST_MODELS"]
 fn isnet_matte_matches_the_python_reference() {
     let segmenter = cpu().segmenter().expect("isnet");
@@ -114,7 +118,10 @@ fn isnet_matte_matches_the_python_reference() {
             .zip(reference.as_raw())
             .filter(|(a, b)| a.abs_diff(**b) > 2)
             .count();
-        assert!(off * 100 < alpha.len(), "{name}: {off} pixels off by > 2 levels");
+        assert!(
+            off * 100 < alpha.len(),
+            "{name}: {off} pixels off by > 2 levels"
+        );
     }
     assert!(cpu().loaded().contains(&"isnet"));
 }
@@ -133,37 +140,50 @@ fn isnet_pre_and_post_processing_cost_little_next_to_the_session() {
     let input = isnet_input(&img);
     let pre = t.elapsed();
     let array = ndarray::Array4::from_shape_vec((1, 3, 1024, 1024), input).expect("shape");
-    let t = Instant::now();
-    let raw = segmenter.run_raw(&array).expect("raw run");
-    let run = t.elapsed();
+    // The first run of a session pays one-off allocations; time the best of two after it.
+    let mut raw = segmenter.run_raw(&array).expect("warm-up run");
+    let mut run = std::time::Duration::MAX;
+    for _ in 0..2 {
+        let t = Instant::now();
+        raw = segmenter.run_raw(&array).expect("raw run");
+        run = run.min(t.elapsed());
+    }
     assert_eq!(raw.shape(), &[1, 1, 1024, 1024]);
     let output = raw.into_raw_vec_and_offset().0;
     let t = Instant::now();
     let alpha = matte_from_output(&output, 1024, 1024);
     let post = t.elapsed();
     assert_eq!(alpha.len(), 1024 * 1024);
-    // The same at a 12-megapixel source.
-    let big = image::imageops::resize(&img, 4000, 3000, image::imageops::FilterType::Nearest);
-    let t = Instant::now();
-    let _ = isnet_input(&big);
-    let big_pre = t.elapsed();
-    let t = Instant::now();
-    let _ = matte_from_output(&output, 4000, 3000);
-    let big_post = t.elapsed();
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     println!(
-        "isnet 1024²: session.run {:.0} ms, pre {:.1} ms, post {:.1} ms; \
-         4000×3000: pre {:.1} ms, post {:.1} ms",
+        "isnet 1024²: session.run {:.0} ms (best of 2), pre {:.1} ms, post {:.1} ms",
         ms(run),
         ms(pre),
-        ms(post),
-        ms(big_pre),
-        ms(big_post)
+        ms(post)
     );
+    // The budget (≤ 10% of the session run) is for optimised builds; unoptimised test builds
+    // of this crate get a looser bound that still catches a per-pixel allocation.
+    let budget = if cfg!(debug_assertions) { 0.25 } else { 0.1 };
     assert!(
-        (pre + post).as_secs_f64() < 0.1 * run.as_secs_f64(),
-        "pre + post must stay under 10% of the session run"
+        (pre + post).as_secs_f64() < budget * run.as_secs_f64(),
+        "pre + post must stay under {budget} of the session run"
     );
+    if !cfg!(debug_assertions) {
+        // The same at a 12-megapixel source.
+        let big = image::imageops::resize(&img, 4000, 3000, image::imageops::FilterType::Nearest);
+        let t = Instant::now();
+        let _ = isnet_input(&big);
+        let big_pre = t.elapsed();
+        let t = Instant::now();
+        let _ = matte_from_output(&output, 4000, 3000);
+        let big_post = t.elapsed();
+        println!(
+            "isnet 4000×3000: pre {:.1} ms, post {:.1} ms",
+            ms(big_pre),
+            ms(big_post)
+        );
+        assert!((big_pre + big_post).as_secs_f64() < 0.1 * run.as_secs_f64());
+    }
 }
 
 #[test]
@@ -190,9 +210,17 @@ fn ocr_detects_and_reads_the_rendered_fixture() {
     assert!(texts.iter().all(|(_, conf)| *conf > 0.9), "{texts:?}");
     // The boxes sit where the text was drawn (see tests/fixtures/ocr/make_fixture.py).
     let [x, y, w, h] = boxes[0].bbox;
-    assert!(x < 60 && y < 60 && x + w > 480 && y + h > 85, "{:?}", boxes[0]);
+    assert!(
+        x < 60 && y < 60 && x + w > 480 && y + h > 85,
+        "{:?}",
+        boxes[0]
+    );
     let [x, y, w, h] = boxes[1].bbox;
-    assert!(x < 60 && (140..170).contains(&y) && x + w > 380 && h < 70, "{:?}", boxes[1]);
+    assert!(
+        x < 60 && (140..170).contains(&y) && x + w > 380 && h < 70,
+        "{:?}",
+        boxes[1]
+    );
     // Upside down, the angle classifier turns the crops back: the same boxes in the image
     // turned 180°, with corners named as the detector would name them there.
     let flipped = image::imageops::rotate180(&img);
@@ -207,7 +235,9 @@ fn ocr_detects_and_reads_the_rendered_fixture() {
             }
         })
         .collect();
-    let again = recognizer.recognize(&flipped, &turned).expect("read flipped");
+    let again = recognizer
+        .recognize(&flipped, &turned)
+        .expect("read flipped");
     let read: Vec<&str> = again.iter().map(|(t, _)| t.as_str()).collect();
     assert_eq!(read, ["SALE 50% OFF", "image-layered"], "{again:?}");
     assert!(recognizer.recognize(&img, &[]).expect("none").is_empty());
@@ -280,9 +310,16 @@ fn missing_models_fail_to_load_and_are_retried() {
     assert!(inference.loaded().is_empty());
 }
 
-/// `output = image · (1 − mask) + 0.5 · mask`: fills holes with mid grey, any size.
-fn grey_fill_model() -> Vec<u8> {
-    let dims = |c: i64| vec![Dim::Fixed(1), Dim::Fixed(c), Dim::Named("h"), Dim::Named("w")];
+/// `output = image · (1 − mask) + 0.5 · mask`: fills holes with mid grey; any size, or
+/// only `side × side` when given.
+fn grey_fill_model(side: Option<i64>) -> Vec<u8> {
+    let dims = |c: i64| {
+        let (h, w) = match side {
+            Some(n) => (Dim::Fixed(n), Dim::Fixed(n)),
+            None => (Dim::Named("h"), Dim::Named("w")),
+        };
+        vec![Dim::Fixed(1), Dim::Fixed(c), h, w]
+    };
     encode(&Graph {
         nodes: vec![
             Node {
@@ -335,15 +372,12 @@ fn grey_fill_model() -> Vec<u8> {
     })
 }
 
-#[test]
-#[ignore = "needs real models: set IMAGE_LAYERED_TEST_MODELS"]
-fn inpainter_runs_an_image_and_mask_model() {
-    let dir = models_dir();
+fn inpainter_for(model: Vec<u8>) -> (Arc<Inference>, Inpainter, tempfile::TempDir) {
     let scratch = tempfile::tempdir().expect("tempdir");
-    let model = scratch.path().join("grey-fill.onnx");
-    std::fs::write(&model, grey_fill_model()).expect("write model");
-    let mut f = files(&dir);
-    f.inpaint = Some(model);
+    let path = scratch.path().join("grey-fill.onnx");
+    std::fs::write(&path, model).expect("write model");
+    let mut f = files(&models_dir());
+    f.inpaint = Some(path);
     let opts = InferenceOptions {
         device: Device::Cpu,
         intra_threads: 1,
@@ -351,6 +385,13 @@ fn inpainter_runs_an_image_and_mask_model() {
     };
     let inference = Inference::load(&f, &opts).expect("runtime");
     let inpainter = inference.inpainter().expect("load").expect("configured");
+    (inference, inpainter, scratch)
+}
+
+#[test]
+#[ignore = "needs real models: set IMAGE_LAYERED_TEST_MODELS"]
+fn inpainter_runs_an_image_and_mask_model() {
+    let (inference, inpainter, _dir) = inpainter_for(grey_fill_model(None));
     assert_eq!(inference.loaded(), vec!["inpaint"]);
     // 13 × 10: padded to 16 × 16 inside, cropped back.
     let img = RgbImage::from_fn(13, 10, |x, y| image::Rgb([x as u8 * 10, y as u8 * 20, 200]));
@@ -370,6 +411,29 @@ fn inpainter_runs_an_image_and_mask_model() {
         .inpaint(&img, &GrayImage::new(3, 3))
         .expect_err("size mismatch");
     assert_eq!(err.code(), "bad_input");
+    assert_eq!(
+        inpainter
+            .inpaint(&img, &GrayImage::new(13, 10))
+            .expect("no hole"),
+        img
+    );
+}
+
+#[test]
+#[ignore = "needs real models: set IMAGE_LAYERED_TEST_MODELS"]
+fn inpainter_resizes_for_a_fixed_size_model() {
+    let (_inference, inpainter, _dir) = inpainter_for(grey_fill_model(Some(32)));
+    let img = RgbImage::from_pixel(50, 40, image::Rgb([10, 200, 30]));
+    let mut mask = GrayImage::new(50, 40);
+    for y in 10..30 {
+        for x in 15..35 {
+            mask.put_pixel(x, y, image::Luma([255]));
+        }
+    }
+    let out = inpainter.inpaint(&img, &mask).expect("inpaint");
+    assert_eq!(out.get_pixel(25, 20).0, [128, 128, 128]); // inside the hole
+    assert_eq!(out.get_pixel(2, 2), img.get_pixel(2, 2)); // outside: untouched
+    assert_eq!(out.get_pixel(49, 39), img.get_pixel(49, 39));
 }
 
 #[test]
