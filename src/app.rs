@@ -17,10 +17,13 @@ use crate::auth::{Auth, SessionPolicy};
 use crate::blobs::{BlobError, BlobStore, Keyring};
 use crate::clock::{unix, SharedClock};
 use crate::config::Config;
+use crate::config::Device;
 use crate::engine::DecodeLimits;
 use crate::http::metrics::Metrics;
-use crate::images::{ImageService, RetentionPeriods, ThumbnailJob};
+use crate::images::{CutoutJob, ImageService, InferenceSlot, RetentionPeriods, ThumbnailJob};
+use crate::inference::{Inference, InferenceError, InferenceOptions, ModelFiles};
 use crate::jobs::{JobHandler, JobQueue, JobsConfig};
+use crate::models::{FetchProgress, ModelError, ModelStore};
 use crate::retention::Sweeper;
 use crate::store::{Store, StoreConfig, StoreError};
 
@@ -40,6 +43,10 @@ pub enum StartError {
     Blob(#[from] BlobError),
     #[error("there is no image-layered store in {0}; check --data-dir (or start `serve` once to create one)")]
     NoStore(PathBuf),
+    #[error(transparent)]
+    Models(#[from] ModelError),
+    #[error(transparent)]
+    Inference(#[from] InferenceError),
     #[error("TLS: {0}")]
     Tls(String),
     #[error("cannot create the data dir {path}: {source}")]
@@ -58,6 +65,8 @@ impl StartError {
             StartError::Blob(e) => e.code(),
             StartError::Tls(_) => "tls_config",
             StartError::NoStore(_) => "no_store",
+            StartError::Models(e) => e.code(),
+            StartError::Inference(e) => e.code(),
             StartError::DataDir { .. } => "data_dir",
         }
     }
@@ -79,6 +88,10 @@ pub struct App {
     pub tls_acceptor: Option<TlsAcceptor>,
     /// Turns true when shutdown begins; long-lived responses (event streams) end on it.
     pub stopping: watch::Sender<bool>,
+    /// The inference service, once [`App::load_models`] has loaded it.
+    pub inference: InferenceSlot,
+    /// Why the models are not loaded (for `/readyz`), while they are not.
+    pub models_note: std::sync::Mutex<String>,
 }
 
 /// Fails unless the data dir already holds a store (commands other than `serve` and
@@ -214,6 +227,7 @@ impl App {
             studio_secs: r.studio_days as i64 * 86400,
         };
         let u = &config.uploads;
+        let inference = InferenceSlot::default();
         let images = ImageService::new(
             store.clone(),
             blobs.clone(),
@@ -227,6 +241,7 @@ impl App {
             },
             periods,
             u.decode_concurrency,
+            inference.clone(),
         );
         let auth = Auth::new(
             store.clone(),
@@ -252,6 +267,8 @@ impl App {
             sweeper,
             metrics: Metrics::default(),
             stopping: watch::channel(false).0,
+            inference,
+            models_note: std::sync::Mutex::new("not loaded yet".into()),
         }))
     }
 
@@ -259,6 +276,7 @@ impl App {
     pub fn handlers(&self) -> crate::jobs::Handlers {
         let mut h: HashMap<&'static str, Arc<dyn JobHandler>> = HashMap::new();
         h.insert("thumbnail", Arc::new(ThumbnailJob(self.images.clone())));
+        h.insert("cutout", Arc::new(CutoutJob(self.images.clone())));
         Arc::new(h)
     }
 
@@ -301,10 +319,56 @@ impl App {
         }
     }
 
+    /// Loads the models (see [`load_inference`]) for the server. Models that are missing with
+    /// fetching off leave the studio up but not ready (`/readyz` says why); any other failure —
+    /// a failed fetch, `inference.device = "cuda"` without a usable GPU — is an error.
+    pub fn load_models(&self, progress: &dyn FetchProgress) -> Result<(), StartError> {
+        match load_inference(&self.config, progress) {
+            Ok(inference) => {
+                let _ = self.inference.set(inference);
+                Ok(())
+            }
+            Err(StartError::Models(e @ ModelError::Missing { .. }))
+                if self.config.inference.device != Device::Cuda =>
+            {
+                tracing::warn!("{e}");
+                *self.models_note.lock().expect("lock") = e.to_string();
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Unix seconds now, by the app's clock.
     pub fn now(&self) -> i64 {
         unix(self.clock.now())
     }
+}
+
+/// Finds (or, when `models.auto_fetch` allows, fetches) the runtime and models, loads them
+/// on the configured device and opens their sessions. Blocking.
+pub fn load_inference(
+    cfg: &Config,
+    progress: &dyn FetchProgress,
+) -> Result<Arc<Inference>, StartError> {
+    let store = ModelStore::new(cfg.models_dir(), cfg.cache_dir());
+    let installed = match store.installed(cfg.models.gpu) {
+        Ok(m) => m,
+        Err(ModelError::Missing { .. }) if cfg.models.auto_fetch => {
+            tracing::info!(dir = %store.dir().display(), "fetching the runtime and models");
+            store.fetch(cfg.models.gpu, progress)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let inference = Inference::load(
+        &ModelFiles::from(&installed),
+        &InferenceOptions::from(&cfg.inference),
+    )?;
+    inference.segmenter()?;
+    inference.text_detector()?;
+    inference.text_recognizer()?;
+    tracing::info!(provider = inference.provider(), models = ?inference.loaded(), "models loaded");
+    Ok(inference)
 }
 
 /// Removes blob files that no metadata points at (an upload interrupted before its commit)
@@ -313,8 +377,7 @@ fn reconcile(store: &Store, blobs: &BlobStore) -> Result<(), StartError> {
     let temps = blobs.remove_stale_temps()?;
     let mut known = HashSet::new();
     for img in store.all_images()? {
-        known.insert(img.original_blob);
-        known.extend(img.thumbnail_blob);
+        known.extend(img.blobs());
     }
     let on_disk = blobs.list()?;
     let present: HashSet<_> = on_disk.iter().map(|(_, b)| *b).collect();

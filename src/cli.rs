@@ -111,6 +111,17 @@ pub enum Command {
     /// Configuration
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Background removal: the salient object as an RGBA PNG at the source resolution
+    Cutout {
+        /// A PNG, JPEG or WebP image
+        input: std::path::PathBuf,
+        /// Where to write the RGBA PNG
+        #[arg(short = 'o', long = "output", value_name = "OUT.png")]
+        output: std::path::PathBuf,
+        /// auto (CUDA when available), cpu, or cuda (an error without a usable GPU)
+        #[arg(long)]
+        device: Option<crate::config::Device>,
+    },
     /// Install, show or check the ONNX runtime and models (pinned, sha256-verified)
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -194,6 +205,13 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     let clock: SharedClock = Arc::new(SystemClock);
     let app = App::open(config, clock)?;
     bootstrap_admin(&app).await?;
+    let loader = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let progress = crate::models::ConsoleProgress::new();
+        loader.load_models(&progress)
+    })
+    .await
+    .map_err(CliError::runtime)??;
     let listener = tokio::net::TcpListener::bind(app.config.server.listen)
         .await
         .map_err(|e| {
@@ -450,6 +468,59 @@ pub async fn sweep(config: Config, dry_run: bool, as_of: Option<String>) -> Resu
     }
     println!("{} objects {verb}", items.len());
     Ok(())
+}
+
+/// `cutout IN -o OUT.png [--device D]`.
+pub fn cutout(
+    mut config: Config,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    device: Option<crate::config::Device>,
+) -> Result<(), CliError> {
+    let started = std::time::Instant::now();
+    let bytes = std::fs::read(input)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", input.display())))?;
+    let limits = crate::engine::DecodeLimits {
+        max_pixels: config.uploads.max_pixels,
+        max_side: config.uploads.max_side,
+        ..Default::default()
+    };
+    let decoded = crate::engine::decode(&bytes, &limits)
+        .map_err(|e| CliError::usage(format!("{}: {e}", input.display())))?;
+    if let Some(d) = device {
+        config.inference.device = d;
+    }
+    let progress = crate::models::ConsoleProgress::new();
+    let inference = crate::app::load_inference(&config, &progress)?;
+    drop(progress);
+    let rgba =
+        crate::images::cutout::cutout(&inference, &decoded.image).map_err(CliError::runtime)?;
+    let png = crate::engine::encode_png(&image::DynamicImage::ImageRgba8(rgba))
+        .map_err(CliError::runtime)?;
+    write_atomically(output, &png)?;
+    println!(
+        "wrote {} ({}×{} RGBA, {} bytes) in {} ms on {}",
+        output.display(),
+        decoded.width,
+        decoded.height,
+        png.len(),
+        started.elapsed().as_millis(),
+        inference.provider()
+    );
+    Ok(())
+}
+
+fn write_atomically(path: &std::path::Path, bytes: &[u8]) -> Result<(), CliError> {
+    let fail =
+        |e: std::io::Error| CliError::runtime(format!("cannot write {}: {e}", path.display()));
+    let name = path
+        .file_name()
+        .ok_or_else(|| CliError::usage(format!("{} is not a file path", path.display())))?;
+    let tmp = path.with_file_name(format!(".{}.tmp", name.to_string_lossy()));
+    let mut f = std::fs::File::create(&tmp).map_err(fail)?;
+    f.write_all(bytes).map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
 }
 
 fn model_store(config: &Config) -> crate::models::ModelStore {

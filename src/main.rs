@@ -32,6 +32,11 @@ fn main() {
             Command::Keys(KeysCommand::Init { key_file }) => cli::keys_init(config, key_file),
             Command::Sweep { dry_run, as_of } => cli::sweep(config, dry_run, as_of).await,
             Command::Models(cmd) => cli::models(config, cmd),
+            Command::Cutout {
+                input,
+                output,
+                device,
+            } => cli::cutout(config, &input, &output, device),
             Command::Config(ConfigCommand::Print) => {
                 print!("{}", config.redacted_toml());
                 Ok(())

@@ -46,6 +46,14 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> (Pattern, HttpResult
                 "/api/v1/images/{id}/thumbnail",
                 images::thumbnail(app, req, id).await,
             ),
+            (&M::POST, ["images", id, "cutout"]) => (
+                "/api/v1/images/{id}/cutout",
+                images::request_cutout(app, req, id).await,
+            ),
+            (&M::GET, ["images", id, "cutout"]) => (
+                "/api/v1/images/{id}/cutout",
+                images::cutout(app, req, id).await,
+            ),
             (&M::GET, ["jobs", id]) => ("/api/v1/jobs/{id}", jobs::get(app, req, id).await),
             (&M::DELETE, ["jobs", id]) => ("/api/v1/jobs/{id}", jobs::cancel(app, req, id).await),
             (&M::GET, ["jobs", id, "events"]) => {
@@ -71,7 +79,7 @@ fn known_api_path(p: &[&str]) -> bool {
             | ["keys", _]
             | ["images"]
             | ["images", _]
-            | ["images", _, "original" | "thumbnail"]
+            | ["images", _, "original" | "thumbnail" | "cutout"]
             | ["jobs", _]
             | ["jobs", _, "events"]
     )

@@ -5,6 +5,7 @@
 //! owner-checked: another member's image does not exist. Deletion removes metadata first
 //! (flushed), then the blobs.
 
+pub mod cutout;
 mod thumbnail;
 
 use std::io::Read;
@@ -18,11 +19,15 @@ use crate::blobs::{BlobStore, DataKey, Keyring};
 use crate::clock::{unix, SharedClock};
 use crate::engine::{self, DecodeLimits};
 use crate::error::ApiError;
-use crate::ids::{BlobId, ImageId, UserId};
+use crate::ids::{BlobId, ImageId, JobId, UserId};
 use crate::jobs::JobQueue;
 use crate::store::{ImageRecord, ImageState, JobKind, Plan, Store};
 
+pub use cutout::CutoutJob;
 pub use thumbnail::ThumbnailJob;
+
+/// The inference service, once the models are loaded (shared with the app).
+pub type InferenceSlot = Arc<std::sync::OnceLock<Arc<crate::inference::Inference>>>;
 
 /// Retention periods, from `[retention]`.
 #[derive(Debug, Clone)]
@@ -54,6 +59,7 @@ pub struct ImageService {
     limits: DecodeLimits,
     retention: RetentionPeriods,
     decode_slots: Arc<Semaphore>,
+    pub(crate) inference: InferenceSlot,
 }
 
 impl ImageService {
@@ -67,6 +73,7 @@ impl ImageService {
         limits: DecodeLimits,
         retention: RetentionPeriods,
         decode_concurrency: usize,
+        inference: InferenceSlot,
     ) -> Self {
         Self {
             store,
@@ -77,6 +84,7 @@ impl ImageService {
             limits,
             retention,
             decode_slots: Arc::new(Semaphore::new(decode_concurrency.max(1))),
+            inference,
         }
     }
 
@@ -134,6 +142,7 @@ impl ImageService {
             original_blob: blob,
             thumbnail_blob: None,
             thumbnail_job: Some(job.id),
+            cutout_blob: None,
         };
         if let Err(e) = self.store.insert_image(&rec, Some(&job)) {
             let _ = self.blobs.delete(owner, blob);
@@ -174,9 +183,7 @@ impl ImageService {
         };
         self.store.flush().await?;
         let blobs = self.blobs.clone();
-        let doomed: Vec<BlobId> = std::iter::once(rec.original_blob)
-            .chain(rec.thumbnail_blob)
-            .collect();
+        let doomed: Vec<BlobId> = rec.blobs().collect();
         let owner = rec.owner;
         tokio::task::spawn_blocking(move || {
             for b in doomed {
@@ -189,6 +196,30 @@ impl ImageService {
         Ok(Some(rec))
     }
 
+    /// When a result processed now for `owner` expires: now + their plan's retention.
+    pub(crate) fn processed_expiry(&self, owner: UserId) -> Result<i64, ApiError> {
+        let plan =
+            self.store.get_user(owner)?.map(|u| u.plan).ok_or_else(|| {
+                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such member")
+            })?;
+        Ok(unix(self.clock.now()) + self.retention.for_plan(plan))
+    }
+
+    /// Queues background removal for the member's image.
+    pub async fn request_cutout(&self, owner: UserId, id: ImageId) -> Result<JobId, ApiError> {
+        self.get(owner, id)?;
+        if self.inference.get().is_none() {
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "models_not_ready",
+                "the models are not loaded yet; see /readyz (an operator runs `image-layered models fetch`)",
+            ));
+        }
+        let job = self.jobs.new_job(owner, JobKind::Cutout { image_id: id });
+        self.jobs.enqueue(&job).await?;
+        Ok(job.id)
+    }
+
     /// Marks an image processed: from now on it is kept for the owner's plan retention.
     /// (The decomposition job calls this when it stores a result.)
     pub async fn mark_processed(&self, id: ImageId) -> Result<ImageRecord, ApiError> {
@@ -196,14 +227,8 @@ impl ImageService {
             .store
             .get_image(id)?
             .ok_or_else(|| ApiError::not_found("image"))?;
-        let plan = self
-            .store
-            .get_user(rec.owner)?
-            .map(|u| u.plan)
-            .ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such member"))?;
-        let now = unix(self.clock.now());
         rec.state = ImageState::Processed;
-        rec.expires_at = now + self.retention.for_plan(plan);
+        rec.expires_at = self.processed_expiry(rec.owner)?;
         self.store.update_image(&rec)?;
         self.store.flush().await?;
         Ok(rec)

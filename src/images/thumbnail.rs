@@ -17,7 +17,9 @@ pub struct ThumbnailJob(pub ImageService);
 impl JobHandler for ThumbnailJob {
     fn run(&self, ctx: &mut JobContext) -> Result<serde_json::Value, JobFailure> {
         let svc = &self.0;
-        let JobKind::Thumbnail { image_id } = ctx.job().kind.clone();
+        let JobKind::Thumbnail { image_id } = ctx.job().kind.clone() else {
+            return Err(JobFailure::abort("wrong_job_kind", "not a thumbnail job"));
+        };
         let gone = || JobFailure::abort("image_deleted", "the image was deleted");
         let img = svc
             .store

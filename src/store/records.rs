@@ -103,6 +103,18 @@ pub struct ImageRecord {
     pub original_blob: BlobId,
     pub thumbnail_blob: Option<BlobId>,
     pub thumbnail_job: Option<JobId>,
+    /// The background-removal result (RGBA PNG), once a cutout job has run.
+    #[serde(default)]
+    pub cutout_blob: Option<BlobId>,
+}
+
+impl ImageRecord {
+    /// Every blob this image owns.
+    pub fn blobs(&self) -> impl Iterator<Item = BlobId> {
+        std::iter::once(self.original_blob)
+            .chain(self.thumbnail_blob)
+            .chain(self.cutout_blob)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -148,12 +160,15 @@ impl JobState {
 pub enum JobKind {
     /// A 256 px thumbnail of an upload.
     Thumbnail { image_id: ImageId },
+    /// Background removal: the salient object as an RGBA cutout at source resolution.
+    Cutout { image_id: ImageId },
 }
 
 impl JobKind {
     pub fn name(&self) -> &'static str {
         match self {
             JobKind::Thumbnail { .. } => "thumbnail",
+            JobKind::Cutout { .. } => "cutout",
         }
     }
 }

@@ -3,6 +3,7 @@
 
 mod access;
 mod auth;
+mod cutout;
 mod retention;
 mod support;
 mod uploads;

@@ -294,8 +294,12 @@ async fn metrics_count_requests_by_route_and_status() {
     );
     assert!(text.contains("image_layered_jobs{state="));
     assert!(text.contains(r#"image_layered_store_bytes{part="blobs"}"#));
+    // no models in this app: up, but not ready, and it says why
     let r = reqwest::get(t.url("/readyz")).await.unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["store"], "ok");
+    assert_eq!(body["models"]["state"], "not_loaded");
 }
 
 #[tokio::test]

@@ -8,6 +8,7 @@ mod support;
 mod config;
 mod crash;
 mod keys;
+mod models;
 mod store_lock;
 mod sweep;
 mod tls;

@@ -105,6 +105,24 @@ pub fn clean_env(cmd: &mut Command) {
         }
     }
     cmd.env("IMAGE_LAYERED_LOG", "info");
+    // Servers in these tests never download models; tests that need them set a models dir.
+    cmd.env("IMAGE_LAYERED__MODELS__AUTO_FETCH", "false");
+}
+
+/// The installed runtime and models (`image-layered models fetch`; `scripts/test` sets this).
+pub fn test_models() -> PathBuf {
+    let dir = std::env::var_os("IMAGE_LAYERED_TEST_MODELS")
+        .map(PathBuf::from)
+        .expect(
+            "set IMAGE_LAYERED_TEST_MODELS to a models dir made by `image-layered models fetch` \
+         (scripts/test does this)",
+        );
+    assert!(
+        dir.join("isnet.onnx").is_file(),
+        "no models in {}",
+        dir.display()
+    );
+    dir
 }
 
 /// A finished command.

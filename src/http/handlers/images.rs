@@ -41,6 +41,7 @@ pub fn image_json(i: &ImageRecord) -> serde_json::Value {
         "original_url": format!("/api/v1/images/{}/original", i.id),
         "thumbnail_url": i.thumbnail_blob.map(|_| format!("/api/v1/images/{}/thumbnail", i.id)),
         "thumbnail_job_id": i.thumbnail_job,
+        "cutout_url": i.cutout_blob.map(|_| format!("/api/v1/images/{}/cutout", i.id)),
     })
 }
 
@@ -156,4 +157,31 @@ pub async fn delete(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
     let id: ImageId = parse_id(id, "image")?;
     app.images.delete(p.user.id, id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+pub async fn request_cutout(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: ImageId = parse_id(id, "image")?;
+    let job_id = app.images.request_cutout(p.user.id, id).await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "job_id": job_id }),
+    ))
+}
+
+pub async fn cutout(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: ImageId = parse_id(id, "image")?;
+    let rec = app.images.get(p.user.id, id)?;
+    let Some(blob) = rec.cutout_blob else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "cutout_not_ready",
+            "no cutout yet: POST /api/v1/images/{id}/cutout and follow its job",
+        ));
+    };
+    let reader = app.images.open_blob(p.user.id, blob)?;
+    stream_reader(StatusCode::OK, "image/png", reader).await
 }

@@ -39,7 +39,17 @@ pub async fn readyz(app: &App) -> HttpResult {
         .store
         .get_user(crate::ids::UserId(uuid::Uuid::nil()))
         .is_ok();
-    let status = if store_ok {
+    let models = match app.inference.get() {
+        Some(inf) => serde_json::json!({
+            "state": "loaded", "provider": inf.provider(), "loaded": inf.loaded(),
+        }),
+        None => serde_json::json!({
+            "state": "not_loaded",
+            "reason": app.models_note.lock().map(|n| n.clone()).unwrap_or_default(),
+        }),
+    };
+    let ready = store_ok && app.inference.get().is_some();
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE
@@ -47,9 +57,9 @@ pub async fn readyz(app: &App) -> HttpResult {
     Ok(json(
         status,
         &serde_json::json!({
-            "ready": store_ok,
+            "ready": ready,
             "store": if store_ok { "ok" } else { "unavailable" },
-            "models": [],
+            "models": models,
         }),
     ))
 }
