@@ -13,6 +13,7 @@
 pub mod cutout;
 pub mod decode;
 pub mod exif;
+pub mod layers;
 pub mod thumbnail;
 
 pub use self::cutout::apply_matte;
@@ -21,4 +22,5 @@ pub use self::decode::{
     ImageFormatKind, Probe,
 };
 pub use self::exif::{apply_orientation, read_exif, ExifInfo, Gps};
+pub use self::layers::{Layer, LayerKind, LayerStack};
 pub use self::thumbnail::thumbnail_png;
