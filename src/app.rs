@@ -379,6 +379,9 @@ fn reconcile(store: &Store, blobs: &BlobStore) -> Result<(), StartError> {
     for img in store.all_images()? {
         known.extend(img.blobs());
     }
+    for doc in store.all_documents()? {
+        known.extend(doc.blobs());
+    }
     let on_disk = blobs.list()?;
     let present: HashSet<_> = on_disk.iter().map(|(_, b)| *b).collect();
     let mut orphans = 0;

@@ -122,9 +122,64 @@ pub enum Command {
         #[arg(long)]
         device: Option<crate::config::Device>,
     },
+    /// Decompose an image into layers: NN_<kind>.png back to front + manifest.json
+    Decompose {
+        /// A PNG, JPEG or WebP image
+        input: std::path::PathBuf,
+        /// Output directory (or a .zip file with --format zip)
+        #[arg(short = 'o', long = "output", value_name = "OUTDIR")]
+        output: std::path::PathBuf,
+        /// "auto" or the total number of layers, background included (2..=10)
+        #[arg(long, default_value = "auto")]
+        layers: crate::engine::decompose::LayerCount,
+        /// peel (objects, text, completed background) or palette (flat-colour layers)
+        #[arg(long, default_value = "peel")]
+        mode: DecomposeMode,
+        /// png (a directory of layers) or zip
+        #[arg(long, default_value = "png")]
+        format: LayerFormat,
+        /// auto (CUDA when available), cpu, or cuda
+        #[arg(long)]
+        device: Option<crate::config::Device>,
+        /// Print per-stage timings
+        #[arg(long)]
+        verbose: bool,
+    },
+    /// Decompose and score a dataset of designs with ground-truth layers
+    Eval {
+        /// DIR/<id>/{composite.png, gt/NN_kind.png}
+        #[arg(long)]
+        dataset: std::path::PathBuf,
+        /// Also write each prediction to OUT/<id>/
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+        #[arg(long, default_value = "peel")]
+        mode: DecomposeMode,
+        #[arg(long, default_value = "auto")]
+        layers: crate::engine::decompose::LayerCount,
+        #[arg(long)]
+        device: Option<crate::config::Device>,
+    },
     /// Install, show or check the ONNX runtime and models (pinned, sha256-verified)
     #[command(subcommand)]
     Models(ModelsCommand),
+}
+
+/// Which decomposition pipeline.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DecomposeMode {
+    Peel,
+    Palette,
+}
+
+/// How `decompose` writes its layers.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerFormat {
+    Png,
+    Zip,
 }
 
 #[derive(Subcommand, Debug)]
@@ -390,6 +445,9 @@ pub async fn delete_user(
     store.delete_user(id)?;
     store.flush().await?;
     for img in &images {
+        for doc in store.documents_of_image(img.id)? {
+            store.delete_document(doc.id)?;
+        }
         store.delete_image(img.id)?;
     }
     for job in store.jobs_of(id)? {
@@ -507,6 +565,127 @@ pub fn cutout(
         started.elapsed().as_millis(),
         inference.provider()
     );
+    Ok(())
+}
+
+/// The decomposer for a mode: peel needs the models, palette does not.
+fn decomposer(
+    config: &Config,
+    mode: DecomposeMode,
+    layers: crate::engine::decompose::LayerCount,
+) -> Result<crate::images::decompose::Decomposer, CliError> {
+    Ok(match mode {
+        DecomposeMode::Peel => {
+            let progress = crate::models::ConsoleProgress::new();
+            let inference = crate::app::load_inference(config, &progress)?;
+            crate::images::decompose::Decomposer::Peel { inference, layers }
+        }
+        DecomposeMode::Palette => crate::images::decompose::Decomposer::Palette { layers },
+    })
+}
+
+fn read_image(config: &Config, input: &std::path::Path) -> Result<image::RgbImage, CliError> {
+    let bytes = std::fs::read(input)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", input.display())))?;
+    let limits = crate::engine::DecodeLimits {
+        max_pixels: config.uploads.max_pixels,
+        max_side: config.uploads.max_side,
+        ..Default::default()
+    };
+    let decoded = crate::engine::decode(&bytes, &limits)
+        .map_err(|e| CliError::usage(format!("{}: {e}", input.display())))?;
+    Ok(decoded.image.to_rgb8())
+}
+
+/// `decompose IN -o OUTDIR [--layers] [--mode] [--format] [--device] [--verbose]`.
+#[allow(clippy::too_many_arguments)]
+pub fn decompose(
+    mut config: Config,
+    input: &std::path::Path,
+    output: &std::path::Path,
+    layers: crate::engine::decompose::LayerCount,
+    mode: DecomposeMode,
+    format: LayerFormat,
+    device: Option<crate::config::Device>,
+    verbose: bool,
+) -> Result<(), CliError> {
+    let started = std::time::Instant::now();
+    let img = read_image(&config, input)?;
+    if let Some(d) = device {
+        config.inference.device = d;
+    }
+    let decomposer = decomposer(&config, mode, layers)?;
+    let bar = indicatif::ProgressBar::new(100);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos:>3}% {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (stack, timings) = decomposer
+        .run(&img, &mut |f, stage| {
+            bar.set_position((f * 100.0) as u64);
+            bar.set_message(stage.to_string());
+        })
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    bar.finish_and_clear();
+    let manifest = match format {
+        LayerFormat::Png => crate::engine::export::write_png_dir(&stack, output),
+        LayerFormat::Zip => {
+            let path = if output.extension().is_some_and(|e| e == "zip") {
+                output.to_path_buf()
+            } else {
+                std::fs::create_dir_all(output).map_err(CliError::runtime)?;
+                output.join("layers.zip")
+            };
+            crate::engine::export::write_zip_file(&stack, &path)
+        }
+    }
+    .map_err(CliError::runtime)?;
+    for l in &manifest.layers {
+        println!("{:>2}  {:<10} {:<40} {}", l.z, l.kind.as_str(), l.name, l.file);
+    }
+    println!(
+        "{} layers, {}×{}, written to {} in {:.1} s (recomposition {:.1} dB)",
+        manifest.layers.len(),
+        stack.width,
+        stack.height,
+        output.display(),
+        started.elapsed().as_secs_f64(),
+        stack.recon_psnr(&img)
+    );
+    if verbose {
+        for (stage, secs) in &timings {
+            println!("  {stage:<12} {:>8.3} s", secs);
+        }
+    }
+    Ok(())
+}
+
+/// `eval --dataset D [--out P] [--json]`.
+pub fn eval(
+    config: Config,
+    dataset: &std::path::Path,
+    out: Option<&std::path::Path>,
+    json: bool,
+    mode: DecomposeMode,
+    layers: crate::engine::decompose::LayerCount,
+) -> Result<(), CliError> {
+    let decomposer = decomposer(&config, mode, layers)?;
+    let (rows, summary) = crate::eval::run(
+        dataset,
+        out,
+        |img| decomposer.run(img, &mut |_, _| {}).map_err(|e| e.to_string()),
+        |i, n, id| eprintln!("[{}/{}] {id}", i + 1, n),
+    )
+    .map_err(|e| CliError::usage(e.to_string()))?;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::eval::to_json(&rows, &summary))
+                .map_err(CliError::runtime)?
+        );
+    } else {
+        print!("{}", crate::eval::render_table(&rows, &summary));
+    }
     Ok(())
 }
 

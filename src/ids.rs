@@ -70,6 +70,14 @@ typed_id!(
     ApiKeyId
 );
 typed_id!(
+    /// A layered document (a decomposition and, later, its edits).
+    DocumentId
+);
+typed_id!(
+    /// One layer of a document.
+    LayerId
+);
+typed_id!(
     /// An encrypted blob on disk (original upload, thumbnail, layer, export).
     BlobId
 );

@@ -17,6 +17,7 @@
 //! - [`jobs`]: the persisted queue and its workers.
 //! - [`retention`]: the TTL sweep and its cron schedule.
 //! - [`http`]: hyper server, TLS, route table, handlers, metrics.
+//! - [`eval`]: scores decompositions against ground-truth layers exactly as `score.py` does.
 //! - [`error`]: the one mapping from errors to `{code, message}` and an HTTP status.
 
 pub mod app;
@@ -27,6 +28,7 @@ pub mod clock;
 pub mod config;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod http;
 pub mod ids;
 pub mod images;

@@ -32,6 +32,29 @@ fn main() {
             Command::Keys(KeysCommand::Init { key_file }) => cli::keys_init(config, key_file),
             Command::Sweep { dry_run, as_of } => cli::sweep(config, dry_run, as_of).await,
             Command::Models(cmd) => cli::models(config, cmd),
+            Command::Decompose {
+                input,
+                output,
+                layers,
+                mode,
+                format,
+                device,
+                verbose,
+            } => cli::decompose(config, &input, &output, layers, mode, format, device, verbose),
+            Command::Eval {
+                dataset,
+                out,
+                json,
+                mode,
+                layers,
+                device,
+            } => {
+                let mut config = config;
+                if let Some(d) = device {
+                    config.inference.device = d;
+                }
+                cli::eval(config, &dataset, out.as_deref(), json, mode, layers)
+            }
             Command::Cutout {
                 input,
                 output,

@@ -12,7 +12,10 @@
 
 pub mod cutout;
 pub mod decode;
+pub mod decompose;
 pub mod exif;
+pub mod export;
+pub mod inpaint;
 pub mod layers;
 pub mod thumbnail;
 

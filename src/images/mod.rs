@@ -6,6 +6,7 @@
 //! (flushed), then the blobs.
 
 pub mod cutout;
+pub mod decompose;
 mod thumbnail;
 
 use std::io::Read;
@@ -19,9 +20,9 @@ use crate::blobs::{BlobStore, DataKey, Keyring};
 use crate::clock::{unix, SharedClock};
 use crate::engine::{self, DecodeLimits};
 use crate::error::ApiError;
-use crate::ids::{BlobId, ImageId, JobId, UserId};
+use crate::ids::{BlobId, DocumentId, ImageId, JobId, UserId};
 use crate::jobs::JobQueue;
-use crate::store::{ImageRecord, ImageState, JobKind, Plan, Store};
+use crate::store::{DocumentRecord, ImageRecord, ImageState, JobKind, Plan, Store};
 
 pub use cutout::CutoutJob;
 pub use thumbnail::ThumbnailJob;
@@ -176,15 +177,36 @@ impl ImageService {
         Ok(())
     }
 
-    /// Deletes an image whoever owns it (sweep, account deletion). `Ok(None)` if already gone.
+    /// Deletes an image whoever owns it (sweep, account deletion), with every document made
+    /// from it. `Ok(None)` if already gone.
     pub async fn delete_any(&self, id: ImageId) -> Result<Option<ImageRecord>, ApiError> {
+        for doc in self.store.documents_of_image(id)? {
+            self.delete_document_any(doc.id).await?;
+        }
         let Some(rec) = self.store.delete_image(id)? else {
             return Ok(None);
         };
         self.store.flush().await?;
+        self.unlink(rec.owner, rec.blobs().collect()).await?;
+        Ok(Some(rec))
+    }
+
+    /// Deletes a document and its layer blobs. `Ok(None)` if already gone.
+    pub async fn delete_document_any(
+        &self,
+        id: DocumentId,
+    ) -> Result<Option<DocumentRecord>, ApiError> {
+        let Some(doc) = self.store.delete_document(id)? else {
+            return Ok(None);
+        };
+        self.store.flush().await?;
+        self.unlink(doc.owner, doc.blobs().collect()).await?;
+        Ok(Some(doc))
+    }
+
+    /// Unlinks blob files after their metadata is gone (a failure is left to the reconciler).
+    async fn unlink(&self, owner: UserId, doomed: Vec<BlobId>) -> Result<(), ApiError> {
         let blobs = self.blobs.clone();
-        let doomed: Vec<BlobId> = rec.blobs().collect();
-        let owner = rec.owner;
         tokio::task::spawn_blocking(move || {
             for b in doomed {
                 if let Err(e) = blobs.delete(owner, b) {
@@ -193,7 +215,7 @@ impl ImageService {
             }
         })
         .await?;
-        Ok(Some(rec))
+        Ok(())
     }
 
     /// When a result processed now for `owner` expires: now + their plan's retention.

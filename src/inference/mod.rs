@@ -24,6 +24,7 @@ mod geometry;
 mod inpaint;
 #[cfg(any(feature = "cuda", test))]
 mod onnx_proto;
+mod peel;
 mod rec;
 mod resize;
 mod runtime;

@@ -11,7 +11,7 @@ use tokio::sync::watch;
 
 use crate::clock::{unix, SharedClock};
 use crate::error::ApiError;
-use crate::ids::ImageId;
+use crate::ids::{DocumentId, ImageId};
 use crate::images::ImageService;
 use crate::store::{Store, TtlEntry, TtlKind};
 
@@ -27,6 +27,9 @@ pub struct Swept {
 fn describe(e: &TtlEntry) -> Swept {
     let id = match e.kind {
         TtlKind::Image => ImageId::from_slice(&e.id)
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| hex::encode(&e.id)),
+        TtlKind::Document => DocumentId::from_slice(&e.id)
             .map(|i| i.to_string())
             .unwrap_or_else(|| hex::encode(&e.id)),
         // Session keys are token hashes; show a short prefix only.
@@ -85,6 +88,16 @@ impl Sweeper {
                         };
                         match gone {
                             Some(rec) => item.owner = Some(rec.owner.to_string()),
+                            None => self.store.ttl_drop(entry)?,
+                        }
+                    }
+                    TtlKind::Document => {
+                        let gone = match DocumentId::from_slice(&entry.id) {
+                            Some(id) => self.images.delete_document_any(id).await?,
+                            None => None,
+                        };
+                        match gone {
+                            Some(doc) => item.owner = Some(doc.owner.to_string()),
                             None => self.store.ttl_drop(entry)?,
                         }
                     }

@@ -6,6 +6,7 @@
 //! telling a client a write is done; sled's cache and flush interval are set explicitly.
 
 mod codec;
+mod documents;
 mod images;
 mod jobs;
 mod records;
@@ -15,7 +16,7 @@ mod users;
 use std::path::{Path, PathBuf};
 
 pub use records::{
-    ApiKeyRecord, ImageRecord, ImageState, JobError, JobKind, JobRecord, JobState, Plan, Role,
+    ApiKeyRecord, DocumentRecord, ImageRecord, ImageState, JobError, JobKind, JobRecord, JobState, LayerRecord, Plan, Role,
     SessionRecord, UserRecord,
 };
 pub use ttl::{TtlEntry, TtlKind};
@@ -97,6 +98,8 @@ pub struct Store {
     jobs_queued: sled::Tree,
     ttl: sled::Tree,
     ttl_by_object: sled::Tree,
+    documents: sled::Tree,
+    documents_by_image: sled::Tree,
 }
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -134,6 +137,8 @@ impl Store {
             jobs_queued: t("jobs_queued")?,
             ttl: t("ttl")?,
             ttl_by_object: t("ttl_by_object")?,
+            documents: t("documents")?,
+            documents_by_image: t("documents_by_image")?,
             db,
         };
         store.check_schema()?;

@@ -4,7 +4,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{ExifInfo, ImageFormatKind};
-use crate::ids::{ApiKeyId, BlobId, ImageId, JobId, UserId};
+use crate::engine::LayerKind;
+use crate::ids::{ApiKeyId, BlobId, DocumentId, ImageId, JobId, LayerId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -162,6 +163,14 @@ pub enum JobKind {
     Thumbnail { image_id: ImageId },
     /// Background removal: the salient object as an RGBA cutout at source resolution.
     Cutout { image_id: ImageId },
+    /// Decomposition into a layered document.
+    Decompose {
+        image_id: ImageId,
+        /// "auto" or 2..=10 total layers.
+        layers: String,
+        /// "peel" or "palette".
+        mode: String,
+    },
 }
 
 impl JobKind {
@@ -169,6 +178,7 @@ impl JobKind {
         match self {
             JobKind::Thumbnail { .. } => "thumbnail",
             JobKind::Cutout { .. } => "cutout",
+            JobKind::Decompose { .. } => "decompose",
         }
     }
 }
@@ -194,4 +204,40 @@ pub struct JobRecord {
     pub result: Option<serde_json::Value>,
     pub created_at: i64,
     pub updated_at: i64,
+}
+
+/// One layer of a document; its pixels are an encrypted full-canvas RGBA PNG blob.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LayerRecord {
+    pub id: LayerId,
+    pub name: String,
+    pub kind: LayerKind,
+    pub visible: bool,
+    /// 0.0 ..= 1.0
+    pub opacity: f32,
+    /// `[x, y, w, h]` of the layer's visible pixels.
+    pub bbox: [u32; 4],
+    pub text: Option<String>,
+    pub blob: BlobId,
+}
+
+/// A layered document: layers back to front (z = index).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DocumentRecord {
+    pub id: DocumentId,
+    pub owner: UserId,
+    pub image_id: ImageId,
+    pub width: u32,
+    pub height: u32,
+    pub revision: u64,
+    pub mode: String,
+    pub layers: Vec<LayerRecord>,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+impl DocumentRecord {
+    pub fn blobs(&self) -> impl Iterator<Item = BlobId> + '_ {
+        self.layers.iter().map(|l| l.blob)
+    }
 }

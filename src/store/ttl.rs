@@ -14,6 +14,8 @@ pub enum TtlKind {
     Image = 1,
     /// A login session at its absolute expiry.
     Session = 2,
+    /// A layered document with its layer blobs.
+    Document = 3,
 }
 
 impl TtlKind {
@@ -21,6 +23,7 @@ impl TtlKind {
         match b {
             1 => Some(TtlKind::Image),
             2 => Some(TtlKind::Session),
+            3 => Some(TtlKind::Document),
             _ => None,
         }
     }
@@ -29,6 +32,7 @@ impl TtlKind {
         match self {
             TtlKind::Image => "image",
             TtlKind::Session => "session",
+            TtlKind::Document => "document",
         }
     }
 }

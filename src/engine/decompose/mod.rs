@@ -1,0 +1,303 @@
+//! Decomposition into editable layers. The "peel" pipeline (after LayerD, ICCV 2025):
+//! detect text lines and lift each out with a stroke-level alpha; segment the salient objects
+//! (ISNet), refine the matte at full resolution and split it into objects (specks stay in
+//! the background); complete the background under what was lifted and look again on the
+//! completed image for objects that were less salient, until the requested count is reached
+//! or nothing salient is left; finally solve every layer's colours so the stack recomposes
+//! the input exactly. Models come in through [`PeelModels`], so this stays pure image code and
+//! tests can run it on fakes. Deterministic for the same input, models and options.
+
+pub mod colours;
+pub mod components;
+pub mod matting;
+pub mod text;
+
+use std::time::Instant;
+
+use image::{GrayImage, RgbImage};
+
+use super::layers::{Layer, LayerKind, LayerStack};
+pub use text::TextLine;
+
+/// What the peel pipeline needs from the models.
+pub trait PeelModels {
+    /// The salient-object matte at the image's resolution, 0..1, row-major.
+    fn matte(&self, img: &RgbImage) -> Result<Vec<f32>, String>;
+    /// Recognised text lines.
+    fn text_lines(&self, img: &RgbImage) -> Result<Vec<TextLine>, String>;
+    /// Fills the pixels where `mask` > 0, leaving every other pixel unchanged.
+    fn inpaint(&self, img: &RgbImage, mask: &GrayImage) -> RgbImage;
+}
+
+/// How many layers to produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LayerCount {
+    /// As many as there are salient objects and text lines.
+    #[default]
+    Auto,
+    /// This many in total, background included (2..=10), when that many can be found.
+    Exactly(usize),
+}
+
+impl std::str::FromStr for LayerCount {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "auto" {
+            return Ok(LayerCount::Auto);
+        }
+        match s.parse::<usize>() {
+            Ok(n) if (2..=10).contains(&n) => Ok(LayerCount::Exactly(n)),
+            _ => Err(format!(
+                "layers must be \"auto\" or a number from 2 to 10, not {s:?}"
+            )),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PeelOptions {
+    pub layers: LayerCount,
+    /// Most segmentation passes (each one looks at the completed background again).
+    pub max_passes: usize,
+}
+
+impl Default for PeelOptions {
+    fn default() -> Self {
+        Self {
+            layers: LayerCount::Auto,
+            max_passes: 3,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DecomposeError {
+    #[error("the image is {0}×{1}; decomposition needs at least 8×8 pixels")]
+    TooSmall(u32, u32),
+    #[error("the image is {0}×{1}; the longest side may be at most 16384 pixels")]
+    TooLarge(u32, u32),
+    #[error("model failure: {0}")]
+    Model(String),
+}
+
+impl DecomposeError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecomposeError::TooSmall(..) => "image_too_small",
+            DecomposeError::TooLarge(..) => "image_too_large",
+            DecomposeError::Model(_) => "model_failed",
+        }
+    }
+}
+
+/// Per-stage wall time in seconds, in pipeline order.
+pub type Timings = Vec<(String, f64)>;
+
+struct Stopwatch(Timings);
+
+impl Stopwatch {
+    fn time<T>(&mut self, stage: &str, f: impl FnOnce() -> T) -> T {
+        let t = Instant::now();
+        let out = f();
+        let secs = t.elapsed().as_secs_f64();
+        match self.0.iter_mut().find(|(s, _)| s == stage) {
+            Some((_, acc)) => *acc += secs,
+            None => self.0.push((stage.to_string(), secs)),
+        }
+        out
+    }
+}
+
+/// A lifted foreground candidate.
+struct Candidate {
+    alpha: Vec<f32>,
+    mass: f32,
+    kind: LayerKind,
+    text: Option<String>,
+    /// Segmentation pass that found it (0 = on the input); text is -1 (always on top).
+    pass: i32,
+}
+
+/// The peel pipeline. `progress` gets (fraction done, stage).
+pub fn peel(
+    img: &RgbImage,
+    models: &dyn PeelModels,
+    opts: &PeelOptions,
+    progress: &mut dyn FnMut(f32, &str),
+) -> Result<(LayerStack, Timings), DecomposeError> {
+    let (w, h) = img.dimensions();
+    if w < 8 || h < 8 {
+        return Err(DecomposeError::TooSmall(w, h));
+    }
+    if w.max(h) > 16384 {
+        return Err(DecomposeError::TooLarge(w, h));
+    }
+    let (wu, hu) = (w as usize, h as usize);
+    let n = wu * hu;
+    let mut sw = Stopwatch(Vec::new());
+    let target_fg = match opts.layers {
+        LayerCount::Auto => usize::MAX,
+        LayerCount::Exactly(k) => k - 1,
+    };
+    let mut cands: Vec<Candidate> = Vec::new();
+
+    // 1. text lines
+    progress(0.02, "text");
+    let lines = sw
+        .time("ocr", || models.text_lines(img))
+        .map_err(DecomposeError::Model)?;
+    let mut text_mask = vec![0f32; n];
+    for line in lines
+        .iter()
+        .filter(|l| l.score >= 0.6 && !l.text.trim().is_empty())
+    {
+        if let Some(alpha) = sw.time("text_alpha", || text::stroke_alpha(img, line.bbox, 3)) {
+            for (m, a) in text_mask.iter_mut().zip(&alpha) {
+                *m = m.max(*a);
+            }
+            let mass = alpha.iter().sum();
+            cands.push(Candidate {
+                alpha,
+                mass,
+                kind: LayerKind::Text,
+                text: Some(line.text.trim().to_string()),
+                pass: -1,
+            });
+        }
+    }
+
+    // 2. salient objects, pass by pass on the completed background
+    let min_area = (n / 500).max(16);
+    let mut current = img.clone();
+    let passes = if target_fg == usize::MAX {
+        opts.max_passes
+    } else {
+        opts.max_passes.max(4)
+    };
+    for pass in 0..passes {
+        if cands.len() >= target_fg {
+            break;
+        }
+        progress(0.1 + 0.6 * pass as f32 / passes as f32, "segment");
+        let matte = sw
+            .time("segment", || models.matte(&current))
+            .map_err(DecomposeError::Model)?;
+        if matte.len() != n {
+            return Err(DecomposeError::Model(
+                "the matte does not match the image size".into(),
+            ));
+        }
+        let mut refined = sw.time("matting", || matting::refine(&current, &matte));
+        for (r, t) in refined.iter_mut().zip(&text_mask) {
+            *r *= 1.0 - t;
+        }
+        let comps = sw.time("components", || {
+            components::split(&refined, wu, hu, min_area, 0.02)
+        });
+        let mut found = 0;
+        for c in comps {
+            let area = (c.bbox[2] * c.bbox[3]) as usize;
+            let solid = c.mass / area.max(1) as f32;
+            // the whole frame is background, not an object; later passes must be confident
+            if c.mass > 0.6 * n as f32 || (pass > 0 && (solid < 0.35 || c.mass < (n / 200) as f32))
+            {
+                continue;
+            }
+            cands.push(Candidate {
+                alpha: c.alpha,
+                mass: c.mass,
+                kind: LayerKind::Object,
+                text: None,
+                pass: pass as i32,
+            });
+            found += 1;
+        }
+        if found == 0 {
+            break;
+        }
+        let mask = hole_mask(&cands, w, h);
+        current = sw.time("inpaint", || models.inpaint(img, &mask));
+    }
+
+    // 3. keep the requested number (largest first; the rest stays in the background)
+    if cands.len() > target_fg {
+        cands.sort_by(|a, b| b.mass.total_cmp(&a.mass));
+        cands.truncate(target_fg);
+    }
+    // 4. complete the background under everything lifted
+    progress(0.75, "inpaint");
+    let mask = hole_mask(&cands, w, h);
+    let background = sw.time("inpaint", || models.inpaint(img, &mask));
+
+    // 5. order back to front: deeper passes lower, bigger lower within a pass, text on top
+    let depth = |c: &Candidate| {
+        if c.kind == LayerKind::Text {
+            0
+        } else {
+            c.pass + 1
+        }
+    };
+    cands.sort_by(|a, b| depth(b).cmp(&depth(a)).then(b.mass.total_cmp(&a.mass)));
+    // cands is now back to front; colours solve top first
+    progress(0.9, "colours");
+    let alphas_top_first: Vec<Vec<f32>> = cands.iter().rev().map(|c| c.alpha.clone()).collect();
+    let (bg_layer, solved) = sw.time("colours", || {
+        colours::solve(img, &background, &alphas_top_first)
+    });
+    let mut layers = vec![Layer {
+        name: "Background".into(),
+        kind: LayerKind::Background,
+        rgba: bg_layer,
+        text: None,
+    }];
+    let mut object_no = 0;
+    for (cand, rgba) in cands.iter().zip(solved.into_iter().rev()) {
+        let name = match &cand.text {
+            Some(t) => format!("Text: {t}"),
+            None => {
+                object_no += 1;
+                format!("Object {object_no}")
+            }
+        };
+        layers.push(Layer {
+            name,
+            kind: cand.kind,
+            rgba,
+            text: cand.text.clone(),
+        });
+    }
+    progress(1.0, "done");
+    Ok((
+        LayerStack {
+            width: w,
+            height: h,
+            layers,
+        },
+        sw.0,
+    ))
+}
+
+/// Where anything lifted has alpha, dilated by 2 px (the inpainter's hole).
+fn hole_mask(cands: &[Candidate], w: u32, h: u32) -> GrayImage {
+    let (wu, hu) = (w as usize, h as usize);
+    let mut hard = vec![false; wu * hu];
+    for c in cands {
+        for (m, a) in hard.iter_mut().zip(&c.alpha) {
+            *m |= *a > 0.0;
+        }
+    }
+    let mut mask = GrayImage::new(w, h);
+    for y in 0..hu {
+        for x in 0..wu {
+            let near = (y.saturating_sub(2)..(y + 3).min(hu))
+                .any(|yy| (x.saturating_sub(2)..(x + 3).min(wu)).any(|xx| hard[yy * wu + xx]));
+            if near {
+                mask.put_pixel(x as u32, y as u32, image::Luma([255]));
+            }
+        }
+    }
+    mask
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,182 @@
+//! The peel pipeline on fake models: exact recomposition, recovery of a synthetic design's
+//! known layers, text lifted as its own layer, requested counts, and bad inputs.
+
+use image::{GrayImage, RgbImage};
+
+use super::*;
+
+/// A perfect-ish segmenter for a known design: returns the union of the given object masks
+/// that are still visible (not yet inpainted to the background colour).
+struct Fake {
+    objects: Vec<Vec<f32>>,
+    bg: [u8; 3],
+    lines: Vec<TextLine>,
+}
+
+impl PeelModels for Fake {
+    fn matte(&self, img: &RgbImage) -> Result<Vec<f32>, String> {
+        let mut m = vec![0f32; (img.width() * img.height()) as usize];
+        for o in &self.objects {
+            for (i, (mv, ov)) in m.iter_mut().zip(o).enumerate() {
+                let p = img.as_raw()[i * 3..i * 3 + 3].to_vec();
+                if *ov > 0.0 && p != self.bg {
+                    *mv = mv.max(*ov);
+                }
+            }
+        }
+        Ok(m)
+    }
+    fn text_lines(&self, _img: &RgbImage) -> Result<Vec<TextLine>, String> {
+        Ok(self.lines.clone())
+    }
+    fn inpaint(&self, img: &RgbImage, mask: &GrayImage) -> RgbImage {
+        let mut out = img.clone();
+        for (x, y, m) in mask.enumerate_pixels() {
+            if m.0[0] > 0 {
+                out.put_pixel(x, y, image::Rgb(self.bg));
+            }
+        }
+        out
+    }
+}
+
+fn rect(w: u32, h: u32, r: [u32; 4]) -> Vec<f32> {
+    (0..w * h)
+        .map(|i| {
+            let (x, y) = (i % w, i / w);
+            if x >= r[0] && x < r[0] + r[2] && y >= r[1] && y < r[1] + r[3] {
+                1.0
+            } else {
+                0.0
+            }
+        })
+        .collect()
+}
+
+fn iou(a: &[f32], b: &[f32]) -> f32 {
+    let (mut mn, mut mx) = (0f32, 0f32);
+    for (x, y) in a.iter().zip(b) {
+        mn += x.min(*y);
+        mx += x.max(*y);
+    }
+    if mx == 0.0 {
+        1.0
+    } else {
+        mn / mx
+    }
+}
+
+fn alpha_of(l: &Layer) -> Vec<f32> {
+    l.rgba.pixels().map(|p| p.0[3] as f32 / 255.0).collect()
+}
+
+fn design() -> (RgbImage, Fake, Vec<Vec<f32>>) {
+    let (w, h) = (120u32, 80u32);
+    let bg = [30u8, 60, 90];
+    let r1 = rect(w, h, [10, 10, 30, 20]);
+    let r2 = rect(w, h, [60, 30, 40, 40]);
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        let i = (y * w + x) as usize;
+        if r2[i] > 0.0 {
+            image::Rgb([250, 200, (x * 2) as u8])
+        } else if r1[i] > 0.0 {
+            image::Rgb([200, 20, 20])
+        } else {
+            image::Rgb(bg)
+        }
+    });
+    let fake = Fake {
+        objects: vec![r1.clone(), r2.clone()],
+        bg,
+        lines: vec![],
+    };
+    (img, fake, vec![r1, r2])
+}
+
+#[test]
+fn a_synthetic_design_is_recovered_and_recomposes_exactly() {
+    let (img, fake, truth) = design();
+    let (stack, timings) = peel(&img, &fake, &PeelOptions::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(stack.layers.len(), 3);
+    assert_eq!(stack.layers[0].kind, LayerKind::Background);
+    assert!(stack.recon_psnr(&img) >= 45.0, "{}", stack.recon_psnr(&img));
+    for t in &truth {
+        let best = stack.layers[1..]
+            .iter()
+            .map(|l| iou(&alpha_of(l), t))
+            .fold(0f32, f32::max);
+        assert!(best > 0.85, "IoU {best}");
+    }
+    // the background is complete: the design's background colour where objects were
+    assert_eq!(stack.layers[0].rgba.get_pixel(70, 50).0, [30, 60, 90, 255]);
+    assert!(timings.iter().any(|(s, _)| s == "segment"));
+    // deterministic
+    let (again, _) = peel(&img, &fake, &PeelOptions::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(again, stack);
+}
+
+#[test]
+fn text_gets_its_own_named_layer_on_top() {
+    let (mut img, mut fake, _) = design();
+    for x in 20..50 {
+        for y in 60..66 {
+            if (x / 3) % 2 == 0 {
+                img.put_pixel(x, y, image::Rgb([255, 255, 255]));
+            }
+        }
+    }
+    fake.lines = vec![TextLine {
+        bbox: [18, 58, 34, 10],
+        text: "SALE".into(),
+        score: 0.95,
+    }];
+    let (stack, _) = peel(&img, &fake, &PeelOptions::default(), &mut |_, _| {}).unwrap();
+    let top = stack.layers.last().unwrap();
+    assert_eq!(top.kind, LayerKind::Text);
+    assert_eq!(top.name, "Text: SALE");
+    assert_eq!(top.text.as_deref(), Some("SALE"));
+    assert_eq!(top.rgba.get_pixel(24, 62).0[3], 255);
+    assert_eq!(top.rgba.get_pixel(21, 62).0[3], 0);
+    assert!(stack.recon_psnr(&img) >= 45.0);
+}
+
+#[test]
+fn a_requested_count_keeps_the_biggest_objects() {
+    let (img, fake, _) = design();
+    let opts = PeelOptions {
+        layers: LayerCount::Exactly(2),
+        ..Default::default()
+    };
+    let (stack, _) = peel(&img, &fake, &opts, &mut |_, _| {}).unwrap();
+    assert_eq!(stack.layers.len(), 2);
+    assert_eq!(stack.layers[1].bbox(), [60, 30, 40, 40]);
+    assert!(stack.recon_psnr(&img) >= 45.0);
+}
+
+#[test]
+fn bad_inputs_are_clear_errors_or_sane_results() {
+    let (_, fake, _) = design();
+    let tiny = RgbImage::new(1, 1);
+    assert_eq!(
+        peel(&tiny, &fake, &PeelOptions::default(), &mut |_, _| {})
+            .unwrap_err()
+            .code(),
+        "image_too_small"
+    );
+    let flat = RgbImage::from_pixel(64, 64, image::Rgb([0, 0, 0]));
+    let none = Fake {
+        objects: vec![],
+        bg: [0, 0, 0],
+        lines: vec![],
+    };
+    let (stack, _) = peel(&flat, &none, &PeelOptions::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(
+        stack.layers.len(),
+        1,
+        "nothing salient: one background layer"
+    );
+    assert_eq!(stack.recon_psnr(&flat), 99.0);
+    assert!("11".parse::<LayerCount>().is_err());
+    assert!("1".parse::<LayerCount>().is_err());
+    assert_eq!("auto".parse::<LayerCount>().unwrap(), LayerCount::Auto);
+}

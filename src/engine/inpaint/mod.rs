@@ -1,0 +1,186 @@
+//! Background completion: fills the hole a peeled-off foreground layer leaves in the
+//! background, so the layer below shows something plausible where the object was.
+//!
+//! Two fillers share one contract. [`diffusion_fill`] is the baseline: the harmonic
+//! (membrane) interpolant of the surrounding colours, smooth and fast, right for flat and
+//! gradient backgrounds but blurry on texture. [`patchmatch_inpaint`] is the built-in
+//! exemplar-based completion (Wexler et al. 2007 with PatchMatch, Barnes et al. 2009): a
+//! pyramid of image and mask, a diffusion fill at the coarsest level, then at each level a few
+//! EM iterations of nearest-neighbour-field search and patch voting, the result and the field
+//! upsampled to the next level. It continues texture and repeated structure (bricks, stripes,
+//! foliage) that diffusion smears.
+//!
+//! Invariants, for both: every pixel where `mask == 0` comes back bit for bit; the values of
+//! the input under the hole are never read (they are the foreground being removed), except
+//! when the mask covers the whole image, where there is nothing else to go on and the result
+//! is the input's mean colour, flat; an empty mask returns the input; the output is a pure
+//! function of the inputs (and the seed), single-threaded, with no I/O. Cost is linear in the
+//! hole's area (plus a pass over the image per level); see `benches/inpaint.rs`.
+
+mod diffusion;
+mod patchmatch;
+mod plane;
+
+use image::{GrayImage, Rgb, RgbImage};
+
+use self::patchmatch::{Level, Nnf, Rng};
+use self::plane::Plane;
+
+/// Knobs of [`patchmatch_inpaint`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PatchMatchOptions {
+    /// Side of the square patches compared, in pixels at every pyramid level. Odd; an even
+    /// value is rounded up and anything below 3 counts as 3. Default 7.
+    pub patch_size: u32,
+    /// EM iterations (NNF sweep + vote) per pyramid level; 0 leaves the diffusion fill.
+    /// Default 5.
+    pub iterations: u32,
+    /// The pyramid stops halving before its shorter side would drop below this. Default 32.
+    pub min_size: u32,
+    /// Seed of the random NNF initialisation and search; same inputs and seed, same output.
+    pub seed: u64,
+}
+
+impl Default for PatchMatchOptions {
+    fn default() -> Self {
+        PatchMatchOptions {
+            patch_size: 7,
+            iterations: 5,
+            min_size: 32,
+            seed: 0x1A7E_4ED5,
+        }
+    }
+}
+
+/// Fills the pixels where `mask > 0` (the hole) by multi-scale PatchMatch completion; every
+/// pixel where `mask == 0` is returned unchanged, bit for bit. Deterministic for the same
+/// inputs and seed.
+///
+/// Falls back gracefully: at a pyramid level where no whole patch fits outside the hole (a
+/// hole covering nearly all of the image, or an image smaller than a patch) that level is
+/// completed by diffusion instead, so a tiny image gets exactly [`diffusion_fill`]. An empty
+/// mask returns the input; a full mask returns the input's mean colour, flat.
+///
+/// # Panics
+/// If `mask` and `img` differ in size.
+pub fn patchmatch_inpaint(img: &RgbImage, mask: &GrayImage, opts: &PatchMatchOptions) -> RgbImage {
+    let mut plane = match prepare(img, mask) {
+        Ok(plane) => plane,
+        Err(done) => return done,
+    };
+    let radius = (opts.patch_size.max(3) / 2) as usize;
+    let min_side = opts.min_size.max(1) as usize;
+
+    let mut levels = Vec::new();
+    while plane.w.min(plane.h) >= 2 * min_side {
+        let coarse = plane.downsample();
+        levels.push(plane);
+        plane = coarse;
+    }
+    diffusion::harmonic_fill(&mut plane);
+    levels.push(plane);
+
+    let mut nnf: Option<Nnf> = None;
+    for li in (0..levels.len()).rev() {
+        let (fine, coarser) = levels.split_at_mut(li + 1);
+        let coarser: &[Plane] = coarser;
+        let level = &mut fine[li];
+        if let Some(coarse) = coarser.first() {
+            level.upsample_holes_from(coarse);
+        }
+        let holes = level.holes();
+        if holes.is_empty() {
+            nnf = None;
+            continue;
+        }
+        let mut rgb: Vec<u8> = level.rgb.iter().map(|&v| to_u8(v)).collect();
+        let mut rng = Rng::new(opts.seed ^ (li as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let view = Level {
+            w: level.w,
+            h: level.h,
+            rgb: &mut rgb,
+            known: &level.known,
+            radius,
+        };
+        nnf = patchmatch::complete_level(view, opts.iterations, nnf.as_ref(), &mut rng);
+        if nnf.is_some() {
+            for &i in &holes {
+                for c in 3 * i..3 * i + 3 {
+                    level.rgb[c] = f32::from(rgb[c]);
+                }
+            }
+        } else if !coarser.is_empty() {
+            // No source patch fits at this level: smooth the upsampled guess instead.
+            diffusion::relax(level, &holes, diffusion::LEVEL_SWEEPS);
+        }
+    }
+    finish(img, &levels[0])
+}
+
+/// The simple baseline: harmonic (diffusion) fill of the pixels where `mask > 0` — each
+/// becomes the average of its neighbours, solved coarse-to-fine. Pixels where `mask == 0`
+/// are returned bit for bit. An empty mask returns the input; a full mask returns the
+/// input's mean colour, flat.
+///
+/// # Panics
+/// If `mask` and `img` differ in size.
+pub fn diffusion_fill(img: &RgbImage, mask: &GrayImage) -> RgbImage {
+    match prepare(img, mask) {
+        Ok(mut plane) => {
+            diffusion::harmonic_fill(&mut plane);
+            finish(img, &plane)
+        }
+        Err(done) => done,
+    }
+}
+
+/// The working plane, or the finished answer for the degenerate masks (empty: the input;
+/// full: the input's mean colour).
+fn prepare(img: &RgbImage, mask: &GrayImage) -> Result<Plane, RgbImage> {
+    assert_eq!(
+        img.dimensions(),
+        mask.dimensions(),
+        "inpaint: mask size differs from image size"
+    );
+    let holes = mask.as_raw().iter().filter(|&&m| m > 0).count();
+    if holes == 0 {
+        return Err(img.clone());
+    }
+    if holes == mask.as_raw().len() {
+        return Err(RgbImage::from_pixel(
+            img.width(),
+            img.height(),
+            mean_colour(img),
+        ));
+    }
+    Ok(Plane::from_image(img, mask))
+}
+
+/// The input with its hole pixels replaced by the plane's (rounded) values.
+fn finish(img: &RgbImage, plane: &Plane) -> RgbImage {
+    let mut out = img.clone();
+    for (i, (px, &known)) in out.pixels_mut().zip(&plane.known).enumerate() {
+        if !known {
+            *px = Rgb([0, 1, 2].map(|c| to_u8(plane.rgb[3 * i + c])));
+        }
+    }
+    out
+}
+
+fn mean_colour(img: &RgbImage) -> Rgb<u8> {
+    let mut sum = [0u64; 3];
+    for px in img.pixels() {
+        for (s, v) in sum.iter_mut().zip(px.0) {
+            *s += u64::from(v);
+        }
+    }
+    let n = u64::from(img.width()) * u64::from(img.height());
+    Rgb(sum.map(|s| ((s + n / 2) / n.max(1)) as u8))
+}
+
+fn to_u8(v: f32) -> u8 {
+    v.round().clamp(0.0, 255.0) as u8
+}
+
+#[cfg(test)]
+mod tests;
