@@ -124,7 +124,11 @@ fn block_copy(truth: &RgbImage, mask: &GrayImage) -> RgbImage {
     let xs = mask.enumerate_pixels().filter(|p| p.2[0] > 0).map(|p| p.0);
     let (x0, x1) = (xs.clone().min().unwrap_or(0), xs.max().unwrap_or(0));
     let side = x1 - x0 + 1;
-    let shift = if x1 + side < truth.width() { side as i64 } else { -(side as i64) };
+    let shift = if x1 + side < truth.width() {
+        side as i64
+    } else {
+        -(side as i64)
+    };
     let mut out = truth.clone();
     for (x, y, m) in mask.enumerate_pixels() {
         if m[0] > 0 {
@@ -190,15 +194,24 @@ fn main() {
         .expect("coffee matte")
         .to_luma8();
     let cases = [
-        ("astronaut 512×512, 10% hole", astronaut.clone(), centred_hole(512, 512, 0.10)),
-        ("coffee 800×800, 30% hole", coffee800, centred_hole(800, 800, 0.30)),
+        (
+            "astronaut 512×512, 10% hole",
+            astronaut.clone(),
+            centred_hole(512, 512, 0.10),
+        ),
+        (
+            "coffee 800×800, 30% hole",
+            coffee800,
+            centred_hole(800, 800, 0.30),
+        ),
         ("coffee 600×400, its matte as hole", coffee, matte),
     ];
     for (i, (label, img, mask)) in cases.into_iter().enumerate() {
         let frac = mask.pixels().filter(|p| p[0] > 0).count() as f64 / mask.len() as f64;
         let (ms, out) = best(RUNS, || patchmatch_inpaint(&img, &mask, &opts));
         if let Some(dir) = std::env::var_os("INPAINT_BENCH_OUT") {
-            out.save(PathBuf::from(dir).join(format!("speed{i}.png"))).unwrap();
+            out.save(PathBuf::from(dir).join(format!("speed{i}.png")))
+                .unwrap();
         }
         let (dms, _) = best(RUNS, || diffusion_fill(&img, &mask));
         println!(

@@ -277,6 +277,10 @@ impl App {
         let mut h: HashMap<&'static str, Arc<dyn JobHandler>> = HashMap::new();
         h.insert("thumbnail", Arc::new(ThumbnailJob(self.images.clone())));
         h.insert("cutout", Arc::new(CutoutJob(self.images.clone())));
+        h.insert(
+            "decompose",
+            Arc::new(crate::images::decompose::DecomposeJob(self.images.clone())),
+        );
         Arc::new(h)
     }
 

@@ -4,7 +4,7 @@
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use super::handlers::{auth, images, jobs, system};
+use super::handlers::{auth, documents, images, jobs, system};
 use super::respond::HttpResult;
 use crate::app::App;
 use crate::error::ApiError;
@@ -54,6 +54,17 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> (Pattern, HttpResult
                 "/api/v1/images/{id}/cutout",
                 images::cutout(app, req, id).await,
             ),
+            (&M::POST, ["images", id, "decompose"]) => (
+                "/api/v1/images/{id}/decompose",
+                documents::decompose(app, req, id).await,
+            ),
+            (&M::GET, ["documents", id]) => {
+                ("/api/v1/documents/{id}", documents::get(app, req, id).await)
+            }
+            (&M::GET, ["documents", id, "layers", layer]) => (
+                "/api/v1/documents/{id}/layers/{layer_id}",
+                documents::layer(app, req, id, layer).await,
+            ),
             (&M::GET, ["jobs", id]) => ("/api/v1/jobs/{id}", jobs::get(app, req, id).await),
             (&M::DELETE, ["jobs", id]) => ("/api/v1/jobs/{id}", jobs::cancel(app, req, id).await),
             (&M::GET, ["jobs", id, "events"]) => {
@@ -79,7 +90,9 @@ fn known_api_path(p: &[&str]) -> bool {
             | ["keys", _]
             | ["images"]
             | ["images", _]
-            | ["images", _, "original" | "thumbnail" | "cutout"]
+            | ["images", _, "original" | "thumbnail" | "cutout" | "decompose"]
+            | ["documents", _]
+            | ["documents", _, "layers", _]
             | ["jobs", _]
             | ["jobs", _, "events"]
     )

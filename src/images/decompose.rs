@@ -43,3 +43,86 @@ impl Decomposer {
         }
     }
 }
+
+/// The decompose job: decrypt and decode the original, run the pipeline, store the layers as
+/// a document, and move the image (and the document) to the owner's plan retention.
+pub struct DecomposeJob(pub super::ImageService);
+
+fn retry(e: impl std::fmt::Display) -> crate::jobs::JobFailure {
+    crate::jobs::JobFailure::Retry(e.to_string())
+}
+
+impl crate::jobs::JobHandler for DecomposeJob {
+    fn run(
+        &self,
+        ctx: &mut crate::jobs::JobContext,
+    ) -> Result<serde_json::Value, crate::jobs::JobFailure> {
+        use crate::jobs::JobFailure;
+        let svc = &self.0;
+        let crate::store::JobKind::Decompose {
+            image_id,
+            layers,
+            mode,
+        } = ctx.job().kind.clone()
+        else {
+            return Err(JobFailure::abort("wrong_job_kind", "not a decompose job"));
+        };
+        let layers: LayerCount = layers
+            .parse()
+            .map_err(|m: String| JobFailure::abort("invalid_layers", m))?;
+        let decomposer = match mode.as_str() {
+            "palette" => Decomposer::Palette { layers },
+            _ => match svc.inference.get().cloned() {
+                Some(inference) => Decomposer::Peel { inference, layers },
+                None => {
+                    return Err(JobFailure::abort(
+                        "models_not_ready",
+                        "the models are not loaded; run `image-layered models fetch` and restart the studio",
+                    ))
+                }
+            },
+        };
+        let img = svc
+            .store
+            .get_image(image_id)
+            .map_err(retry)?
+            .ok_or_else(|| JobFailure::abort("image_deleted", "the image was deleted"))?;
+        let key = svc
+            .data_key(img.owner)
+            .map_err(|e| JobFailure::abort(e.code, e.message))?;
+        let bytes = svc
+            .blobs
+            .read_all(&key, img.owner, img.original_blob)
+            .map_err(|e| JobFailure::abort(e.code(), e.to_string()))?;
+        let decoded = crate::engine::decode(&bytes, &svc.limits)
+            .map_err(|e| JobFailure::abort(e.code(), e.to_string()))?;
+        ctx.progress(0.05);
+        let rgb = decoded.image.to_rgb8();
+        let started = std::time::Instant::now();
+        let mut last = 0.0f32;
+        let (stack, timings) = decomposer
+            .run(&rgb, &mut |f, _stage| {
+                // 5%..90% of the job is the pipeline; report in 5% steps
+                let p = 0.05 + 0.85 * f;
+                if p - last >= 0.05 || f >= 1.0 {
+                    last = p;
+                    ctx.progress(p);
+                }
+            })
+            .map_err(|e| match e {
+                DecomposeError::Model(m) => JobFailure::Retry(m),
+                other => JobFailure::abort(other.code(), other.to_string()),
+            })?;
+        ctx.check_cancelled()?;
+        let doc = svc
+            .store_stack(img.owner, image_id, &mode, &stack)
+            .map_err(|e| JobFailure::abort(e.code, e.message))?;
+        Ok(serde_json::json!({
+            "document_id": doc.id,
+            "image_id": image_id,
+            "layers": doc.layers.len(),
+            "seconds": started.elapsed().as_secs_f64(),
+            "stages": timings.iter().map(|(s, t)| serde_json::json!({"name": s, "seconds": t})).collect::<Vec<_>>(),
+        }))
+    }
+}

@@ -7,6 +7,7 @@
 
 pub mod cutout;
 pub mod decompose;
+mod documents;
 mod thumbnail;
 
 use std::io::Read;

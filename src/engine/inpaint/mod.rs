@@ -6,16 +6,20 @@
 //! gradient backgrounds but blurry on texture. [`patchmatch_inpaint`] is the built-in
 //! exemplar-based completion (Wexler et al. 2007 with PatchMatch, Barnes et al. 2009): a
 //! pyramid of image and mask, a diffusion fill at the coarsest level, then at each level a few
-//! EM iterations of nearest-neighbour-field search and patch voting, the result and the field
-//! upsampled to the next level. It continues texture and repeated structure (bricks, stripes,
-//! foliage) that diffusion smears.
+//! EM iterations of nearest-neighbour-field search and patch voting; the field is upsampled
+//! to the next level, whose hole is first rebuilt from it with that level's own (sharper)
+//! pixels. It continues texture and repeated structure (bricks, stripes, foliage) that
+//! diffusion smears. On stochastic texture its mean L1 to the hidden truth is higher than
+//! diffusion's — the flat mean is the L1-optimal guess there — and equal to that of a real
+//! block of the same texture pasted in; `benches/inpaint.rs` measures both.
 //!
 //! Invariants, for both: every pixel where `mask == 0` comes back bit for bit; the values of
 //! the input under the hole are never read (they are the foreground being removed), except
 //! when the mask covers the whole image, where there is nothing else to go on and the result
 //! is the input's mean colour, flat; an empty mask returns the input; the output is a pure
-//! function of the inputs (and the seed), single-threaded, with no I/O. Cost is linear in the
-//! hole's area (plus a pass over the image per level); see `benches/inpaint.rs`.
+//! function of the inputs (and the seed), single-threaded, with no I/O. Cost is
+//! `O(hole area · log side)` plus a pass over the image per level: about 0.2 s for a 10%
+//! hole in 512×512 and 1 s for a 30% hole in 800×800 (release, one core).
 
 mod diffusion;
 mod patchmatch;
@@ -26,14 +30,17 @@ use image::{GrayImage, Rgb, RgbImage};
 use self::patchmatch::{Level, Nnf, Rng};
 use self::plane::Plane;
 
+/// Largest patch side: keeps a patch distance (`side² · 3 · 255²`) within `u32`.
+const MAX_PATCH: u32 = 31;
+
 /// Knobs of [`patchmatch_inpaint`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PatchMatchOptions {
     /// Side of the square patches compared, in pixels at every pyramid level. Odd; an even
-    /// value is rounded up and anything below 3 counts as 3. Default 7.
+    /// value is rounded up, and it is clamped to 3..=31. Default 7.
     pub patch_size: u32,
-    /// EM iterations (NNF sweep + vote) per pyramid level; 0 leaves the diffusion fill.
-    /// Default 5.
+    /// EM iterations (NNF sweep + vote) per pyramid level; 0 gives exactly
+    /// [`diffusion_fill`]. Default 5.
     pub iterations: u32,
     /// The pyramid stops halving before its shorter side would drop below this. Default 32.
     pub min_size: u32,
@@ -64,15 +71,19 @@ impl Default for PatchMatchOptions {
 /// # Panics
 /// If `mask` and `img` differ in size.
 pub fn patchmatch_inpaint(img: &RgbImage, mask: &GrayImage, opts: &PatchMatchOptions) -> RgbImage {
+    if opts.iterations == 0 {
+        return diffusion_fill(img, mask);
+    }
     let mut plane = match prepare(img, mask) {
         Ok(plane) => plane,
         Err(done) => return done,
     };
-    let radius = (opts.patch_size.max(3) / 2) as usize;
-    let min_side = opts.min_size.max(1) as usize;
+    let radius = (opts.patch_size.clamp(3, MAX_PATCH) / 2) as usize;
+    // Halving a level whose shorter side is at least twice `min_size` keeps it ≥ `min_size`.
+    let halve_from = (opts.min_size.max(1) as usize).saturating_mul(2);
 
     let mut levels = Vec::new();
-    while plane.w.min(plane.h) >= 2 * min_side {
+    while plane.w.min(plane.h) >= halve_from {
         let coarse = plane.downsample();
         levels.push(plane);
         plane = coarse;
@@ -105,13 +116,14 @@ pub fn patchmatch_inpaint(img: &RgbImage, mask: &GrayImage, opts: &PatchMatchOpt
         nnf = patchmatch::complete_level(view, opts.iterations, nnf.as_ref(), &mut rng);
         if nnf.is_some() {
             for &i in &holes {
-                for c in 3 * i..3 * i + 3 {
-                    level.rgb[c] = f32::from(rgb[c]);
-                }
+                let (to, from) = (&mut level.rgb[3 * i..3 * i + 3], &rgb[3 * i..3 * i + 3]);
+                to.iter_mut()
+                    .zip(from)
+                    .for_each(|(t, &f)| *t = f32::from(f));
             }
         } else if !coarser.is_empty() {
             // No source patch fits at this level: smooth the upsampled guess instead.
-            diffusion::relax(level, &holes, diffusion::LEVEL_SWEEPS);
+            diffusion::smooth(level, &holes);
         }
     }
     finish(img, &levels[0])

@@ -2,14 +2,17 @@
 //! nearest-neighbour field found by PatchMatch (Barnes et al. 2009).
 //!
 //! Targets are the patch centres whose (border-clipped) patch overlaps the hole; sources are
-//! the centres whose whole patch lies inside the image and outside the hole. Each EM
+//! the centres whose whole patch lies inside the image and outside the hole. The field starts
+//! from the coarser level's, scaled up (random sources where that is missing or invalid),
+//! and the hole is first rebuilt from it with this level's pixels. Each EM
 //! iteration refreshes the NNF distances against the current estimate, improves the NNF with
 //! one PatchMatch sweep (propagation from the previous neighbours in scan order, alternating
 //! direction, then a random search at exponentially shrinking radii) and re-votes every hole
 //! pixel as the weighted mean of the source pixels that the overlapping target patches map
 //! to (weight `exp(-d / 2σ²)`, σ² the 75th percentile of the patch distances).
 //!
-//! Invariants: only hole pixels of `rgb` are written; sources are entirely known, so a vote
+//! Invariants: pixel indices fit in `u32` (images stay far below 2³² pixels under the
+//! decoder's limits); only hole pixels of `rgb` are written; sources are entirely known, so a vote
 //! reads known pixels only and the result never depends on the order of the hole pixels;
 //! all randomness comes from the caller's seeded [`Rng`].
 
@@ -106,11 +109,16 @@ pub(super) fn complete_level(
     for &t in &targets {
         let (x, y) = (t % w, t / w);
         let inherited = coarse.and_then(|c| {
-            let s = *c.src.get((y / 2).min(c.h - 1) * c.w + (x / 2).min(c.w - 1))?;
+            let s = *c
+                .src
+                .get((y / 2).min(c.h - 1) * c.w + (x / 2).min(c.w - 1))?;
             if s == NONE {
                 return None;
             }
-            let (sx, sy) = (2 * (s as usize % c.w) + x % 2, 2 * (s as usize / c.w) + y % 2);
+            let (sx, sy) = (
+                2 * (s as usize % c.w) + x % 2,
+                2 * (s as usize / c.w) + y % 2,
+            );
             let i = sy * w + sx;
             (sx < w && sy < h && valid[i]).then_some(i as u32)
         });
@@ -353,6 +361,9 @@ mod tests {
         for _ in 0..10_000 {
             counts[rng.below(10)] += 1;
         }
-        assert!(counts.iter().all(|&c| (850..1150).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (850..1150).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

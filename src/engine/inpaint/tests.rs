@@ -87,7 +87,11 @@ fn assert_known_untouched(input: &RgbImage, out: &RgbImage, mask: &GrayImage) {
     assert_eq!(input.dimensions(), out.dimensions());
     for (x, y, m) in mask.enumerate_pixels() {
         if m[0] == 0 {
-            assert_eq!(input.get_pixel(x, y), out.get_pixel(x, y), "known ({x},{y})");
+            assert_eq!(
+                input.get_pixel(x, y),
+                out.get_pixel(x, y),
+                "known ({x},{y})"
+            );
         }
     }
 }
@@ -128,7 +132,10 @@ fn pixels_under_the_hole_are_never_read() {
         patchmatch_inpaint(&img, &mask, &opts),
         patchmatch_inpaint(&scrambled, &mask, &opts)
     );
-    assert_eq!(diffusion_fill(&img, &mask), diffusion_fill(&scrambled, &mask));
+    assert_eq!(
+        diffusion_fill(&img, &mask),
+        diffusion_fill(&scrambled, &mask)
+    );
 }
 
 #[test]
@@ -142,12 +149,19 @@ fn deterministic_for_a_seed() {
         seed: opts.seed + 1,
         ..opts
     };
-    assert_ne!(a, patchmatch_inpaint(&img, &mask, &other), "the seed is used");
+    assert_ne!(
+        a,
+        patchmatch_inpaint(&img, &mask, &other),
+        "the seed is used"
+    );
 }
 
 #[test]
 fn continues_stripes_and_checkers() {
-    for (name, img) in [("stripes", stripes(96, 96, 8)), ("checker", checker(96, 96, 6))] {
+    for (name, img) in [
+        ("stripes", stripes(96, 96, 8)),
+        ("checker", checker(96, 96, 6)),
+    ] {
         let mask = rect_mask(96, 96, &[(36, 36, 24, 24)]);
         let pm = patchmatch_inpaint(&img, &mask, &small_opts());
         let df = diffusion_fill(&img, &mask);
@@ -163,11 +177,43 @@ fn continues_stripes_and_checkers() {
 fn hole_at_the_border_and_several_holes() {
     let img = stripes(80, 64, 8);
     // A hole on the left edge including two corners, one on the bottom edge, one inside.
-    let mask = rect_mask(80, 64, &[(0, 0, 12, 64), (40, 52, 16, 12), (50, 10, 10, 10)]);
+    let mask = rect_mask(
+        80,
+        64,
+        &[(0, 0, 12, 64), (40, 52, 16, 12), (50, 10, 10, 10)],
+    );
     let pm = patchmatch_inpaint(&img, &mask, &small_opts());
     assert_known_untouched(&img, &pm, &mask);
-    let (pm_l1, df_l1) = (hole_l1(&img, &pm, &mask), hole_l1(&img, &diffusion_fill(&img, &mask), &mask));
-    assert!(pm_l1 < 5.0 && pm_l1 < df_l1 / 5.0, "patchmatch {pm_l1:.2} vs diffusion {df_l1:.2}");
+    let (pm_l1, df_l1) = (
+        hole_l1(&img, &pm, &mask),
+        hole_l1(&img, &diffusion_fill(&img, &mask), &mask),
+    );
+    assert!(
+        pm_l1 < 5.0 && pm_l1 < df_l1 / 5.0,
+        "patchmatch {pm_l1:.2} vs diffusion {df_l1:.2}"
+    );
+}
+
+#[test]
+fn option_extremes_are_safe() {
+    let img = noisy(40, 40, 5);
+    let mask = rect_mask(40, 40, &[(10, 12, 15, 9)]);
+    let zero = PatchMatchOptions {
+        iterations: 0,
+        ..small_opts()
+    };
+    assert_eq!(
+        patchmatch_inpaint(&img, &mask, &zero),
+        diffusion_fill(&img, &mask)
+    );
+    for (patch_size, min_size) in [(0, 0), (8, 1), (1000, 1000), (u32::MAX, u32::MAX)] {
+        let opts = PatchMatchOptions {
+            patch_size,
+            min_size,
+            ..small_opts()
+        };
+        assert_known_untouched(&img, &patchmatch_inpaint(&img, &mask, &opts), &mask);
+    }
 }
 
 #[test]
@@ -180,7 +226,13 @@ fn empty_mask_returns_the_input() {
 
 #[test]
 fn full_mask_returns_the_flat_mean() {
-    let img = RgbImage::from_fn(4, 2, |x, _| if x < 2 { Rgb([0, 100, 7]) } else { Rgb([255, 201, 8]) });
+    let img = RgbImage::from_fn(4, 2, |x, _| {
+        if x < 2 {
+            Rgb([0, 100, 7])
+        } else {
+            Rgb([255, 201, 8])
+        }
+    });
     let mask = GrayImage::from_pixel(4, 2, Luma([9]));
     let want = RgbImage::from_pixel(4, 2, Rgb([128, 151, 8]));
     assert_eq!(diffusion_fill(&img, &mask), want);
@@ -207,7 +259,11 @@ fn tiny_images() {
     let row = RgbImage::from_fn(5, 1, |x, _| Rgb([(x * 50) as u8; 3]));
     let mask = rect_mask(5, 1, &[(1, 0, 3, 1)]);
     let out = patchmatch_inpaint(&row, &mask, &small_opts());
-    assert_eq!(out.get_pixel(2, 0), &Rgb([100; 3]), "linear between the ends");
+    assert_eq!(
+        out.get_pixel(2, 0),
+        &Rgb([100; 3]),
+        "linear between the ends"
+    );
 }
 
 #[test]
@@ -216,7 +272,11 @@ fn hole_covering_most_of_the_image_falls_back_gracefully() {
     // hole, the finest has a few; the fill must take the strip's colours.
     let img = RgbImage::from_fn(64, 64, |x, y| {
         if y < 8 {
-            if x % 2 == 0 { Rgb([200, 10, 10]) } else { Rgb([190, 20, 10]) }
+            if x % 2 == 0 {
+                Rgb([200, 10, 10])
+            } else {
+                Rgb([190, 20, 10])
+            }
         } else {
             Rgb([0, 255, 0])
         }
@@ -227,7 +287,10 @@ fn hole_covering_most_of_the_image_falls_back_gracefully() {
     for y in 8..64 {
         for x in 0..64 {
             let p = out.get_pixel(x, y);
-            assert!((185..=205).contains(&p[0]) && p[1] <= 25 && p[2] <= 15, "({x},{y}) {p:?}");
+            assert!(
+                (185..=205).contains(&p[0]) && p[1] <= 25 && p[2] <= 15,
+                "({x},{y}) {p:?}"
+            );
         }
     }
 }
@@ -282,7 +345,9 @@ mod textures {
     fn patchmatch_keeps_the_texture_that_diffusion_smears() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/textures");
         for name in ["brick", "grass", "gravel"] {
-            let truth = image::open(dir.join(format!("{name}.png"))).unwrap().to_rgb8();
+            let truth = image::open(dir.join(format!("{name}.png")))
+                .unwrap()
+                .to_rgb8();
             assert_eq!(truth.dimensions(), (512, 512));
             let (x0, side) = (175, 162);
             let mask = rect_mask(512, 512, &[(x0, x0, side, side)]);
@@ -293,7 +358,11 @@ mod textures {
                     block.put_pixel(x, y, *truth.get_pixel(x + side, y));
                 }
             }
-            let pm = score(&truth, &patchmatch_inpaint(&truth, &mask, &PatchMatchOptions::default()), &mask);
+            let pm = score(
+                &truth,
+                &patchmatch_inpaint(&truth, &mask, &PatchMatchOptions::default()),
+                &mask,
+            );
             let df = score(&truth, &diffusion_fill(&truth, &mask), &mask);
             let block_l1 = hole_l1(&truth, &block, &mask);
             let summary = format!(

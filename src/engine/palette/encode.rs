@@ -6,7 +6,7 @@
 //! absorbed by the topmost layer with non-zero alpha at that colour, whose colour there is
 //! replaced by the one that makes the composite exact. Among the colours that do, the one
 //! closest to the flat palette colour is taken; if none fits in 0..=255 at the quantised
-//! alpha, the alpha is moved by the fewest levels that admit one (alpha 255 always does).
+//! alpha, the alpha is raised by the fewest levels that admit one (alpha 255 always does).
 //!
 //! Invariant: for every colour, compositing the encoded layers on black exactly as
 //! `LayerStack::composite` does (f32 arithmetic, rounded to 8 bits) gives back the colour.
@@ -55,60 +55,84 @@ pub(super) fn encode(x: [u8; 3], pal: &[[u8; 3]], w: &[f64], alphas: &mut [u8]) 
             acc[c] = over(acc[c], pal[i][c], alphas[i]);
         }
     }
-    let base = alphas[top] as i32;
-    for delta in 0..=255i32 {
-        let tries = if delta == 0 { 1 } else { 2 };
-        for cand in [base + delta, base - delta].into_iter().take(tries) {
-            if !(1..=255).contains(&cand) {
-                continue;
-            }
-            let a8 = cand as u8;
-            if let Some(col) = solve_colour(acc, x, pal[top], a8) {
-                alphas[top] = a8;
-                return Encoded {
-                    top,
-                    top_colour: col,
-                };
-            }
+    // Feasibility only grows with alpha (the reachable range of each channel widens towards
+    // [0, 255]), so the closest feasible alpha is the quantised one or the least above it.
+    let base = alphas[top].max(1);
+    let a8 = if feasible(acc, x, base) {
+        base
+    } else {
+        let mut a = min_alpha_guess(acc, x).clamp(base as usize + 1, 255) as u8;
+        while a > base + 1 && feasible(acc, x, a - 1) {
+            a -= 1;
         }
-    }
-    // Unreachable: at alpha 255 the colour itself is exact. Kept as a safe fallback.
-    alphas[top] = 255;
-    Encoded {
-        top,
-        top_colour: x,
-    }
-}
-
-/// Per channel, the colour closest to `p` that composites over `acc` with alpha `a8` to
-/// exactly `x`; `None` if some channel has no such colour.
-fn solve_colour(acc: [f32; 3], x: [u8; 3], p: [u8; 3], a8: u8) -> Option<[u8; 3]> {
-    let mut out = [0u8; 3];
+        while a < 255 && !feasible(acc, x, a) {
+            a += 1;
+        }
+        a
+    };
+    let mut top_colour = x;
+    let mut exact = true;
     for c in 0..3 {
-        let f = |v: u8| to_u8(over(acc[c], v, a8));
+        let f = |v: usize| to_u8(over(acc[c], v as u8, a8));
         // `f` is non-decreasing in the colour, so the exact colours form an interval.
-        let lo = partition_point(|v| f(v) < x[c]);
-        let hi = partition_point(|v| f(v) <= x[c]);
-        if lo >= hi {
-            return None;
+        let guess = colour_guess(acc[c], x[c], a8);
+        let lo = first_where(|v| f(v) >= x[c], guess);
+        let hi = first_where(|v| f(v) > x[c], guess);
+        if lo < hi {
+            top_colour[c] = (pal[top][c] as usize).clamp(lo, hi - 1) as u8;
+        } else {
+            exact = false;
         }
-        out[c] = (p[c] as usize).clamp(lo, hi - 1) as u8;
     }
-    Some(out)
+    if !exact {
+        // Not expected (see `feasible`); at alpha 255 the colour itself is always exact.
+        alphas[top] = 255;
+        return Encoded { top, top_colour: x };
+    }
+    alphas[top] = a8;
+    Encoded { top, top_colour }
 }
 
-/// The first colour value in 0..=255 for which `pred` is false (256 if none).
-fn partition_point(pred: impl Fn(u8) -> bool) -> usize {
-    let (mut lo, mut hi) = (0usize, 256usize);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if pred(mid as u8) {
-            lo = mid + 1;
-        } else {
-            hi = mid;
+/// Whether some colour composites over `acc` with alpha `a8` to exactly `x`, per channel.
+fn feasible(acc: [f32; 3], x: [u8; 3], a8: u8) -> bool {
+    // Each colour step moves the result by at most one level, so every value between the
+    // darkest and the brightest result is reachable.
+    (0..3).all(|c| to_u8(over(acc[c], 0, a8)) <= x[c] && x[c] <= to_u8(over(acc[c], 255, a8)))
+}
+
+/// An estimate (in alpha levels) of the least alpha that can reach `x` over `acc`.
+fn min_alpha_guess(acc: [f32; 3], x: [u8; 3]) -> usize {
+    let mut a = 0.0f64;
+    for c in 0..3 {
+        let (b, v) = (acc[c] as f64, x[c] as f64 / 255.0);
+        let slack = 0.5 / 255.0;
+        if v + slack < b {
+            a = a.max(1.0 - (v + slack) / b);
+        } else if v - slack > b {
+            a = a.max((v - slack - b) / (1.0 - b).max(1e-9));
         }
     }
-    lo
+    (a * 255.0).floor() as usize
+}
+
+/// An estimate of the colour that composites over `b` with alpha `a8` to `x`.
+fn colour_guess(b: f32, x: u8, a8: u8) -> usize {
+    let a = a8 as f64 / 255.0;
+    let c = (x as f64 / 255.0 - b as f64 * (1.0 - a)) / a * 255.0;
+    c.round().clamp(0.0, 256.0) as usize
+}
+
+/// The least colour value in 0..=255 for which the non-decreasing `pred` holds (256 if none),
+/// searched from `guess`.
+fn first_where(pred: impl Fn(usize) -> bool, guess: usize) -> usize {
+    let mut c = guess.min(256);
+    while c > 0 && pred(c - 1) {
+        c -= 1;
+    }
+    while c < 256 && !pred(c) {
+        c += 1;
+    }
+    c
 }
 
 #[cfg(test)]
@@ -137,15 +161,14 @@ mod tests {
         for i in 0..=40 {
             for j in 0..=(40 - i) {
                 let w = [i as f64 / 40.0, j as f64 / 40.0, (40 - i - j) as f64 / 40.0];
-                let x = [0, 1, 2].map(|c| {
-                    (0..3).map(|l| w[l] * pal[l][c] as f64).sum::<f64>().round() as u8
-                });
+                let x = [0, 1, 2]
+                    .map(|c| (0..3).map(|l| w[l] * pal[l][c] as f64).sum::<f64>().round() as u8);
                 let e = encode(x, &pal, &w, &mut alphas);
                 assert_eq!(composite(&pal, &alphas, e), x, "w={w:?}");
                 assert_eq!(alphas[0], 255);
                 if alphas[e.top] > 64 {
-                    for c in 0..3 {
-                        max_dev = max_dev.max((e.top_colour[c] as i32 - pal[e.top][c] as i32).abs());
+                    for (c, p) in e.top_colour.iter().zip(pal[e.top]) {
+                        max_dev = max_dev.max((*c as i32 - p as i32).abs());
                     }
                 }
             }

@@ -2,7 +2,7 @@
 //! closest point of a simplex (point, segment, triangle or tetrahedron) to a query point,
 //! returned as barycentric weights. Everything is `f64` and allocation-free.
 //!
-//! Invariant: weights returned by [`closest_in_simplex`] are non-negative, sum to 1 and
+//! Invariant: weights returned by [`Simplex::closest`] are non-negative, sum to 1 and
 //! reproduce the returned closest point; degenerate simplices (coincident, collinear or
 //! coplanar vertices) fall back to their faces instead of dividing by zero.
 
@@ -45,7 +45,7 @@ pub(super) fn solve3(rows: [V3; 3], rhs: V3) -> Option<V3> {
     let c12 = cross(rows[1], rows[2]);
     let det = dot(rows[0], c12);
     let scale = (norm2(rows[0]) * norm2(rows[1]) * norm2(rows[2])).sqrt();
-    if !(det.abs() > 1e-12 * scale) {
+    if det.abs() <= 1e-12 * scale || det.is_nan() {
         return None;
     }
     let c20 = cross(rows[2], rows[0]);
@@ -137,7 +137,7 @@ fn best_edge(x: V3, v: [V3; 3]) -> ([f64; 3], f64) {
     best
 }
 
-/// A simplex of 1 to 4 vertices with what [`closest_in_simplex`] needs precomputed.
+/// A simplex of 1 to 4 vertices with what [`Simplex::closest`] needs precomputed.
 #[derive(Debug, Clone)]
 pub(super) struct Simplex {
     /// Palette indices of the vertices (first `m` used).
@@ -216,7 +216,7 @@ impl Simplex {
             if !neg[skip] {
                 continue;
             }
-            let f: Vec<usize> = (0..4).filter(|&j| j != skip).collect();
+            let f = [[1, 2, 3], [0, 2, 3], [0, 1, 3], [0, 1, 2]][skip];
             let (w3, d2) = closest_on_triangle(x, v[f[0]], v[f[1]], v[f[2]]);
             if d2 < best.1 {
                 let mut w = [0.0; 4];
@@ -236,8 +236,8 @@ mod tests {
 
     fn recon(s: &Simplex, w: &[f64; 4]) -> V3 {
         let mut p = [0.0; 3];
-        for j in 0..s.m {
-            p = add(p, scale(s.v[j], w[j]));
+        for (v, wj) in s.v.iter().zip(w).take(s.m) {
+            p = add(p, scale(*v, *wj));
         }
         p
     }
@@ -268,7 +268,12 @@ mod tests {
 
     #[test]
     fn triangle_and_degenerate_cases() {
-        let pts = [[0.0, 0.0, 0.0], [10.0, 0.0, 0.0], [0.0, 10.0, 0.0], [5.0, 0.0, 0.0]];
+        let pts = [
+            [0.0, 0.0, 0.0],
+            [10.0, 0.0, 0.0],
+            [0.0, 10.0, 0.0],
+            [5.0, 0.0, 0.0],
+        ];
         let t = Simplex::new(&[0, 1, 2], &pts);
         let (w, d2) = t.closest([2.0, 3.0, 4.0]);
         assert!((d2 - 16.0).abs() < 1e-12);
@@ -288,6 +293,10 @@ mod tests {
         let rows = [[2.0, 0.0, 1.0], [0.0, 3.0, 0.0], [1.0, 1.0, 1.0]];
         let p = solve3(rows, [5.0, 6.0, 6.0]).unwrap();
         assert!(dist2(p, [1.0, 2.0, 3.0]) < 1e-20);
-        assert!(solve3([[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0]], [1.0; 3]).is_none());
+        assert!(solve3(
+            [[1.0, 0.0, 0.0], [2.0, 0.0, 0.0], [0.0, 0.0, 1.0]],
+            [1.0; 3]
+        )
+        .is_none());
     }
 }

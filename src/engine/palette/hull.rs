@@ -83,7 +83,11 @@ pub(super) fn hull(pts: &[V3], eps: f64) -> Option<Hull> {
         return None;
     }
     let n = pts.len();
-    let i0 = (0..n).min_by(|&a, &b| pts[a].partial_cmp(&pts[b]).unwrap_or(std::cmp::Ordering::Equal))?;
+    let i0 = (0..n).min_by(|&a, &b| {
+        pts[a]
+            .partial_cmp(&pts[b])
+            .unwrap_or(std::cmp::Ordering::Equal)
+    })?;
     let p0 = pts[i0];
     let i1 = argmax(n, |i| dist2(pts[i], p0));
     let d01 = dist2(pts[i1], p0);
@@ -138,7 +142,9 @@ fn polygon(pts: &[V3], p0: V3, nrm: V3, e1: V3, eps: f64) -> Vec<usize> {
             Box::new(order.iter().rev())
         };
         for &i in seq {
-            while chain.len() >= start + 2 && !left(chain[chain.len() - 2], chain[chain.len() - 1], i) {
+            while chain.len() >= start + 2
+                && !left(chain[chain.len() - 2], chain[chain.len() - 1], i)
+            {
                 chain.pop();
             }
             chain.push(i);
@@ -185,7 +191,11 @@ impl Face {
 fn solid(pts: &[V3], init: [usize; 4], eps: f64) -> Option<Hull> {
     let [a, b, c, apex] = init;
     let base = Face::new(pts, [a, b, c], eps);
-    let (a, b, c) = if base.height(pts[apex]) > 0.0 { (a, c, b) } else { (a, b, c) };
+    let (a, b, c) = if base.height(pts[apex]) > 0.0 {
+        (a, c, b)
+    } else {
+        (a, b, c)
+    };
     let mut faces = vec![
         Face::new(pts, [a, b, c], eps),
         Face::new(pts, [b, a, apex], eps),
@@ -198,17 +208,17 @@ fn solid(pts: &[V3], init: [usize; 4], eps: f64) -> Option<Hull> {
             edges.insert((f.v[s], f.v[(s + 1) % 3]), (fi, s));
         }
     }
-    for fi in 0..faces.len() {
+    for f in faces.iter_mut() {
         for s in 0..3 {
-            let (x, y) = (faces[fi].v[s], faces[fi].v[(s + 1) % 3]);
-            faces[fi].nb[s] = edges.get(&(y, x))?.0;
+            let (x, y) = (f.v[s], f.v[(s + 1) % 3]);
+            f.nb[s] = edges.get(&(y, x))?.0;
         }
     }
-    for i in 0..pts.len() {
+    for (i, &p) in pts.iter().enumerate() {
         if init.contains(&i) {
             continue;
         }
-        if let Some(f) = faces.iter_mut().find(|f| f.height(pts[i]) > f.tol) {
+        if let Some(f) = faces.iter_mut().find(|f| f.height(p) > f.tol) {
             f.out.push(i);
         }
     }
@@ -274,10 +284,10 @@ fn solid(pts: &[V3], init: [usize; 4], eps: f64) -> Option<Hull> {
                 return None;
             }
         }
-        for nf in first_new..faces.len() {
-            let [a, b, _] = faces[nf].v;
-            faces[nf].nb[1] = *start.get(&b)?;
-            faces[nf].nb[2] = *end.get(&a)?;
+        for f in &mut faces[first_new..] {
+            let [a, b, _] = f.v;
+            f.nb[1] = *start.get(&b)?;
+            f.nb[2] = *end.get(&a)?;
         }
         let mut orphans = Vec::new();
         for &vf in &visible {
@@ -309,7 +319,9 @@ mod tests {
     use super::*;
 
     pub(crate) fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 33) as f64) / (1u64 << 31) as f64
     }
 
@@ -328,8 +340,7 @@ mod tests {
         let pts: Vec<V3> = (0..3000)
             .map(|_| {
                 // A ball-ish cloud so that many points are on or near the hull.
-                let v = [lcg(&mut s), lcg(&mut s), lcg(&mut s)].map(|c| (c * 255.0).round());
-                v
+                [lcg(&mut s), lcg(&mut s), lcg(&mut s)].map(|c| (c * 255.0).round())
             })
             .collect();
         let Some(Hull::Solid { verts, faces }) = hull(&pts, 0.0) else {
@@ -337,7 +348,10 @@ mod tests {
         };
         check_encloses(&pts, &faces);
         // Euler: V - E + F = 2 for a closed triangulated sphere with E = 3F/2.
-        assert_eq!(verts.len() as i64 - (faces.len() as i64 * 3 / 2) + faces.len() as i64, 2);
+        assert_eq!(
+            verts.len() as i64 - (faces.len() as i64 * 3 / 2) + faces.len() as i64,
+            2
+        );
         // Every hull vertex is a corner-ish point; the cube corners present must be among them.
         assert!(verts.len() >= 8);
     }
@@ -358,13 +372,18 @@ mod tests {
         check_encloses(&pts, &faces);
         let corners: Vec<V3> = verts.iter().map(|&i| pts[i]).collect();
         assert_eq!(corners.len(), 8, "{corners:?}");
-        assert!(corners.iter().all(|c| c.iter().all(|&x| x == 0.0 || x == 255.0)));
+        assert!(corners
+            .iter()
+            .all(|c| c.iter().all(|&x| x == 0.0 || x == 255.0)));
     }
 
     #[test]
     fn lower_dimensional_sets() {
         assert_eq!(hull(&[[3.0, 4.0, 5.0]; 3], 0.0), Some(Hull::Point(0)));
-        let line: Vec<V3> = (0..10).map(|i| [i as f64 * 10.0, i as f64 * 5.0, 7.0]).rev().collect();
+        let line: Vec<V3> = (0..10)
+            .map(|i| [i as f64 * 10.0, i as f64 * 5.0, 7.0])
+            .rev()
+            .collect();
         assert_eq!(hull(&line, 0.0), Some(Hull::Segment(9, 0)));
         // Coplanar: a square with interior and edge points in the plane r + g + b = 300.
         let mut plane = Vec::new();
@@ -381,7 +400,12 @@ mod tests {
         got.sort_by(|a, b| a.partial_cmp(b).unwrap());
         assert_eq!(
             got,
-            vec![[0.0, 0.0, 300.0], [0.0, 100.0, 200.0], [100.0, 0.0, 200.0], [100.0, 100.0, 100.0]]
+            vec![
+                [0.0, 0.0, 300.0],
+                [0.0, 100.0, 200.0],
+                [100.0, 0.0, 200.0],
+                [100.0, 100.0, 100.0]
+            ]
         );
         assert_eq!(hull(&[], 0.0), None);
     }

@@ -5,37 +5,45 @@
 //!
 //! 1. **Palette.** The exact convex hull of the image's distinct RGB colours (quickhull with
 //!    exact integer predicates, on the colours extreme in their (r, g) column) is simplified
-//!    progressively ([`simplify`]): the edge whose collapse adds the least volume is collapsed
-//!    to the vertex that keeps the old hull inside the new one, down to a tetrahedron; fewer
-//!    colours merge two vertices where the projection error grows least. Vertices are then
-//!    clamped to the RGB cube, rounded, deduplicated, and those that are no longer hull
-//!    vertices are dropped (so a palette may have fewer colours than asked).
-//! 2. **Size.** A given `k` takes the largest simplified palette with at most `k` colours (the
-//!    hull's own vertices if it has `k` or fewer). Automatic: the smallest size in
-//!    `2..=max_k` whose per-channel RMSE of projecting the image's colours onto the clamped
-//!    palette hull is at most 2 levels (2/255, i.e. 2/255 of the cube diagonal as a Euclidean
-//!    distance, Tan's threshold); `max_k` if none is. The RMSE is measured on the colour
-//!    histogram (the 4,096 most frequent colours exactly, the rest by a weighted stride).
-//! 3. **Order.** Each distinct colour votes, with its pixel count, for its nearest palette
+//!    progressively (`simplify`): the edge whose collapse adds the least volume is collapsed
+//!    to the vertex that keeps the old hull inside the new one, down to a tetrahedron (a
+//!    triangle for coplanar colours); fewer colours merge two vertices where the projection
+//!    error grows least.
+//! 2. **Refinement** (`refine`). Vertices are clamped to the RGB cube and rounded; vertices
+//!    no longer on the hull are dropped; each colour snaps to a frequent image colour within
+//!    64 levels when that barely changes the projection error (so flat fills get exactly
+//!    their own colour despite anti-aliasing jitter); colours within 8 levels merge. A palette
+//!    may therefore have fewer colours than asked.
+//! 3. **Size.** A given `k` takes the largest simplified palette with at most `k` colours (the
+//!    hull's own vertices if it has `k` or fewer; `k = 1` gives one layer, the image). Automatic:
+//!    the smallest size in `2..=max_k` whose per-channel RMSE of projecting the image's colours
+//!    onto the refined palette's hull is at most 2 levels (2/255 per channel, i.e. 2/255 of the
+//!    cube diagonal as a Euclidean distance — Tan's threshold); `max_k` if none is. The RMSE is
+//!    measured on the colour histogram (the 4,096 most frequent colours exactly, the rest by a
+//!    weighted stride).
+//! 4. **Order.** Each distinct colour votes, with its pixel count, for its nearest palette
 //!    colour; the palette is ordered by votes, most first (ties: smaller RGB first). The most
 //!    covering colour is the background (layer 0); big areas sit behind small details.
-//! 4. **Weights and layers** ([`weights`], [`encode`]): barycentric weights in the star of
-//!    tetrahedra around the background colour (Tan 2018), converted to "over" opacities
-//!    `α_0 = 1`, `α_i = w_i / (w_0 + … + w_i)`; layer `i` has the palette colour and alpha `α_i`.
+//! 5. **Weights and layers** (`weights`, `encode`): barycentric weights in the star of
+//!    tetrahedra around the background colour (Tan 2018; exact simplex coordinates when the
+//!    palette is a simplex), converted to "over" opacities `α_0 = 1`,
+//!    `α_i = w_i / (w_0 + … + w_i)`; layer `i` has the palette colour and alpha `α_i`.
 //!
 //! Invariants: layers are full-canvas RGBA at the source size, back to front, layer 0 opaque;
 //! compositing them with `LayerStack::composite` reproduces the input exactly (0 levels of
-//! error; 8-bit quantisation residuals and colours outside the clamped hull are absorbed per
-//! pixel by the topmost layer with non-zero alpha, whose colour there may deviate from its
-//! flat palette colour — by a few levels where that layer is opaque, more where it is faint;
-//! its alpha moves off the quantised weight only when no colour in 0..=255 can absorb the
-//! residual). Everything is computed per distinct colour and is deterministic.
+//! error). 8-bit quantisation residuals, and the projection error of colours outside the
+//! refined hull, are absorbed per pixel by the topmost layer with non-zero alpha there: its
+//! colour at that pixel deviates from the flat palette colour — by a few levels where the
+//! layer is mostly opaque and the colour inside the hull, by up to the whole projection error
+//! (divided by the alpha) for colours outside it (photos, saturated colours cut by clamping);
+//! its alpha is raised above the quantised weight only when no colour in 0..=255 can absorb
+//! the residual. Everything is computed per distinct colour and is deterministic.
 
 mod encode;
 mod geom;
 mod hull;
-mod simplify;
 mod refine;
+mod simplify;
 mod weights;
 
 use image::{RgbImage, RgbaImage};
@@ -113,20 +121,17 @@ pub fn palette_decompose(
             return Err(PaletteError::InvalidOptions("max_k must be at least 2"))
         }
         None if opts.max_k > MAX_PALETTE_LAYERS => {
-            return Err(PaletteError::InvalidOptions("max_k exceeds the layer limit"))
+            return Err(PaletteError::InvalidOptions(
+                "max_k exceeds the layer limit",
+            ))
         }
         _ => {}
     }
-    let t = std::time::Instant::now();
     let hist = Histogram::new(img);
-    eprintln!("hist {:?}", t.elapsed());
     let palette = choose_palette(&hist, opts);
-    eprintln!("choose {:?}", t.elapsed());
     let palette = order_palette(palette, &hist);
-    let stack = build_stack(img, &hist, &palette);
-    eprintln!("build {:?}", t.elapsed());
     Ok(PaletteResult {
-        stack,
+        stack: build_stack(img, &hist, &palette),
         palette,
     })
 }
@@ -135,6 +140,8 @@ pub fn palette_decompose(
 struct Histogram {
     keys: Vec<u32>,
     counts: Vec<u32>,
+    /// `keys[starts[rg]..starts[rg + 1]]` are the colours with red and green `rg = key >> 8`.
+    starts: Vec<u32>,
 }
 
 fn pack(p: &[u8]) -> u32 {
@@ -165,7 +172,25 @@ impl Histogram {
                 counts.push(1);
             }
         }
-        Histogram { keys, counts }
+        let mut starts = vec![0u32; (1 << 16) + 1];
+        for &k in &keys {
+            starts[(k >> 8) as usize + 1] += 1;
+        }
+        for i in 1..starts.len() {
+            starts[i] += starts[i - 1];
+        }
+        Histogram {
+            keys,
+            counts,
+            starts,
+        }
+    }
+
+    /// The index of a colour present in the image.
+    fn index(&self, key: u32) -> usize {
+        let rg = (key >> 8) as usize;
+        let (a, b) = (self.starts[rg] as usize, self.starts[rg + 1] as usize);
+        a + self.keys[a..b].binary_search(&key).unwrap_or(0)
     }
 
     fn colours(&self) -> Vec<V3> {
@@ -205,14 +230,11 @@ fn choose_palette(hist: &Histogram, opts: &PaletteOptions) -> Vec<[u8; 3]> {
             cand.push(to_v3(unpack(group[group.len() - 1])));
         }
     }
-    let t = std::time::Instant::now();
     let h = hull_robust(&cand, 0.0);
-    eprintln!(" cand {} hull {} {:?}", cand.len(), h.vertices().len(), t.elapsed());
     let start: Vec<V3> = h.vertices().iter().map(|&i| cand[i]).collect();
     let colours = hist.colours();
     let sample = Sample::new(&colours, &hist.counts, SAMPLE_MAX);
     let records = simplify::simplify(start, opts.k.unwrap_or(2), &sample);
-    eprintln!(" simplify {:?}", t.elapsed());
     let snap_sample = Sample::new(&colours, &hist.counts, SNAP_SAMPLE_MAX);
     let frequent = hist.frequent();
     let pick = |s: usize| {
@@ -275,19 +297,34 @@ fn build_stack(img: &RgbImage, hist: &Histogram, pal: &[[u8; 3]]) -> LayerStack 
         for j in 0..loc.m {
             wts[loc.idx[j]] += loc.w[j];
         }
-        enc.push(encode::encode(x, pal, &wts, &mut alphas[i * k..(i + 1) * k]));
+        enc.push(encode::encode(
+            x,
+            pal,
+            &wts,
+            &mut alphas[i * k..(i + 1) * k],
+        ));
     }
-    let mut bufs: Vec<Vec<u8>> = vec![Vec::with_capacity(img.as_raw().len() / 3 * 4); k];
-    for p in img.as_raw().chunks_exact(3) {
-        let u = hist.keys.binary_search(&pack(p)).unwrap_or(0);
-        let e = enc[u];
-        for (l, buf) in bufs.iter_mut().enumerate() {
+    // Every distinct colour's pixel in every layer, then one lookup per source pixel.
+    let mut table = vec![[0u8; 4]; n * k];
+    for (u, e) in enc.iter().enumerate() {
+        for l in 0..k {
             let c = if l == e.top { e.top_colour } else { pal[l] };
-            buf.extend_from_slice(&[c[0], c[1], c[2], alphas[u * k + l]]);
+            table[u * k + l] = [c[0], c[1], c[2], alphas[u * k + l]];
         }
     }
+    let which: Vec<u32> = img
+        .as_raw()
+        .chunks_exact(3)
+        .map(|p| hist.index(pack(p)) as u32)
+        .collect();
+    let bufs = (0..k).map(|l| {
+        let mut buf = Vec::with_capacity(which.len() * 4);
+        for &u in &which {
+            buf.extend_from_slice(&table[u as usize * k + l]);
+        }
+        buf
+    });
     let layers = bufs
-        .into_iter()
         .enumerate()
         .map(|(l, buf)| Layer {
             name: format!(
@@ -314,209 +351,4 @@ fn build_stack(img: &RgbImage, hist: &Histogram, pal: &[[u8; 3]]) -> LayerStack 
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use image::Rgb;
-
-    fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        ((*seed >> 33) as f64) / (1u64 << 31) as f64
-    }
-
-    fn max_error(res: &PaletteResult, img: &RgbImage) -> u8 {
-        let comp = res.stack.composite();
-        assert_eq!(comp.dimensions(), img.dimensions());
-        comp.as_raw()
-            .iter()
-            .zip(img.as_raw())
-            .map(|(a, b)| a.abs_diff(*b))
-            .max()
-            .unwrap_or(0)
-    }
-
-    fn check_stack(res: &PaletteResult, img: &RgbImage) {
-        assert_eq!(res.stack.layers.len(), res.palette.len());
-        assert_eq!((res.stack.width, res.stack.height), img.dimensions());
-        for (i, l) in res.stack.layers.iter().enumerate() {
-            assert_eq!(l.rgba.dimensions(), img.dimensions());
-            let kind = if i == 0 {
-                LayerKind::Background
-            } else {
-                LayerKind::Object
-            };
-            assert_eq!(l.kind, kind);
-            let [r, g, b] = res.palette[i];
-            assert_eq!(l.name, format!("Colour {} #{r:02x}{g:02x}{b:02x}", i + 1));
-        }
-        assert!(res.stack.layers[0].rgba.pixels().all(|p| p.0[3] == 255));
-        assert!(max_error(res, img) <= 1, "recomposition off by more than 1/255");
-    }
-
-    const DESIGN: [[u8; 3]; 4] = [[245, 240, 228], [28, 45, 120], [210, 50, 45], [90, 170, 60]];
-
-    /// A flat design: background, a rectangle, a disc and a triangle, anti-aliased by 4×4
-    /// supersampling.
-    fn design() -> RgbImage {
-        let inside = |s: usize, x: f64, y: f64| match s {
-            1 => (12.0..70.0).contains(&x) && (8.0..40.0).contains(&y),
-            2 => (x - 70.0).powi(2) + (y - 42.0).powi(2) < 18.0f64.powi(2),
-            _ => y > 30.0 && x > 10.0 && x - 10.0 < (y - 30.0) * 1.3 && y < 62.0,
-        };
-        RgbImage::from_fn(112, 72, |px, py| {
-            let mut acc = [0.0f64; 3];
-            for sy in 0..4 {
-                for sx in 0..4 {
-                    let (x, y) = (px as f64 + (sx as f64 + 0.5) / 4.0, py as f64 + (sy as f64 + 0.5) / 4.0);
-                    let mut c = DESIGN[0];
-                    for s in 1..4 {
-                        if inside(s, x, y) {
-                            c = DESIGN[s];
-                        }
-                    }
-                    for ch in 0..3 {
-                        acc[ch] += c[ch] as f64 / 16.0;
-                    }
-                }
-            }
-            Rgb(acc.map(|v| v.round() as u8))
-        })
-    }
-
-    #[test]
-    fn flat_design_recovers_its_four_colours() {
-        let img = design();
-        let res = palette_decompose(&img, &PaletteOptions::default()).unwrap();
-        check_stack(&res, &img);
-        assert_eq!(res.palette.len(), 4, "{:?}", res.palette);
-        for want in DESIGN {
-            let off = res
-                .palette
-                .iter()
-                .map(|c| (0..3).map(|i| c[i].abs_diff(want[i])).max().unwrap_or(0))
-                .min()
-                .unwrap_or(255);
-            assert!(off <= 4, "{want:?} not in {:?}", res.palette);
-        }
-        // The background is the largest area.
-        assert!((0..3).all(|i| res.palette[0][i].abs_diff(DESIGN[0][i]) <= 4));
-        // Where a layer is mostly opaque its colour stays within a few levels of the palette.
-        for (l, layer) in res.stack.layers.iter().enumerate() {
-            for p in layer.rgba.pixels().filter(|p| p.0[3] >= 128) {
-                let dev = (0..3).map(|i| p.0[i].abs_diff(res.palette[l][i])).max().unwrap_or(0);
-                assert!(dev <= 6, "layer {l} deviates by {dev}");
-            }
-        }
-        // A flat interior pixel of the disc is carried by its layer alone.
-        let disc = res.palette.iter().position(|c| c[0] > 150 && c[1] < 100).unwrap();
-        assert_eq!(res.stack.layers[disc].rgba.get_pixel(80, 50).0[3], 255);
-        // Deterministic.
-        assert_eq!(palette_decompose(&img, &PaletteOptions::default()).unwrap(), res);
-        // Asking for more colours than the hull has gives the hull's vertices.
-        let more = palette_decompose(&img, &PaletteOptions { k: Some(8), max_k: 10 }).unwrap();
-        assert!(more.palette.len() <= 8 && more.palette.len() >= 4);
-        check_stack(&more, &img);
-    }
-
-    #[test]
-    fn gradient_recomposes() {
-        let img = RgbImage::from_fn(64, 48, |x, y| Rgb([(x * 4) as u8, (y * 5) as u8, (100 + x + y) as u8]));
-        let res = palette_decompose(&img, &PaletteOptions::default()).unwrap();
-        check_stack(&res, &img);
-        assert!((2..=10).contains(&res.palette.len()));
-        let flat = RgbImage::from_fn(64, 48, |x, y| Rgb([(x * 4) as u8, (y * 5) as u8, 77]));
-        let res = palette_decompose(&flat, &PaletteOptions::default()).unwrap();
-        check_stack(&res, &flat);
-        assert_eq!(res.palette.len(), 4, "a planar square has four corners: {:?}", res.palette);
-    }
-
-    #[test]
-    fn photo_like_noise_with_six_colours_recomposes() {
-        let mut s = 3u64;
-        let img = RgbImage::from_fn(80, 60, |x, y| {
-            let (fx, fy) = (x as f64 / 80.0, y as f64 / 60.0);
-            let base = [
-                128.0 + 100.0 * (fx * 6.0).sin() * fy,
-                90.0 + 120.0 * (fy * 5.0 + fx).cos().abs(),
-                60.0 + 150.0 * fx * (1.0 - fy),
-            ];
-            Rgb(base.map(|v| (v + (lcg(&mut s) - 0.5) * 40.0).round().clamp(0.0, 255.0) as u8))
-        });
-        let res = palette_decompose(&img, &PaletteOptions { k: Some(6), max_k: 10 }).unwrap();
-        check_stack(&res, &img);
-        assert!((4..=6).contains(&res.palette.len()), "{:?}", res.palette);
-        let auto = palette_decompose(&img, &PaletteOptions::default()).unwrap();
-        check_stack(&auto, &img);
-    }
-
-    #[test]
-    fn tiny_and_single_colour_images() {
-        let one = RgbImage::from_pixel(1, 1, Rgb([1, 2, 3]));
-        let res = palette_decompose(&one, &PaletteOptions::default()).unwrap();
-        assert_eq!(res.palette, vec![[1, 2, 3]]);
-        check_stack(&res, &one);
-        let flat = RgbImage::from_pixel(9, 7, Rgb([200, 10, 90]));
-        let res = palette_decompose(&flat, &PaletteOptions { k: Some(5), max_k: 10 }).unwrap();
-        assert_eq!(res.palette, vec![[200, 10, 90]]);
-        check_stack(&res, &flat);
-        // k = 1 on a busy image: one layer that is the image.
-        let res = palette_decompose(&design(), &PaletteOptions { k: Some(1), max_k: 10 }).unwrap();
-        assert_eq!(res.stack.layers.len(), 1);
-        check_stack(&res, &design());
-    }
-
-    #[test]
-    fn two_colours_with_k_two() {
-        let (a, b) = ([20u8, 30, 40], [220u8, 200, 180]);
-        let img = RgbImage::from_fn(40, 30, |x, y| {
-            let d = ((x as f64 - 20.0).powi(2) + (y as f64 - 15.0).powi(2)).sqrt();
-            let t = (10.0 - d).clamp(0.0, 1.0);
-            Rgb([0, 1, 2].map(|i| (a[i] as f64 * (1.0 - t) + b[i] as f64 * t).round() as u8))
-        });
-        for opts in [PaletteOptions { k: Some(2), max_k: 10 }, PaletteOptions::default()] {
-            let res = palette_decompose(&img, &opts).unwrap();
-            assert_eq!(res.palette, vec![a, b]);
-            check_stack(&res, &img);
-        }
-        let hard = RgbImage::from_fn(8, 8, |x, _| Rgb(if x < 3 { b } else { a }));
-        let res = palette_decompose(&hard, &PaletteOptions { k: Some(2), max_k: 10 }).unwrap();
-        assert_eq!(res.palette, vec![a, b]);
-        assert_eq!(res.stack.layers[1].rgba.get_pixel(0, 0).0, [b[0], b[1], b[2], 255]);
-        assert_eq!(res.stack.layers[1].rgba.get_pixel(5, 0).0[3], 0);
-        check_stack(&res, &hard);
-    }
-
-    #[test]
-    fn errors_have_codes() {
-        let e = palette_decompose(&RgbImage::new(0, 5), &PaletteOptions::default()).unwrap_err();
-        assert_eq!(e.code(), "empty_image");
-        let img = RgbImage::new(2, 2);
-        for opts in [
-            PaletteOptions { k: Some(0), max_k: 10 },
-            PaletteOptions { k: Some(99), max_k: 10 },
-            PaletteOptions { k: None, max_k: 1 },
-        ] {
-            let e = palette_decompose(&img, &opts).unwrap_err();
-            assert_eq!(e.code(), "invalid_palette_options");
-        }
-    }
-
-    #[test]
-    fn every_colour_lies_in_the_simplified_hulls() {
-        let img = design();
-        let hist = Histogram::new(&img);
-        let colours = hist.colours();
-        let start = match hull::hull(&colours, 0.0) {
-            Some(h) => h.vertices().iter().map(|&i| colours[i]).collect(),
-            None => panic!("no hull"),
-        };
-        let sample = Sample::new(&colours, &hist.counts, SAMPLE_MAX);
-        for rec in simplify::simplify(start, 4, &sample) {
-            let g = Geometry::new(&rec, 0, simplify::FLOAT_EPS);
-            for c in &colours {
-                assert!(g.locate(*c).d2 <= 1e-12, "{c:?} outside a {}-hull", rec.len());
-            }
-        }
-    }
-}
+mod tests;

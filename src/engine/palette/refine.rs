@@ -66,10 +66,18 @@ fn merge_close(mut pal: Vec<[u8; 3]>, sample: &Sample) -> Vec<[u8; 3]> {
             return pal;
         };
         let without = |x: usize| -> Vec<[u8; 3]> {
-            pal.iter().enumerate().filter(|&(y, _)| y != x).map(|(_, &c)| c).collect()
+            pal.iter()
+                .enumerate()
+                .filter(|&(y, _)| y != x)
+                .map(|(_, &c)| c)
+                .collect()
         };
         let (a, b) = (without(i), without(j));
-        pal = if score(&a, sample).0 <= score(&b, sample).0 { a } else { b };
+        pal = if score(&a, sample).0 <= score(&b, sample).0 {
+            a
+        } else {
+            b
+        };
         pal = hull_vertices(pal);
     }
 }
@@ -140,7 +148,12 @@ mod tests {
     #[test]
     fn near_duplicates_merge_and_clamping_rounds() {
         let sample = Sample {
-            pts: vec![[0.0, 0.0, 0.0], [255.0, 255.0, 255.0], [255.0, 0.0, 0.0], [0.0, 0.0, 255.0]],
+            pts: vec![
+                [0.0, 0.0, 0.0],
+                [255.0, 255.0, 255.0],
+                [255.0, 0.0, 0.0],
+                [0.0, 0.0, 255.0],
+            ],
             w: vec![1.0; 4],
         };
         let verts = [
@@ -152,7 +165,10 @@ mod tests {
         ];
         let pal = refine(&verts, &[], &sample);
         // (0,0,1) and (1,0,0) merge; with equal cost the first in order goes.
-        assert_eq!(pal, vec![[0, 0, 255], [1, 0, 0], [255, 0, 0], [255, 255, 255]]);
+        assert_eq!(
+            pal,
+            vec![[0, 0, 255], [1, 0, 0], [255, 0, 0], [255, 255, 255]]
+        );
     }
 
     #[test]

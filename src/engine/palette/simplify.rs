@@ -59,7 +59,9 @@ pub(super) fn simplify(start: Vec<V3>, min_k: usize, sample: &Sample) -> Vec<Vec
             break;
         }
         let collapse = match &h {
-            Hull::Solid { faces, .. } if cur.len() > 4 => collapse_3d(&cur, &ids, faces, &mut cache),
+            Hull::Solid { faces, .. } if cur.len() > 4 => {
+                collapse_3d(&cur, &ids, faces, &mut cache)
+            }
             Hull::Polygon(ord) if cur.len() > 3 => collapse_2d(&cur, ord),
             _ => None,
         };
@@ -120,7 +122,10 @@ fn collapse_3d(
         let mut around: Vec<usize> = incident[a].iter().chain(&incident[b]).copied().collect();
         around.sort_unstable();
         around.dedup();
-        let mut sig: Vec<[u32; 3]> = around.iter().map(|&f| canon(faces[f].map(|v| ids[v]))).collect();
+        let mut sig: Vec<[u32; 3]> = around
+            .iter()
+            .map(|&f| canon(faces[f].map(|v| ids[v])))
+            .collect();
         sig.sort_unstable();
         let key = (ids[a], ids[b]);
         let cost = match cache.get(&key) {
@@ -205,7 +210,7 @@ fn collapse_2d(cur: &[V3], ord: &[usize]) -> Option<(usize, usize, V3)> {
         // a + s·d1 = b + t·d2, least squares in the plane.
         let (g11, g12, g22) = (dot(d1, d1), -dot(d1, d2), dot(d2, d2));
         let det = g11 * g22 - g12 * g12;
-        if !(det > 1e-12 * g11 * g22) {
+        if det <= 1e-12 * g11 * g22 || det.is_nan() {
             continue;
         }
         let (r1, r2) = (dot(d1, ab), -dot(d2, ab));
@@ -251,7 +256,10 @@ fn best_merge(cur: &[V3], sample: &Sample) -> (usize, usize, V3) {
     }
     let mut best: Option<(f64, usize, usize, V3)> = None;
     for (i, j) in pairs {
-        let rest: Vec<V3> = (0..n).filter(|&x| x != i && x != j).map(|x| cur[x]).collect();
+        let rest: Vec<V3> = (0..n)
+            .filter(|&x| x != i && x != j)
+            .map(|x| cur[x])
+            .collect();
         for p in [cur[i], cur[j], scale(add(cur[i], cur[j]), 0.5)] {
             let mut cand = rest.clone();
             cand.push(p);
@@ -270,7 +278,9 @@ mod tests {
     use super::*;
 
     fn lcg(seed: &mut u64) -> f64 {
-        *seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        *seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((*seed >> 33) as f64) / (1u64 << 31) as f64
     }
 
@@ -278,7 +288,12 @@ mod tests {
         let g = Geometry::new(pal, 0, FLOAT_EPS);
         for p in pts {
             let d2 = g.locate(*p).d2;
-            assert!(d2 <= 1e-12, "{p:?} is {} outside a {}-palette", d2.sqrt(), pal.len());
+            assert!(
+                d2 <= 1e-12,
+                "{p:?} is {} outside a {}-palette",
+                d2.sqrt(),
+                pal.len()
+            );
         }
     }
 
@@ -293,17 +308,26 @@ mod tests {
     fn solid_simplification_never_excludes_a_colour() {
         let mut s = 11u64;
         // Colours around four "design" colours plus noise: a typical hull of many vertices.
-        let centres = [[250.0, 250.0, 245.0], [20.0, 40.0, 160.0], [220.0, 30.0, 40.0], [30.0, 180.0, 60.0]];
+        let centres = [
+            [250.0, 250.0, 245.0],
+            [20.0, 40.0, 160.0],
+            [220.0, 30.0, 40.0],
+            [30.0, 180.0, 60.0],
+        ];
         let mut pts = Vec::new();
         for i in 0..2000 {
             let c = centres[i % 4];
             let d = centres[(i / 4) % 4];
             let t = lcg(&mut s);
             pts.push([0, 1, 2].map(|j| {
-                (c[j] * (1.0 - t) + d[j] * t + (lcg(&mut s) - 0.5) * 12.0).round().clamp(0.0, 255.0)
+                (c[j] * (1.0 - t) + d[j] * t + (lcg(&mut s) - 0.5) * 12.0)
+                    .round()
+                    .clamp(0.0, 255.0)
             }));
         }
-        let Some(h) = super::super::hull::hull(&pts, 0.0) else { panic!() };
+        let Some(h) = super::super::hull::hull(&pts, 0.0) else {
+            panic!()
+        };
         let start: Vec<V3> = h.vertices().iter().map(|&i| pts[i]).collect();
         assert!(start.len() > 20, "{}", start.len());
         let recs = simplify(start.clone(), 2, &uniform(&pts));
@@ -318,7 +342,10 @@ mod tests {
             }
         }
         // The 4-vertex palette, clamped to the cube, sits near the four design colours.
-        let four = recs.iter().find(|r| r.len() == 4).expect("a 4-colour palette");
+        let four = recs
+            .iter()
+            .find(|r| r.len() == 4)
+            .expect("a 4-colour palette");
         for c in centres {
             let near = four
                 .iter()
@@ -336,7 +363,9 @@ mod tests {
             let (r, g) = ((lcg(&mut s) * 120.0).round(), (lcg(&mut s) * 120.0).round());
             pts.push([r + 20.0, g + 20.0, 300.0 - r - g]);
         }
-        let Some(h @ Hull::Polygon(_)) = super::super::hull::hull(&pts, 0.0) else { panic!() };
+        let Some(h @ Hull::Polygon(_)) = super::super::hull::hull(&pts, 0.0) else {
+            panic!()
+        };
         let start: Vec<V3> = h.vertices().iter().map(|&i| pts[i]).collect();
         let recs = simplify(start, 3, &uniform(&pts));
         let tri = recs.last().expect("records");
@@ -344,7 +373,10 @@ mod tests {
         for r in &recs {
             assert_encloses(r, &pts);
             for p in r {
-                assert!((p[0] + p[1] + p[2] - 340.0).abs() < 1e-6, "{p:?} left the plane");
+                assert!(
+                    (p[0] + p[1] + p[2] - 340.0).abs() < 1e-6,
+                    "{p:?} left the plane"
+                );
             }
         }
     }

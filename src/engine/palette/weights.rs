@@ -45,7 +45,11 @@ impl Geometry {
                 }
             }
             Hull::Solid { verts, faces } => {
-                let c = if verts.contains(&centre) { centre } else { verts[0] };
+                let c = if verts.contains(&centre) {
+                    centre
+                } else {
+                    verts[0]
+                };
                 for f in faces.iter().filter(|f| !f.contains(&c)) {
                     simplices.push(Simplex::new(&[c, f[0], f[1], f[2]], pal));
                 }

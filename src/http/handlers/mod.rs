@@ -1,5 +1,6 @@
 //! Thin HTTP handlers, one file per resource: parse and authenticate, call a service, render.
 pub mod auth;
+pub mod documents;
 pub mod images;
 pub mod jobs;
 pub mod system;

@@ -1,0 +1,91 @@
+//! Decomposition requests and layered documents: start a decompose job, read a document,
+//! download one layer as a full-canvas RGBA PNG. Another member's document is 404.
+
+use hyper::body::Incoming;
+use hyper::{Request, StatusCode};
+use serde::Deserialize;
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::request::{authenticate, parse_json, read_body};
+use crate::http::respond::{json, stream_reader, HttpResult};
+use crate::http::router::parse_id;
+use crate::ids::{DocumentId, ImageId, LayerId};
+use crate::store::DocumentRecord;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecomposeBody {
+    #[serde(default)]
+    layers: Option<serde_json::Value>,
+    #[serde(default)]
+    mode: Option<String>,
+}
+
+pub fn document_json(d: &DocumentRecord) -> serde_json::Value {
+    serde_json::json!({
+        "id": d.id,
+        "image_id": d.image_id,
+        "width": d.width,
+        "height": d.height,
+        "revision": d.revision,
+        "mode": d.mode,
+        "expires_at": super::images::rfc3339(d.expires_at),
+        "layers": d.layers.iter().enumerate().map(|(z, l)| serde_json::json!({
+            "id": l.id, "name": l.name, "kind": l.kind, "z": z, "visible": l.visible,
+            "opacity": l.opacity, "bbox": l.bbox, "text": l.text,
+            "url": format!("/api/v1/documents/{}/layers/{}", d.id, l.id),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub async fn decompose(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: ImageId = parse_id(id, "image")?;
+    let raw = read_body(&parts, body, 16 * 1024).await?;
+    let body: DecomposeBody = if raw.is_empty() {
+        DecomposeBody { layers: None, mode: None }
+    } else {
+        parse_json(&raw)?
+    };
+    let layers = match body.layers {
+        None => "auto".to_string(),
+        Some(serde_json::Value::String(s)) => s,
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(other) => {
+            return Err(ApiError::bad_request(
+                "invalid_layers",
+                format!("layers must be \"auto\" or a number from 2 to 10, not {other}"),
+            ))
+        }
+    };
+    layers
+        .parse::<crate::engine::decompose::LayerCount>()
+        .map_err(|m| ApiError::bad_request("invalid_layers", m))?;
+    let mode = body.mode.unwrap_or_else(|| "peel".into());
+    if !matches!(mode.as_str(), "peel" | "palette") {
+        return Err(ApiError::bad_request(
+            "invalid_mode",
+            format!("mode must be \"peel\" or \"palette\", not {mode:?}"),
+        ));
+    }
+    let job_id = app.images.request_decompose(p.user.id, id, layers, mode).await?;
+    Ok(json(StatusCode::ACCEPTED, &serde_json::json!({ "job_id": job_id })))
+}
+
+pub async fn get(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: DocumentId = parse_id(id, "document")?;
+    Ok(json(StatusCode::OK, &document_json(&app.images.get_document(p.user.id, id)?)))
+}
+
+pub async fn layer(app: &App, req: Request<Incoming>, id: &str, layer: &str) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: DocumentId = parse_id(id, "document")?;
+    let layer: LayerId = parse_id(layer, "layer")?;
+    let reader = app.images.open_layer(p.user.id, id, layer)?;
+    stream_reader(StatusCode::OK, "image/png", reader).await
+}
