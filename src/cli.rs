@@ -641,7 +641,13 @@ pub fn decompose(
     }
     .map_err(CliError::runtime)?;
     for l in &manifest.layers {
-        println!("{:>2}  {:<10} {:<40} {}", l.z, l.kind.as_str(), l.name, l.file);
+        println!(
+            "{:>2}  {:<10} {:<40} {}",
+            l.z,
+            l.kind.as_str(),
+            l.name,
+            l.file
+        );
     }
     println!(
         "{} layers, {}×{}, written to {} in {:.1} s (recomposition {:.1} dB)",
@@ -673,7 +679,11 @@ pub fn eval(
     let (rows, summary) = crate::eval::run(
         dataset,
         out,
-        |img| decomposer.run(img, &mut |_, _| {}).map_err(|e| e.to_string()),
+        |img| {
+            decomposer
+                .run(img, &mut |_, _| {})
+                .map_err(|e| e.to_string())
+        },
         |i, n, id| eprintln!("[{}/{}] {id}", i + 1, n),
     )
     .map_err(|e| CliError::usage(e.to_string()))?;

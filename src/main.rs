@@ -40,7 +40,9 @@ fn main() {
                 format,
                 device,
                 verbose,
-            } => cli::decompose(config, &input, &output, layers, mode, format, device, verbose),
+            } => cli::decompose(
+                config, &input, &output, layers, mode, format, device, verbose,
+            ),
             Command::Eval {
                 dataset,
                 out,

@@ -17,6 +17,7 @@ pub mod exif;
 pub mod export;
 pub mod inpaint;
 pub mod layers;
+pub mod palette;
 pub mod thumbnail;
 
 pub use self::cutout::apply_matte;

@@ -90,7 +90,11 @@ fn known_api_path(p: &[&str]) -> bool {
             | ["keys", _]
             | ["images"]
             | ["images", _]
-            | ["images", _, "original" | "thumbnail" | "cutout" | "decompose"]
+            | [
+                "images",
+                _,
+                "original" | "thumbnail" | "cutout" | "decompose"
+            ]
             | ["documents", _]
             | ["documents", _, "layers", _]
             | ["jobs", _]

@@ -37,8 +37,22 @@ impl Decomposer {
                 peel(img, inference.as_ref(), &opts, progress)
             }
             Decomposer::Palette { layers } => {
-                let _ = layers;
-                Err(DecomposeError::Model("the palette pipeline is not built yet".into()))
+                let started = std::time::Instant::now();
+                progress(0.1, "palette");
+                let opts = crate::engine::palette::PaletteOptions {
+                    k: match layers {
+                        LayerCount::Auto => None,
+                        LayerCount::Exactly(n) => Some(*n),
+                    },
+                    ..Default::default()
+                };
+                let result = crate::engine::palette::palette_decompose(img, &opts)
+                    .map_err(|e| DecomposeError::Model(e.to_string()))?;
+                progress(1.0, "done");
+                Ok((
+                    result.stack,
+                    vec![("palette".to_string(), started.elapsed().as_secs_f64())],
+                ))
             }
         }
     }

@@ -28,10 +28,11 @@ impl ImageService {
         let mut written = Vec::new();
         let result = (|| {
             for layer in &stack.layers {
-                let png = encode_layer_png(layer)
-                    .map_err(|e| ApiError::internal("layer encode", e))?;
+                let png =
+                    encode_layer_png(layer).map_err(|e| ApiError::internal("layer encode", e))?;
                 let blob = BlobId::new();
-                self.blobs.put(&key, generation, owner, blob, &mut &png[..])?;
+                self.blobs
+                    .put(&key, generation, owner, blob, &mut &png[..])?;
                 written.push(blob);
                 layers.push(LayerRecord {
                     id: LayerId::new(),

@@ -13,7 +13,9 @@ const MIN_TEXT_CONFIDENCE: f32 = 0.6;
 impl PeelModels for Inference {
     fn matte(&self, img: &RgbImage) -> Result<Vec<f32>, String> {
         let seg = self.segmenter().map_err(|e| e.to_string())?;
-        seg.matte_f32(img).map(|(m, _, _)| m).map_err(|e| e.to_string())
+        seg.matte_f32(img)
+            .map(|(m, _, _)| m)
+            .map_err(|e| e.to_string())
     }
 
     fn text_lines(&self, img: &RgbImage) -> Result<Vec<TextLine>, String> {

@@ -16,8 +16,8 @@ mod users;
 use std::path::{Path, PathBuf};
 
 pub use records::{
-    ApiKeyRecord, DocumentRecord, ImageRecord, ImageState, JobError, JobKind, JobRecord, JobState, LayerRecord, Plan, Role,
-    SessionRecord, UserRecord,
+    ApiKeyRecord, DocumentRecord, ImageRecord, ImageState, JobError, JobKind, JobRecord, JobState,
+    LayerRecord, Plan, Role, SessionRecord, UserRecord,
 };
 pub use ttl::{TtlEntry, TtlKind};
 

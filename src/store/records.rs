@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::engine::{ExifInfo, ImageFormatKind};
 use crate::engine::LayerKind;
+use crate::engine::{ExifInfo, ImageFormatKind};
 use crate::ids::{ApiKeyId, BlobId, DocumentId, ImageId, JobId, LayerId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -45,7 +45,10 @@ pub async fn decompose(app: &App, req: Request<Incoming>, id: &str) -> HttpResul
     let id: ImageId = parse_id(id, "image")?;
     let raw = read_body(&parts, body, 16 * 1024).await?;
     let body: DecomposeBody = if raw.is_empty() {
-        DecomposeBody { layers: None, mode: None }
+        DecomposeBody {
+            layers: None,
+            mode: None,
+        }
     } else {
         parse_json(&raw)?
     };
@@ -70,15 +73,24 @@ pub async fn decompose(app: &App, req: Request<Incoming>, id: &str) -> HttpResul
             format!("mode must be \"peel\" or \"palette\", not {mode:?}"),
         ));
     }
-    let job_id = app.images.request_decompose(p.user.id, id, layers, mode).await?;
-    Ok(json(StatusCode::ACCEPTED, &serde_json::json!({ "job_id": job_id })))
+    let job_id = app
+        .images
+        .request_decompose(p.user.id, id, layers, mode)
+        .await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "job_id": job_id }),
+    ))
 }
 
 pub async fn get(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts)?;
     let id: DocumentId = parse_id(id, "document")?;
-    Ok(json(StatusCode::OK, &document_json(&app.images.get_document(p.user.id, id)?)))
+    Ok(json(
+        StatusCode::OK,
+        &document_json(&app.images.get_document(p.user.id, id)?),
+    ))
 }
 
 pub async fn layer(app: &App, req: Request<Incoming>, id: &str, layer: &str) -> HttpResult {
