@@ -4,6 +4,7 @@
 mod access;
 mod auth;
 mod cutout;
+mod documents;
 mod retention;
 mod support;
 mod uploads;

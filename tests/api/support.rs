@@ -194,7 +194,7 @@ impl Client {
 
     /// Polls a job until it reaches a final state.
     pub async fn wait_job(&self, id: &str) -> Value {
-        for _ in 0..300 {
+        for _ in 0..3600 {
             let (s, job) = self.json(&format!("/api/v1/jobs/{id}")).await;
             assert_eq!(s, StatusCode::OK);
             if matches!(

@@ -7,6 +7,7 @@ mod support;
 
 mod config;
 mod crash;
+mod decompose;
 mod keys;
 mod models;
 mod store_lock;

@@ -168,6 +168,7 @@ pub fn peel(
 
     // 2. salient objects, pass by pass on the completed background
     let min_area = (n / 500).max(16);
+    let min_object = 0.006 * n as f32;
     let mut current = img.clone();
     let passes = if target_fg == usize::MAX {
         opts.max_passes
@@ -198,9 +199,11 @@ pub fn peel(
         for c in comps {
             let area = (c.bbox[2] * c.bbox[3]) as usize;
             let solid = c.mass / area.max(1) as f32;
-            // the whole frame is background, not an object; later passes must be confident
-            if c.mass > 0.6 * n as f32 || (pass > 0 && (solid < 0.35 || c.mass < (n / 200) as f32))
-            {
+            // Real objects in designs cover more than ~1.5% of the canvas (text, which can be
+            // smaller, comes from OCR); below `min_object` a component is clutter left in the
+            // background. The whole frame is background, not an object; later passes must be
+            // confident.
+            if c.mass > 0.6 * n as f32 || c.mass < min_object || (pass > 0 && solid < 0.35) {
                 continue;
             }
             cands.push(Candidate {

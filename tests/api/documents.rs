@@ -1,0 +1,188 @@
+//! Decomposition over HTTP: the decompose job stores a layered document whose layers download
+//! as full-canvas PNGs and recompose the upload; the image moves to plan retention; another
+//! member gets 404; deleting the image deletes its documents.
+
+use image_layered::models::SilentProgress;
+use reqwest::StatusCode;
+
+use crate::support::*;
+
+const DESIGN: &str = "tests/fixtures/eval/public-1-012/composite.png";
+
+/// Decomposes the uploaded design and returns (document JSON, layers as RGBA images).
+async fn decompose(
+    c: &Client,
+    id: &str,
+    body: serde_json::Value,
+) -> (serde_json::Value, Vec<image::RgbaImage>) {
+    let r = c
+        .post(&format!("/api/v1/images/{id}/decompose"))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let job: serde_json::Value = r.json().await.unwrap();
+    let job = c.wait_job(job["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    assert!(job["result"]["stages"]
+        .as_array()
+        .is_some_and(|s| !s.is_empty()));
+    let doc_id = job["result"]["document_id"].as_str().unwrap().to_string();
+    let (s, doc) = c.json(&format!("/api/v1/documents/{doc_id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let mut layers = Vec::new();
+    for l in doc["layers"].as_array().unwrap() {
+        let r = c.get(l["url"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        layers.push(
+            image::load_from_memory(&r.bytes().await.unwrap())
+                .unwrap()
+                .to_rgba8(),
+        );
+    }
+    (doc, layers)
+}
+
+fn recompose_psnr(layers: &[image::RgbaImage], truth: &image::RgbImage) -> f64 {
+    let stack = image_layered::engine::LayerStack {
+        width: truth.width(),
+        height: truth.height(),
+        layers: layers
+            .iter()
+            .map(|l| image_layered::engine::Layer {
+                name: String::new(),
+                kind: image_layered::engine::LayerKind::Object,
+                rgba: l.clone(),
+                text: None,
+            })
+            .collect(),
+    };
+    stack.recon_psnr(truth)
+}
+
+#[tokio::test]
+async fn palette_decomposition_makes_a_document_that_recomposes_the_upload() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let bytes = std::fs::read(DESIGN).unwrap();
+    let truth = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    let meta = c.upload(bytes).await;
+    let id = meta["id"].as_str().unwrap();
+    // bad requests are precise 400s
+    for bad in [
+        serde_json::json!({"layers": 11}),
+        serde_json::json!({"mode": "magic"}),
+        serde_json::json!({"layers": [1]}),
+    ] {
+        let r = c
+            .post(&format!("/api/v1/images/{id}/decompose"))
+            .json(&bad)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{bad}");
+    }
+    // peel needs the models, which this app has not loaded
+    let r = c
+        .post(&format!("/api/v1/images/{id}/decompose"))
+        .json(&serde_json::json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+    let (doc, layers) =
+        decompose(&c, id, serde_json::json!({"mode": "palette", "layers": 4})).await;
+    assert_eq!(doc["layers"].as_array().unwrap().len(), 4);
+    assert_eq!(doc["layers"][0]["kind"], "background");
+    assert_eq!(
+        (doc["width"].as_u64(), doc["height"].as_u64()),
+        (Some(512), Some(512))
+    );
+    assert!(layers.iter().all(|l| l.dimensions() == (512, 512)));
+    assert!(recompose_psnr(&layers, &truth) >= 45.0);
+    let (_, meta) = c.json(&format!("/api/v1/images/{id}")).await;
+    assert_eq!(meta["state"], "processed");
+
+    // another member: 404 on the document and on its layers
+    let doc_id = doc["id"].as_str().unwrap();
+    let b = t
+        .member("b@example.com", image_layered::store::Plan::Free)
+        .await;
+    assert_eq!(
+        b.json(&format!("/api/v1/documents/{doc_id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    let layer_url = doc["layers"][1]["url"].as_str().unwrap();
+    assert_eq!(
+        b.get(layer_url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    let r = b
+        .post(&format!("/api/v1/images/{id}/decompose"))
+        .json(&serde_json::json!({"mode": "palette"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // deleting the image deletes the document and every layer file
+    let r = c
+        .delete(&format!("/api/v1/images/{id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        c.json(&format!("/api/v1/documents/{doc_id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        c.get(layer_url).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    assert!(files_under(&t.dir.path().join("data/blobs")).is_empty());
+}
+
+#[tokio::test]
+#[ignore = "needs the real models: IMAGE_LAYERED_TEST_MODELS (scripts/test)"]
+async fn peel_decomposition_job_with_the_real_models() {
+    let dir = std::env::var("IMAGE_LAYERED_TEST_MODELS")
+        .expect("set IMAGE_LAYERED_TEST_MODELS (scripts/test does)");
+    let t = spawn_app_with(&[
+        ("IMAGE_LAYERED__MODELS__DIR", dir.as_str()),
+        ("IMAGE_LAYERED__MODELS__AUTO_FETCH", "false"),
+        ("IMAGE_LAYERED__INFERENCE__DEVICE", "cpu"),
+    ])
+    .await;
+    let app = t.app.clone();
+    tokio::task::spawn_blocking(move || app.load_models(&SilentProgress))
+        .await
+        .unwrap()
+        .unwrap();
+    let c = t.admin().await;
+    let bytes = std::fs::read(DESIGN).unwrap();
+    let truth = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    let meta = c.upload(bytes).await;
+    let id = meta["id"].as_str().unwrap();
+    let (doc, layers) = decompose(&c, id, serde_json::json!({"layers": "auto"})).await;
+    let kinds: Vec<&str> = doc["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds[0], "background");
+    assert!(kinds.len() >= 3, "{kinds:?}");
+    assert!(recompose_psnr(&layers, &truth) >= 45.0);
+    // the design's "FREE" text line becomes a named text layer
+    assert!(
+        doc["layers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["kind"] == "text" && l["name"].as_str().unwrap().contains("FREE")),
+        "{doc}"
+    );
+}
