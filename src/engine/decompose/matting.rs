@@ -117,7 +117,7 @@ pub fn refine(img: &RgbImage, matte: &[f32]) -> Vec<f32> {
     let filtered = guided_filter(img, matte, r, 1e-4);
     filtered
         .iter()
-        .map(|&a| ((a - 0.15) / 0.7).clamp(0.0, 1.0))
+        .map(|&a| ((a - 0.1) / 0.8).clamp(0.0, 1.0))
         .collect()
 }
 

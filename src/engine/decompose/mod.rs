@@ -168,7 +168,7 @@ pub fn peel(
 
     // 2. salient objects, pass by pass on the completed background
     let min_area = (n / 500).max(16);
-    let min_object = 0.006 * n as f32;
+    let min_object = 0.005 * n as f32;
     let mut current = img.clone();
     let passes = if target_fg == usize::MAX {
         opts.max_passes
