@@ -214,7 +214,7 @@ fn peel_decompose_and_eval_with_the_real_models() {
     assert_eq!(run.code, Some(1), "{}", run.describe());
     assert!(run.stderr.contains("at least 8×8"), "{}", run.describe());
     let strip = env.root.path().join("strip.png");
-    image::RgbImage::new(20_000, 4).save(&strip).unwrap();
+    image::RgbImage::new(20_000, 16).save(&strip).unwrap();
     let run = env.run_with(
         &[
             "decompose",
