@@ -536,31 +536,24 @@ pub fn cutout(
     device: Option<crate::config::Device>,
 ) -> Result<(), CliError> {
     let started = std::time::Instant::now();
-    let bytes = std::fs::read(input)
-        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", input.display())))?;
-    let limits = crate::engine::DecodeLimits {
-        max_pixels: config.uploads.max_pixels,
-        max_side: config.uploads.max_side,
-        ..Default::default()
-    };
-    let decoded = crate::engine::decode(&bytes, &limits)
-        .map_err(|e| CliError::usage(format!("{}: {e}", input.display())))?;
+    let img = read_image(&config, input)?;
     if let Some(d) = device {
         config.inference.device = d;
     }
     let progress = crate::models::ConsoleProgress::new();
     let inference = crate::app::load_inference(&config, &progress)?;
     drop(progress);
-    let rgba =
-        crate::images::cutout::cutout(&inference, &decoded.image).map_err(CliError::runtime)?;
+    let (width, height) = img.dimensions();
+    let rgba = crate::images::cutout::cutout(&inference, &image::DynamicImage::ImageRgb8(img))
+        .map_err(CliError::runtime)?;
     let png = crate::engine::encode_png(&image::DynamicImage::ImageRgba8(rgba))
         .map_err(CliError::runtime)?;
     write_atomically(output, &png)?;
     println!(
         "wrote {} ({}×{} RGBA, {} bytes) in {} ms on {}",
         output.display(),
-        decoded.width,
-        decoded.height,
+        width,
+        height,
         png.len(),
         started.elapsed().as_millis(),
         inference.provider()

@@ -6,7 +6,6 @@
 use image::{DynamicImage, RgbaImage};
 
 use super::ImageService;
-use crate::blobs::BlobError;
 use crate::engine;
 use crate::ids::BlobId;
 use crate::inference::{Inference, InferenceError};
@@ -40,24 +39,8 @@ impl JobHandler for CutoutJob {
             ));
         };
         let gone = || JobFailure::abort("image_deleted", "the image was deleted");
-        let img = svc
-            .store
-            .get_image(image_id)
-            .map_err(retry)?
-            .ok_or_else(gone)?;
-        let key = svc
-            .data_key(img.owner)
-            .map_err(|e| JobFailure::abort(e.code, e.message))?;
-        let bytes = svc
-            .blobs
-            .read_all(&key, img.owner, img.original_blob)
-            .map_err(|e| match e {
-                BlobError::Io(io) => JobFailure::Retry(io.to_string()),
-                other => JobFailure::abort(other.code(), other.to_string()),
-            })?;
+        let (img, key, decoded) = svc.load_for_job(image_id)?;
         ctx.progress(0.1);
-        let decoded = engine::decode(&bytes, &svc.limits)
-            .map_err(|e| JobFailure::abort(e.code(), e.to_string()))?;
         ctx.check_cancelled()?;
         ctx.progress(0.2);
         let rgba = cutout(&inference, &decoded.image).map_err(|e| match e {

@@ -62,10 +62,6 @@ impl Decomposer {
 /// a document, and move the image (and the document) to the owner's plan retention.
 pub struct DecomposeJob(pub super::ImageService);
 
-fn retry(e: impl std::fmt::Display) -> crate::jobs::JobFailure {
-    crate::jobs::JobFailure::Retry(e.to_string())
-}
-
 impl crate::jobs::JobHandler for DecomposeJob {
     fn run(
         &self,
@@ -96,20 +92,7 @@ impl crate::jobs::JobHandler for DecomposeJob {
                 }
             },
         };
-        let img = svc
-            .store
-            .get_image(image_id)
-            .map_err(retry)?
-            .ok_or_else(|| JobFailure::abort("image_deleted", "the image was deleted"))?;
-        let key = svc
-            .data_key(img.owner)
-            .map_err(|e| JobFailure::abort(e.code, e.message))?;
-        let bytes = svc
-            .blobs
-            .read_all(&key, img.owner, img.original_blob)
-            .map_err(|e| JobFailure::abort(e.code(), e.to_string()))?;
-        let decoded = crate::engine::decode(&bytes, &svc.limits)
-            .map_err(|e| JobFailure::abort(e.code(), e.to_string()))?;
+        let (img, _key, decoded) = svc.load_for_job(image_id)?;
         ctx.progress(0.05);
         let rgb = decoded.image.to_rgb8();
         let started = std::time::Instant::now();

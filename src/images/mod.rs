@@ -98,6 +98,33 @@ impl ImageService {
         Ok(self.keyring.unwrap(&wrapped, owner)?)
     }
 
+    /// For a job on `image_id`: its record, its owner's data key and the decoded original.
+    /// A deleted image or a damaged original aborts the job; a transient read error retries.
+    pub(crate) fn load_for_job(
+        &self,
+        image_id: ImageId,
+    ) -> Result<(ImageRecord, DataKey, engine::Decoded), crate::jobs::JobFailure> {
+        use crate::jobs::JobFailure;
+        let img = self
+            .store
+            .get_image(image_id)
+            .map_err(|e| JobFailure::Retry(e.to_string()))?
+            .ok_or_else(|| JobFailure::abort("image_deleted", "the image was deleted"))?;
+        let key = self
+            .data_key(img.owner)
+            .map_err(|e| JobFailure::abort(e.code, e.message))?;
+        let bytes = self
+            .blobs
+            .read_all(&key, img.owner, img.original_blob)
+            .map_err(|e| match e {
+                crate::blobs::BlobError::Io(io) => JobFailure::Retry(io.to_string()),
+                other => JobFailure::abort(other.code(), other.to_string()),
+            })?;
+        let decoded = engine::decode(&bytes, &self.limits)
+            .map_err(|e| JobFailure::abort(e.code(), e.to_string()))?;
+        Ok((img, key, decoded))
+    }
+
     /// Validates, stores and records an upload; queues its thumbnail.
     pub async fn upload(&self, owner: UserId, bytes: Vec<u8>) -> Result<ImageRecord, ApiError> {
         let _slot = self

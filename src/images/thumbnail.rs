@@ -3,7 +3,6 @@
 //! damaged original is an abort too (retrying cannot fix it).
 
 use super::ImageService;
-use crate::blobs::BlobError;
 use crate::engine;
 use crate::ids::BlobId;
 use crate::jobs::{JobContext, JobFailure, JobHandler};
@@ -21,25 +20,9 @@ impl JobHandler for ThumbnailJob {
             return Err(JobFailure::abort("wrong_job_kind", "not a thumbnail job"));
         };
         let gone = || JobFailure::abort("image_deleted", "the image was deleted");
-        let img = svc
-            .store
-            .get_image(image_id)
-            .map_err(|e| JobFailure::Retry(e.to_string()))?
-            .ok_or_else(gone)?;
-        let key = svc
-            .data_key(img.owner)
-            .map_err(|e| JobFailure::abort(e.code, e.message))?;
-        let bytes = svc
-            .blobs
-            .read_all(&key, img.owner, img.original_blob)
-            .map_err(|e| match e {
-                BlobError::Io(io) => JobFailure::Retry(io.to_string()),
-                other => JobFailure::abort(other.code(), other.to_string()),
-            })?;
+        let (img, key, decoded) = svc.load_for_job(image_id)?;
         ctx.progress(0.3);
         ctx.check_cancelled()?;
-        let decoded = engine::decode(&bytes, &svc.limits)
-            .map_err(|e| JobFailure::abort(e.code(), e.to_string()))?;
         ctx.progress(0.6);
         ctx.check_cancelled()?;
         let png = engine::thumbnail_png(&decoded.image, THUMBNAIL_SIDE)
