@@ -10,6 +10,7 @@
 pub mod colours;
 pub mod components;
 pub mod matting;
+pub mod split;
 pub mod text;
 
 use std::time::Instant;
@@ -17,6 +18,7 @@ use std::time::Instant;
 use image::{GrayImage, RgbImage};
 
 use super::layers::{Layer, LayerKind, LayerStack};
+pub use split::split_layer;
 pub use text::TextLine;
 
 /// What the peel pipeline needs from the models.
