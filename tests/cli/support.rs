@@ -163,7 +163,10 @@ pub fn run_command(mut cmd: Command, stdin: Option<&str>, timeout: Duration) -> 
     if let Some(input) = stdin {
         use std::io::Write;
         let mut w = child.stdin.take().expect("stdin");
-        w.write_all(input.as_bytes()).expect("write stdin");
+        // A command may exit (say, on a bad argument) before it reads its input.
+        if let Err(e) = w.write_all(input.as_bytes()) {
+            assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "write stdin: {e}");
+        }
     }
     let mut out_pipe = child.stdout.take().expect("stdout");
     let mut err_pipe = child.stderr.take().expect("stderr");
