@@ -61,6 +61,10 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> (Pattern, HttpResult
             (&M::GET, ["documents", id]) => {
                 ("/api/v1/documents/{id}", documents::get(app, req, id).await)
             }
+            (&M::GET, ["documents", id, "export"]) => (
+                "/api/v1/documents/{id}/export",
+                documents::export(app, req, id).await,
+            ),
             (&M::GET, ["documents", id, "layers", layer]) => (
                 "/api/v1/documents/{id}/layers/{layer_id}",
                 documents::layer(app, req, id, layer).await,
@@ -96,6 +100,7 @@ fn known_api_path(p: &[&str]) -> bool {
                 "original" | "thumbnail" | "cutout" | "decompose"
             ]
             | ["documents", _]
+            | ["documents", _, "export"]
             | ["documents", _, "layers", _]
             | ["jobs", _]
             | ["jobs", _, "events"]

@@ -8,6 +8,7 @@ use super::ImageService;
 use crate::clock::unix;
 use crate::engine::export::encode_layer_png;
 use crate::engine::LayerStack;
+
 use crate::error::ApiError;
 use crate::ids::{BlobId, DocumentId, ImageId, LayerId, UserId};
 use crate::store::{DocumentRecord, ImageState, LayerRecord};
@@ -128,5 +129,119 @@ impl ImageService {
         );
         self.jobs.enqueue(&job).await?;
         Ok(job.id)
+    }
+}
+
+/// Layered and flat export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Png,
+    Jpeg,
+    Webp,
+    Zip,
+}
+
+impl std::str::FromStr for ExportFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "png" => Ok(ExportFormat::Png),
+            "jpeg" | "jpg" => Ok(ExportFormat::Jpeg),
+            "webp" => Ok(ExportFormat::Webp),
+            "zip" => Ok(ExportFormat::Zip),
+            other => Err(format!(
+                "unknown export format {other:?}: use png, jpeg, webp or zip"
+            )),
+        }
+    }
+}
+
+impl ExportFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Png => "image/png",
+            ExportFormat::Jpeg => "image/jpeg",
+            ExportFormat::Webp => "image/webp",
+            ExportFormat::Zip => "application/zip",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Png => "png",
+            ExportFormat::Jpeg => "jpg",
+            ExportFormat::Webp => "webp",
+            ExportFormat::Zip => "zip",
+        }
+    }
+}
+
+impl ImageService {
+    /// The document's layers as a stack, each with its visibility and opacity applied to its
+    /// alpha (blocking: decrypts and decodes every layer).
+    pub fn document_stack(&self, owner: UserId, id: DocumentId) -> Result<LayerStack, ApiError> {
+        let doc = self.get_document(owner, id)?;
+        let key = self.data_key(owner)?;
+        let mut layers = Vec::with_capacity(doc.layers.len());
+        for rec in &doc.layers {
+            let png = self.blobs.read_all(&key, owner, rec.blob)?;
+            let mut rgba = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+                .map_err(|e| ApiError::internal("layer decode", e))?
+                .to_rgba8();
+            let factor = if rec.visible {
+                rec.opacity.clamp(0.0, 1.0)
+            } else {
+                0.0
+            };
+            if factor < 1.0 {
+                for p in rgba.pixels_mut() {
+                    p.0[3] = (p.0[3] as f32 * factor).round() as u8;
+                }
+            }
+            layers.push(crate::engine::Layer {
+                name: rec.name.clone(),
+                kind: rec.kind,
+                rgba,
+                text: rec.text.clone(),
+            });
+        }
+        Ok(LayerStack {
+            width: doc.width,
+            height: doc.height,
+            layers,
+        })
+    }
+
+    /// Exports a document (blocking). Flat formats are freshly encoded from the composite, so
+    /// they carry no EXIF at all (no GPS can leak).
+    pub fn export_document(
+        &self,
+        owner: UserId,
+        id: DocumentId,
+        format: ExportFormat,
+    ) -> Result<Vec<u8>, ApiError> {
+        let stack = self.document_stack(owner, id)?;
+        let fail = |e: &dyn std::fmt::Display| ApiError::internal("export", e);
+        match format {
+            ExportFormat::Zip => crate::engine::export::zip_bytes(&stack)
+                .map(|(bytes, _)| bytes)
+                .map_err(|e| fail(&e)),
+            flat => {
+                let img = image::DynamicImage::ImageRgb8(stack.composite());
+                let mut out = std::io::Cursor::new(Vec::new());
+                let fmt = match flat {
+                    ExportFormat::Png => image::ImageFormat::Png,
+                    ExportFormat::Jpeg => image::ImageFormat::Jpeg,
+                    _ => image::ImageFormat::WebP,
+                };
+                let img = if fmt == image::ImageFormat::WebP {
+                    image::DynamicImage::ImageRgba8(img.to_rgba8())
+                } else {
+                    img
+                };
+                img.write_to(&mut out, fmt).map_err(|e| fail(&e))?;
+                Ok(out.into_inner())
+            }
+        }
     }
 }

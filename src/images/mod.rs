@@ -26,6 +26,7 @@ use crate::jobs::JobQueue;
 use crate::store::{DocumentRecord, ImageRecord, ImageState, JobKind, Plan, Store};
 
 pub use cutout::CutoutJob;
+pub use documents::ExportFormat;
 pub use thumbnail::ThumbnailJob;
 
 /// The inference service, once the models are loaded (shared with the app).

@@ -105,8 +105,50 @@ async fn palette_decomposition_makes_a_document_that_recomposes_the_upload() {
     let (_, meta) = c.json(&format!("/api/v1/images/{id}")).await;
     assert_eq!(meta["state"], "processed");
 
-    // another member: 404 on the document and on its layers
+    // exports: flat images of the composite (no EXIF at all) and a ZIP of the layers
     let doc_id = doc["id"].as_str().unwrap();
+    for (format, ctype) in [
+        ("png", "image/png"),
+        ("jpeg", "image/jpeg"),
+        ("webp", "image/webp"),
+        ("zip", "application/zip"),
+    ] {
+        let r = c
+            .get(&format!(
+                "/api/v1/documents/{doc_id}/export?format={format}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{format}");
+        assert_eq!(r.headers()["content-type"], ctype);
+        assert!(r.headers()["content-disposition"]
+            .to_str()
+            .unwrap()
+            .starts_with("attachment"));
+        let bytes = r.bytes().await.unwrap();
+        if format == "zip" {
+            assert_eq!(&bytes[30..43], b"manifest.json");
+            continue;
+        }
+        assert!(
+            image_layered::engine::read_exif(&bytes).is_none(),
+            "{format} carries EXIF"
+        );
+        let flat = image::load_from_memory(&bytes).unwrap().to_rgb8();
+        assert_eq!(flat.dimensions(), (512, 512));
+        if format != "jpeg" {
+            assert_eq!(flat, truth, "{format} is the exact composite");
+        }
+    }
+    let r = c
+        .get(&format!("/api/v1/documents/{doc_id}/export?format=tiff"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+
+    // another member: 404 on the document, its layers and its exports
     let b = t
         .member("b@example.com", image_layered::store::Plan::Free)
         .await;

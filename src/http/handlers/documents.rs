@@ -101,3 +101,33 @@ pub async fn layer(app: &App, req: Request<Incoming>, id: &str, layer: &str) -> 
     let reader = app.images.open_layer(p.user.id, id, layer)?;
     stream_reader(StatusCode::OK, "image/png", reader).await
 }
+
+pub async fn export(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: DocumentId = parse_id(id, "document")?;
+    let format = parts
+        .uri
+        .query()
+        .unwrap_or("")
+        .split('&')
+        .find_map(|kv| kv.strip_prefix("format="))
+        .unwrap_or("png");
+    let format: crate::images::ExportFormat = format
+        .parse()
+        .map_err(|m| ApiError::bad_request("invalid_format", m))?;
+    app.images.get_document(p.user.id, id)?;
+    let images = app.images.clone();
+    let owner = p.user.id;
+    let bytes =
+        tokio::task::spawn_blocking(move || images.export_document(owner, id, format)).await??;
+    let mut r = crate::http::respond::bytes(StatusCode::OK, format.content_type(), bytes);
+    if let Ok(v) = hyper::header::HeaderValue::from_str(&format!(
+        "attachment; filename=\"document-{id}.{}\"",
+        format.extension()
+    )) {
+        r.headers_mut()
+            .insert(hyper::header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
