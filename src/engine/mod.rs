@@ -17,7 +17,9 @@ pub mod exif;
 pub mod export;
 pub mod inpaint;
 pub mod layers;
+pub mod ora;
 pub mod palette;
+pub mod psd;
 pub mod thumbnail;
 
 pub use self::cutout::apply_matte;

@@ -41,6 +41,8 @@ const MAX_PIXELS: u64 = 64_000_000;
 const MAX_SIDE: u32 = 30_000;
 /// Largest `stack.xml` / `mimetype` we read.
 const MAX_XML_BYTES: u64 = 16 << 20;
+/// Most bytes of decoded layers (full-canvas RGBA) one file may expand to.
+const MAX_STACK_BYTES: u64 = 4 << 30;
 /// Largest layer PNG entry we read (compressed size as stored in the ZIP).
 const MAX_PNG_BYTES: u64 = 512 << 20;
 
@@ -110,7 +112,13 @@ pub fn encode_ora(stack: &LayerStack, props: &[OraLayerProps]) -> Result<Vec<u8>
             return Err(enc(format!("layer {i} has opacity {}", p.opacity)));
         }
     }
-    let digits = stack.layers.len().saturating_sub(1).to_string().len().max(2);
+    let digits = stack
+        .layers
+        .len()
+        .saturating_sub(1)
+        .to_string()
+        .len()
+        .max(2);
     let src = |i: usize| format!("data/{i:0digits$}.png");
 
     let mut xml = format!(
@@ -212,6 +220,12 @@ pub fn decode_ora(bytes: &[u8]) -> Result<(LayerStack, Vec<OraLayerProps>), OraE
         return Err(dec("stack.xml has no <image w h>"));
     };
     check_size(w, h)?;
+    if entries.len() as u64 * w as u64 * h as u64 * 4 > MAX_STACK_BYTES {
+        return Err(dec(format!(
+            "{} layers of {w}x{h} are too many",
+            entries.len()
+        )));
+    }
     let imported_kinds = entries.iter().all(|e| e.2 == LayerKind::Object);
 
     // stack.xml lists layers top first; the stack is back to front.
@@ -255,7 +269,12 @@ fn merged_image(stack: &LayerStack, props: &[OraLayerProps]) -> DynamicImage {
         if !p.visible || opacity == 0.0 {
             continue;
         }
-        for (px, out) in layer.rgba.as_raw().chunks_exact(4).zip(acc.chunks_exact_mut(4)) {
+        for (px, out) in layer
+            .rgba
+            .as_raw()
+            .chunks_exact(4)
+            .zip(acc.chunks_exact_mut(4))
+        {
             let a = px[3] as f32 / 255.0 * opacity;
             if a == 0.0 {
                 continue;
@@ -269,7 +288,9 @@ fn merged_image(stack: &LayerStack, props: &[OraLayerProps]) -> DynamicImage {
     let byte = |v: f32| (v * 255.0).round().clamp(0.0, 255.0) as u8;
     let (w, h) = (stack.width, stack.height);
     if acc.chunks_exact(4).all(|p| byte(p[3]) == 255) {
-        let rgb = acc.chunks_exact(4).flat_map(|p| [0, 1, 2].map(|c| byte(p[c])));
+        let rgb = acc
+            .chunks_exact(4)
+            .flat_map(|p| [0, 1, 2].map(|c| byte(p[c])));
         DynamicImage::ImageRgb8(RgbImage::from_raw(w, h, rgb.collect()).expect("sizes match"))
     } else {
         let rgba = acc.chunks_exact(4).flat_map(|p| {
@@ -294,9 +315,7 @@ fn read_entry(
     name: &str,
     max: u64,
 ) -> Result<Vec<u8>, OraError> {
-    let entry = zip
-        .by_name(name)
-        .map_err(|e| dec(format!("{name}: {e}")))?;
+    let entry = zip.by_name(name).map_err(|e| dec(format!("{name}: {e}")))?;
     if entry.size() > max {
         return Err(dec(format!("{name} is larger than {max} bytes")));
     }
@@ -381,10 +400,13 @@ fn xml_unescape(s: &str) -> Result<String, OraError> {
     Ok(out)
 }
 
+/// A start tag's name and its `(attribute, value)` pairs in document order.
+type StartTag = (String, Vec<(String, String)>);
+
 /// Every start (or empty-element) tag of `xml` in document order, with its attributes
 /// unescaped and normalised. Comments, declarations, processing instructions and text are
 /// skipped; this is enough for `stack.xml`, not a general XML parser.
-fn start_tags(xml: &str) -> Result<Vec<(String, Vec<(String, String)>)>, OraError> {
+fn start_tags(xml: &str) -> Result<Vec<StartTag>, OraError> {
     let mut tags = Vec::new();
     let mut rest = xml;
     let bad = || dec("malformed stack.xml");
@@ -516,8 +538,8 @@ mod tests {
     #[test]
     fn stack_xml_lists_top_first_and_escapes() {
         let (stack, props) = sample(9, 7);
-        let xml = String::from_utf8(entry(&encode_ora(&stack, &props).unwrap(), "stack.xml"))
-            .unwrap();
+        let xml =
+            String::from_utf8(entry(&encode_ora(&stack, &props).unwrap(), "stack.xml")).unwrap();
         let tags = start_tags(&xml).unwrap();
         let srcs: Vec<_> = tags
             .iter()
@@ -526,7 +548,9 @@ mod tests {
             .collect();
         assert_eq!(srcs, ["data/02.png", "data/01.png", "data/00.png"]);
         assert!(xml.contains(r#"<image version="0.0.3" w="9" h="7""#));
-        assert!(xml.contains("name=\"Text: &lt;b&gt;&amp;&quot;Café&quot; &apos;q&apos;&#10;&#9;end\""));
+        assert!(
+            xml.contains("name=\"Text: &lt;b&gt;&amp;&quot;Café&quot; &apos;q&apos;&#10;&#9;end\"")
+        );
         assert!(xml.contains(r#"visibility="hidden""#));
         assert!(xml.contains(r#"composite-op="svg:src-over""#));
     }
@@ -594,21 +618,50 @@ mod tests {
         let top = &stack.layers[1].rgba;
         assert_eq!(top.get_pixel(4, 0).0, [9, 8, 7, 255]);
         assert_eq!(top.pixels().filter(|p| p.0[3] > 0).count(), 1);
-        assert_eq!(props[0], OraLayerProps { opacity: 1.0, visible: false });
-        assert_eq!(props[1], OraLayerProps { opacity: 0.5, visible: true });
+        assert_eq!(
+            props[0],
+            OraLayerProps {
+                opacity: 1.0,
+                visible: false
+            }
+        );
+        assert_eq!(
+            props[1],
+            OraLayerProps {
+                opacity: 0.5,
+                visible: true
+            }
+        );
     }
 
     #[test]
     fn bad_input_is_refused() {
         let (mut stack, props) = sample(9, 7);
-        assert_eq!(encode_ora(&stack, &props[..2]).unwrap_err().code(), "ora_encode");
+        assert_eq!(
+            encode_ora(&stack, &props[..2]).unwrap_err().code(),
+            "ora_encode"
+        );
         let bytes = encode_ora(&stack, &props).unwrap();
         stack.layers[1].rgba = RgbaImage::new(3, 3);
         assert_eq!(encode_ora(&stack, &props).unwrap_err().code(), "ora_encode");
         assert_eq!(decode_ora(b"not a zip").unwrap_err().code(), "ora_decode");
-        assert_eq!(decode_ora(&bytes[..bytes.len() / 2]).unwrap_err().code(), "ora_decode");
+        assert_eq!(
+            decode_ora(&bytes[..bytes.len() / 2]).unwrap_err().code(),
+            "ora_decode"
+        );
         assert!(start_tags("<image w='1'").is_err());
         assert!(xml_unescape("&bogus;").is_err());
+        // 64 full layers of 15000x1500 would need 5.4 GiB: refused before any PNG is read.
+        let many = "<image w='15000' h='1500'><stack>".to_owned()
+            + &"<layer src='x.png'/>".repeat(64)
+            + "</stack></image>";
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, data) in [("mimetype", MIMETYPE), ("stack.xml", many.as_str())] {
+            zip.start_file(name, SimpleFileOptions::default()).unwrap();
+            zip.write_all(data.as_bytes()).unwrap();
+        }
+        let err = decode_ora(&zip.finish().unwrap().into_inner()).unwrap_err();
+        assert!(err.to_string().contains("too many"), "{err}");
     }
 
     /// Writes a sample file for `tests/ora_check.py` when `IMAGE_LAYERED_ORA_OUT` is set.

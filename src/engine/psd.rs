@@ -656,5 +656,14 @@ mod tests {
             "merged": merged.chunks(stack.width as usize * 3).map(|r| r.chunks(3).collect::<Vec<_>>()).collect::<Vec<_>>(),
         });
         std::fs::write(dir.join("sample.json"), expect.to_string()).unwrap();
+
+        // Same stack with the top layer emptied: zero-size bounds must still load.
+        let mut empty = stack.clone();
+        empty.layers[2].rgba = RgbaImage::new(stack.width, stack.height);
+        let psd = encode_psd(&empty, &props).unwrap();
+        std::fs::write(dir.join("empty_layer.psd"), psd).unwrap();
+        let mut expect = expect;
+        expect["layers"][2]["bbox"] = serde_json::json!([0, 0, 0, 0]);
+        std::fs::write(dir.join("empty_layer.json"), expect.to_string()).unwrap();
     }
 }

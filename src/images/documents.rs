@@ -139,6 +139,8 @@ pub enum ExportFormat {
     Jpeg,
     Webp,
     Zip,
+    Psd,
+    Ora,
 }
 
 impl std::str::FromStr for ExportFormat {
@@ -149,8 +151,10 @@ impl std::str::FromStr for ExportFormat {
             "jpeg" | "jpg" => Ok(ExportFormat::Jpeg),
             "webp" => Ok(ExportFormat::Webp),
             "zip" => Ok(ExportFormat::Zip),
+            "psd" => Ok(ExportFormat::Psd),
+            "ora" => Ok(ExportFormat::Ora),
             other => Err(format!(
-                "unknown export format {other:?}: use png, jpeg, webp or zip"
+                "unknown export format {other:?}: use png, jpeg, webp, zip, ora or psd"
             )),
         }
     }
@@ -163,6 +167,8 @@ impl ExportFormat {
             ExportFormat::Jpeg => "image/jpeg",
             ExportFormat::Webp => "image/webp",
             ExportFormat::Zip => "application/zip",
+            ExportFormat::Psd => "image/vnd.adobe.photoshop",
+            ExportFormat::Ora => "image/openraster",
         }
     }
 
@@ -172,44 +178,60 @@ impl ExportFormat {
             ExportFormat::Jpeg => "jpg",
             ExportFormat::Webp => "webp",
             ExportFormat::Zip => "zip",
+            ExportFormat::Psd => "psd",
+            ExportFormat::Ora => "ora",
         }
     }
 }
 
 impl ImageService {
-    /// The document's layers as a stack, each with its visibility and opacity applied to its
-    /// alpha (blocking: decrypts and decodes every layer).
-    pub fn document_stack(&self, owner: UserId, id: DocumentId) -> Result<LayerStack, ApiError> {
+    /// The document's layers as stored, with each layer's display settings (blocking:
+    /// decrypts and decodes every layer).
+    pub fn document_layers(
+        &self,
+        owner: UserId,
+        id: DocumentId,
+    ) -> Result<(LayerStack, Vec<crate::engine::psd::PsdLayerProps>), ApiError> {
         let doc = self.get_document(owner, id)?;
         let key = self.data_key(owner)?;
         let mut layers = Vec::with_capacity(doc.layers.len());
+        let mut props = Vec::with_capacity(doc.layers.len());
         for rec in &doc.layers {
             let png = self.blobs.read_all(&key, owner, rec.blob)?;
-            let mut rgba = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+            let rgba = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
                 .map_err(|e| ApiError::internal("layer decode", e))?
                 .to_rgba8();
-            let factor = if rec.visible {
-                rec.opacity.clamp(0.0, 1.0)
-            } else {
-                0.0
-            };
-            if factor < 1.0 {
-                for p in rgba.pixels_mut() {
-                    p.0[3] = (p.0[3] as f32 * factor).round() as u8;
-                }
-            }
             layers.push(crate::engine::Layer {
                 name: rec.name.clone(),
                 kind: rec.kind,
                 rgba,
                 text: rec.text.clone(),
             });
+            props.push(crate::engine::psd::PsdLayerProps {
+                opacity: rec.opacity.clamp(0.0, 1.0),
+                visible: rec.visible,
+            });
         }
-        Ok(LayerStack {
+        let stack = LayerStack {
             width: doc.width,
             height: doc.height,
             layers,
-        })
+        };
+        Ok((stack, props))
+    }
+
+    /// The document as it displays: each layer's visibility and opacity folded into its alpha.
+    pub fn document_stack(&self, owner: UserId, id: DocumentId) -> Result<LayerStack, ApiError> {
+        let (mut stack, props) = self.document_layers(owner, id)?;
+        for (layer, p) in stack.layers.iter_mut().zip(&props) {
+            let factor = if p.visible { p.opacity } else { 0.0 };
+            if factor < 1.0 {
+                for px in layer.rgba.pixels_mut() {
+                    px.0[3] = (px.0[3] as f32 * factor).round() as u8;
+                }
+            }
+        }
+        Ok(stack)
     }
 
     /// Exports a document (blocking). Flat formats are freshly encoded from the composite, so
@@ -220,8 +242,23 @@ impl ImageService {
         id: DocumentId,
         format: ExportFormat,
     ) -> Result<Vec<u8>, ApiError> {
-        let stack = self.document_stack(owner, id)?;
         let fail = |e: &dyn std::fmt::Display| ApiError::internal("export", e);
+        if format == ExportFormat::Psd {
+            let (stack, props) = self.document_layers(owner, id)?;
+            return crate::engine::psd::encode_psd(&stack, &props).map_err(|e| fail(&e));
+        }
+        if format == ExportFormat::Ora {
+            let (stack, props) = self.document_layers(owner, id)?;
+            let props: Vec<_> = props
+                .iter()
+                .map(|p| crate::engine::ora::OraLayerProps {
+                    opacity: p.opacity,
+                    visible: p.visible,
+                })
+                .collect();
+            return crate::engine::ora::encode_ora(&stack, &props).map_err(|e| fail(&e));
+        }
+        let stack = self.document_stack(owner, id)?;
         match format {
             ExportFormat::Zip => crate::engine::export::zip_bytes(&stack)
                 .map(|(bytes, _)| bytes)

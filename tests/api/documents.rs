@@ -228,3 +228,71 @@ async fn peel_decomposition_job_with_the_real_models() {
         "{doc}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs psd-tools from PyPI (scripts/test installs it)"]
+async fn psd_and_ora_exports_open_in_independent_readers() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let bytes = std::fs::read(DESIGN).unwrap();
+    let truth = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    let meta = c.upload(bytes).await;
+    let id = meta["id"].as_str().unwrap();
+    let (doc, _) = decompose(&c, id, serde_json::json!({"mode": "palette", "layers": 4})).await;
+    let doc_id = doc["id"].as_str().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let fetch = |format: &'static str| {
+        let c = c.clone();
+        let url = format!("/api/v1/documents/{doc_id}/export?format={format}");
+        async move {
+            let r = c.get(&url).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK, "{format}");
+            r.bytes().await.unwrap()
+        }
+    };
+    // PSD, read by psd-tools: layer count, names, visibility, opacity, merged image
+    let psd = dir.path().join("doc.psd");
+    std::fs::write(&psd, fetch("psd").await).unwrap();
+    let expect = serde_json::json!({
+        "width": 512, "height": 512,
+        "layers": doc["layers"].as_array().unwrap().iter().map(|l| serde_json::json!({
+            "name": l["name"], "visible": true, "opacity": 255,
+        })).collect::<Vec<_>>(),
+        "merged": truth.rows().map(|row| row.map(|p| p.0.to_vec()).collect::<Vec<_>>()).collect::<Vec<_>>(),
+    });
+    let expect_path = dir.path().join("expect.json");
+    std::fs::write(&expect_path, expect.to_string()).unwrap();
+    let out = std::process::Command::new("python3")
+        .args([
+            "tests/psd_check.py",
+            psd.to_str().unwrap(),
+            expect_path.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "psd-tools check failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // OpenRaster, checked against the spec's rules by a reader we did not write in Rust
+    let ora = dir.path().join("doc.ora");
+    std::fs::write(&ora, fetch("ora").await).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["tests/ora_check.py", ora.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "ORA check failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // and our own reader gets the same layers back
+    let (stack, props) =
+        image_layered::engine::ora::decode_ora(&std::fs::read(&ora).unwrap()).unwrap();
+    assert_eq!(stack.layers.len(), doc["layers"].as_array().unwrap().len());
+    assert!(props.iter().all(|p| p.visible && p.opacity == 1.0));
+    assert_eq!(stack.composite(), truth);
+}
