@@ -172,6 +172,8 @@ pub fn peel(
     let min_area = (n / 500).max(16);
     let min_object = 0.005 * n as f32;
     let mut current = img.clone();
+    // The hole `current` was completed under, if any.
+    let mut completed: Option<GrayImage> = None;
     let passes = if target_fg == usize::MAX {
         opts.max_passes
     } else {
@@ -222,6 +224,7 @@ pub fn peel(
         }
         let mask = hole_mask(&cands, w, h);
         current = sw.time("inpaint", || models.inpaint(img, &mask));
+        completed = Some(mask);
     }
 
     // 3. keep the requested number (largest first; the rest stays in the background)
@@ -232,7 +235,12 @@ pub fn peel(
     // 4. complete the background under everything lifted
     progress(0.75, "inpaint");
     let mask = hole_mask(&cands, w, h);
-    let background = sw.time("inpaint", || models.inpaint(img, &mask));
+    // The last pass usually completed exactly this hole already; don't fill it twice.
+    let background = if completed.as_ref() == Some(&mask) {
+        current
+    } else {
+        sw.time("inpaint", || models.inpaint(img, &mask))
+    };
 
     // 5. order back to front: deeper passes lower, bigger lower within a pass, text on top
     let depth = |c: &Candidate| {
