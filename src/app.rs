@@ -281,6 +281,10 @@ impl App {
             "decompose",
             Arc::new(crate::images::decompose::DecomposeJob(self.images.clone())),
         );
+        h.insert(
+            "edit",
+            Arc::new(crate::images::edit::EditJob(self.images.clone())),
+        );
         Arc::new(h)
     }
 
@@ -377,7 +381,7 @@ pub fn load_inference(
 
 /// Removes blob files that no metadata points at (an upload interrupted before its commit)
 /// and reports metadata whose file is missing — never silently.
-fn reconcile(store: &Store, blobs: &BlobStore) -> Result<(), StartError> {
+pub fn reconcile(store: &Store, blobs: &BlobStore) -> Result<(), StartError> {
     let temps = blobs.remove_stale_temps()?;
     let mut known = HashSet::new();
     for img in store.all_images()? {

@@ -54,6 +54,9 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     pub header_read_timeout_secs: u64,
     pub shutdown_grace_secs: u64,
+    /// Serve the studio page's files from this folder instead of the copies built into the
+    /// binary (empty = built in); for working on the page.
+    pub web_dir: PathBuf,
 }
 
 /// `[tls]`: certificate and key (PEM) paths; both empty = plain HTTP.
@@ -245,6 +248,7 @@ impl Default for ServerConfig {
             request_timeout_secs: 60,
             header_read_timeout_secs: 10,
             shutdown_grace_secs: 30,
+            web_dir: PathBuf::new(),
         }
     }
 }

@@ -13,6 +13,7 @@
 pub mod cutout;
 pub mod decode;
 pub mod decompose;
+pub mod edit;
 pub mod exif;
 pub mod export;
 pub mod inpaint;
@@ -20,6 +21,7 @@ pub mod layers;
 pub mod ora;
 pub mod palette;
 pub mod psd;
+pub mod psd_read;
 pub mod thumbnail;
 
 pub use self::cutout::apply_matte;

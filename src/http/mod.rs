@@ -131,7 +131,7 @@ fn security_headers(resp: &mut Response<Body>, tls: bool) {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/html"));
     let csp = if is_html {
-        "default-src 'self'; object-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+        "default-src 'self'; img-src 'self' blob: data:; object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
     } else {
         // User images and API data: never executable, never framed.
         "default-src 'none'; sandbox; frame-ancestors 'none'"

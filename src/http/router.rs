@@ -4,7 +4,7 @@
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use super::handlers::{auth, documents, images, jobs, system};
+use super::handlers::{auth, documents, images, jobs, system, web};
 use super::respond::HttpResult;
 use crate::app::App;
 use crate::error::ApiError;
@@ -19,7 +19,8 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> (Pattern, HttpResult
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     use Method as M;
     let (pattern, result) = match (&method, segs.as_slice()) {
-        (&M::GET, [""]) => ("/", system::index(app).await),
+        (&M::GET, [""]) => ("/", web::file(app, "index.html").await),
+        (&M::GET, ["assets", name]) => ("/assets/{name}", web::file(app, name).await),
         (&M::GET, ["healthz"]) => ("/healthz", system::healthz(app).await),
         (&M::GET, ["readyz"]) => ("/readyz", system::readyz(app).await),
         (&M::GET, ["metrics"]) => ("/metrics", system::metrics(app).await),
@@ -58,12 +59,25 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> (Pattern, HttpResult
                 "/api/v1/images/{id}/decompose",
                 documents::decompose(app, req, id).await,
             ),
+            (&M::POST, ["documents"]) => ("/api/v1/documents", documents::import(app, req).await),
             (&M::GET, ["documents", id]) => {
                 ("/api/v1/documents/{id}", documents::get(app, req, id).await)
             }
             (&M::GET, ["documents", id, "export"]) => (
                 "/api/v1/documents/{id}/export",
                 documents::export(app, req, id).await,
+            ),
+            (&M::POST, ["documents", id, "ops"]) => (
+                "/api/v1/documents/{id}/ops",
+                documents::ops(app, req, id).await,
+            ),
+            (&M::POST, ["documents", id, "undo"]) => (
+                "/api/v1/documents/{id}/undo",
+                documents::step(app, req, id, false).await,
+            ),
+            (&M::POST, ["documents", id, "redo"]) => (
+                "/api/v1/documents/{id}/redo",
+                documents::step(app, req, id, true).await,
             ),
             (&M::GET, ["documents", id, "layers", layer]) => (
                 "/api/v1/documents/{id}/layers/{layer_id}",
@@ -99,8 +113,9 @@ fn known_api_path(p: &[&str]) -> bool {
                 _,
                 "original" | "thumbnail" | "cutout" | "decompose"
             ]
+            | ["documents"]
             | ["documents", _]
-            | ["documents", _, "export"]
+            | ["documents", _, "export" | "ops" | "undo" | "redo"]
             | ["documents", _, "layers", _]
             | ["jobs", _]
             | ["jobs", _, "events"]

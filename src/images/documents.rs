@@ -7,6 +7,7 @@ use std::io::Read;
 use super::ImageService;
 use crate::clock::unix;
 use crate::engine::export::encode_layer_png;
+use crate::engine::psd::PsdLayerProps;
 use crate::engine::LayerStack;
 
 use crate::error::ApiError;
@@ -23,12 +24,25 @@ impl ImageService {
         mode: &str,
         stack: &LayerStack,
     ) -> Result<DocumentRecord, ApiError> {
+        let props = vec![PsdLayerProps::default(); stack.layers.len()];
+        self.store_stack_with(owner, image_id, mode, stack, &props)
+    }
+
+    /// [`store_stack`](Self::store_stack) with each layer's opacity and visibility.
+    pub fn store_stack_with(
+        &self,
+        owner: UserId,
+        image_id: ImageId,
+        mode: &str,
+        stack: &LayerStack,
+        props: &[PsdLayerProps],
+    ) -> Result<DocumentRecord, ApiError> {
         let key = self.data_key(owner)?;
         let generation = self.keyring.current_generation();
         let mut layers = Vec::with_capacity(stack.layers.len());
         let mut written = Vec::new();
         let result = (|| {
-            for layer in &stack.layers {
+            for (layer, p) in stack.layers.iter().zip(props) {
                 let png =
                     encode_layer_png(layer).map_err(|e| ApiError::internal("layer encode", e))?;
                 let blob = BlobId::new();
@@ -39,8 +53,8 @@ impl ImageService {
                     id: LayerId::new(),
                     name: layer.name.clone(),
                     kind: layer.kind,
-                    visible: true,
-                    opacity: 1.0,
+                    visible: p.visible,
+                    opacity: p.opacity.clamp(0.0, 1.0),
                     bbox: layer.bbox(),
                     text: layer.text.clone(),
                     blob,
@@ -58,6 +72,9 @@ impl ImageService {
                 layers,
                 created_at: unix(self.clock.now()),
                 expires_at,
+                last_op: mode.to_string(),
+                undo: Vec::new(),
+                redo: Vec::new(),
             };
             let Some(mut img) = self.store.get_image(image_id)? else {
                 return Err(ApiError::not_found("image"));
@@ -77,6 +94,30 @@ impl ImageService {
             }
         }
         result
+    }
+
+    /// Imports a layered file (.psd or .ora, recognised by its bytes) as a new document: the
+    /// composite becomes the document's image, and each layer keeps its name, opacity and
+    /// visibility.
+    pub async fn import_document(
+        &self,
+        owner: UserId,
+        bytes: Vec<u8>,
+    ) -> Result<DocumentRecord, ApiError> {
+        let limits = self.limits;
+        let (stack, props, mode) =
+            tokio::task::spawn_blocking(move || decode_layered(&bytes, &limits)).await??;
+        let composite = image::DynamicImage::ImageRgb8(stack.composite());
+        let mut png = std::io::Cursor::new(Vec::new());
+        composite
+            .write_to(&mut png, image::ImageFormat::Png)
+            .map_err(|e| ApiError::internal("import composite", e))?;
+        let img = self.upload(owner, png.into_inner()).await?;
+        let svc = self.clone();
+        tokio::task::spawn_blocking(move || {
+            svc.store_stack_with(owner, img.id, mode, &stack, &props)
+        })
+        .await?
     }
 
     /// The member's document; another member's is 404.
@@ -281,4 +322,63 @@ impl ImageService {
             }
         }
     }
+}
+
+/// Decodes a .psd or .ora into a stack, its layer settings and the document mode it gets.
+fn decode_layered(
+    bytes: &[u8],
+    limits: &crate::engine::DecodeLimits,
+) -> Result<(LayerStack, Vec<PsdLayerProps>, &'static str), ApiError> {
+    let unprocessable = |code: &'static str, m: String| {
+        ApiError::new(hyper::StatusCode::UNPROCESSABLE_ENTITY, code, m)
+    };
+    let (stack, props, mode) = if bytes.starts_with(b"8BPS") {
+        let psd_limits = crate::engine::psd_read::PsdLimits {
+            max_pixels: limits.max_pixels,
+            ..Default::default()
+        };
+        let (stack, props) = crate::engine::psd_read::decode_psd(bytes, &psd_limits)
+            .map_err(|e| unprocessable(e.code(), format!("this PSD cannot be read: {e}")))?;
+        (stack, props, "import-psd")
+    } else if bytes.starts_with(b"PK\x03\x04") {
+        let (stack, props) = crate::engine::ora::decode_ora(bytes).map_err(|e| {
+            unprocessable(
+                e.code(),
+                format!("this OpenRaster file cannot be read: {e}"),
+            )
+        })?;
+        let props = props
+            .iter()
+            .map(|p| PsdLayerProps {
+                opacity: p.opacity,
+                visible: p.visible,
+            })
+            .collect();
+        (stack, props, "import-ora")
+    } else {
+        return Err(ApiError::new(
+            hyper::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_type",
+            "import takes a Photoshop .psd or an OpenRaster .ora file",
+        ));
+    };
+    if stack.layers.is_empty() {
+        return Err(unprocessable(
+            "empty_document",
+            "the file has no layers".into(),
+        ));
+    }
+    if stack.width as u64 * stack.height as u64 > limits.max_pixels
+        || stack.width.max(stack.height) > limits.max_side
+    {
+        return Err(ApiError::new(
+            hyper::StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_pixels",
+            format!(
+                "the canvas is {}x{}, over this studio's limit of {} pixels",
+                stack.width, stack.height, limits.max_pixels
+            ),
+        ));
+    }
+    Ok((stack, props, mode))
 }

@@ -8,6 +8,7 @@
 pub mod cutout;
 pub mod decompose;
 mod documents;
+pub mod edit;
 mod thumbnail;
 
 use std::io::Read;
@@ -63,6 +64,7 @@ pub struct ImageService {
     retention: RetentionPeriods,
     decode_slots: Arc<Semaphore>,
     pub(crate) inference: InferenceSlot,
+    doc_locks: Arc<edit::DocLocks>,
 }
 
 impl ImageService {
@@ -88,6 +90,7 @@ impl ImageService {
             retention,
             decode_slots: Arc::new(Semaphore::new(decode_concurrency.max(1))),
             inference,
+            doc_locks: Arc::default(),
         }
     }
 

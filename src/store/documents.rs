@@ -1,15 +1,21 @@
-//! Layered documents in the store: the record (layer list, revision), an
-//! `image ‖ document` index so deleting an image reaches its documents, and the document's TTL
-//! entry, changed together in one transaction. Layer pixels live in blobs.
+//! Layered documents in the store: the record (layer list, revision, undo and redo states), an
+//! `image ‖ document` index so deleting an image reaches its documents, the document's TTL
+//! entry, and its append-only operation log (`document ‖ revision` → [`LogEntry`]), changed
+//! together in one transaction. An edit commits only if the stored revision is still the one
+//! it was computed from (compare-and-swap), so two edits can never both land on one state.
+//! Layer pixels live in blobs.
 
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
 use super::codec::{concat, decode, encode};
-use super::records::DocumentRecord;
+use super::records::{DocumentRecord, LogEntry};
 use super::ttl::{clear_tx, set_tx, TtlKind};
 use super::{Result, Store};
 use crate::ids::{DocumentId, ImageId};
+
+/// The abort reason of a commit whose base revision is no longer current.
+pub const STALE_REVISION: &str = "stale_revision";
 
 impl Store {
     /// Inserts or rewrites a document with its index and TTL entry.
@@ -27,6 +33,50 @@ impl Store {
                 Ok::<_, ConflictableTransactionError<String>>(())
             })?;
         Ok(())
+    }
+
+    /// Replaces document `doc.id` if its stored revision is still `base_revision`, appending
+    /// `entry` to its log, in one transaction. A changed (or deleted) document aborts with
+    /// [`StoreError::Conflict`](super::StoreError::Conflict)`(`[`STALE_REVISION`]`)`.
+    pub fn commit_document(
+        &self,
+        doc: &DocumentRecord,
+        base_revision: u64,
+        entry: &LogEntry,
+    ) -> Result<()> {
+        (
+            &self.documents,
+            &self.ttl,
+            &self.ttl_by_object,
+            &self.document_log,
+        )
+            .transaction(|(d, t, b, l)| {
+                let current: Option<DocumentRecord> = d
+                    .get(doc.id.as_bytes())?
+                    .and_then(|v| serde_json::from_slice(&v).ok());
+                if current.map(|c| c.revision) != Some(base_revision) {
+                    return Err(ConflictableTransactionError::Abort(
+                        STALE_REVISION.to_string(),
+                    ));
+                }
+                d.insert(doc.id.as_bytes(), encode(doc))?;
+                set_tx(t, b, TtlKind::Document, doc.id.as_bytes(), doc.expires_at)?;
+                l.insert(
+                    concat(doc.id.as_bytes(), &entry.revision.to_be_bytes()),
+                    encode(entry),
+                )?;
+                Ok::<_, ConflictableTransactionError<String>>(())
+            })?;
+        Ok(())
+    }
+
+    /// The document's operation log, oldest first.
+    pub fn document_log(&self, id: DocumentId) -> Result<Vec<LogEntry>> {
+        self.document_log
+            .scan_prefix(id.as_bytes())
+            .values()
+            .map(|v| decode("document_log", &v?))
+            .collect()
     }
 
     pub fn get_document(&self, id: DocumentId) -> Result<Option<DocumentRecord>> {
@@ -75,6 +125,9 @@ impl Store {
                 clear_tx(t, b, TtlKind::Document, id.as_bytes())?;
                 Ok::<_, ConflictableTransactionError<String>>(())
             })?;
+        for k in self.document_log.scan_prefix(id.as_bytes()).keys() {
+            self.document_log.remove(k?)?;
+        }
         Ok(Some(doc))
     }
 }

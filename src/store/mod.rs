@@ -16,8 +16,8 @@ mod users;
 use std::path::{Path, PathBuf};
 
 pub use records::{
-    ApiKeyRecord, DocumentRecord, ImageRecord, ImageState, JobError, JobKind, JobRecord, JobState,
-    LayerRecord, Plan, Role, SessionRecord, UserRecord,
+    ApiKeyRecord, DocState, DocumentRecord, ImageRecord, ImageState, JobError, JobKind, JobRecord,
+    JobState, LayerRecord, LogEntry, Plan, Role, SessionRecord, UserRecord,
 };
 pub use ttl::{TtlEntry, TtlKind};
 
@@ -100,6 +100,7 @@ pub struct Store {
     ttl_by_object: sled::Tree,
     documents: sled::Tree,
     documents_by_image: sled::Tree,
+    document_log: sled::Tree,
 }
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -139,6 +140,7 @@ impl Store {
             ttl_by_object: t("ttl_by_object")?,
             documents: t("documents")?,
             documents_by_image: t("documents_by_image")?,
+            document_log: t("document_log")?,
             db,
         };
         store.check_schema()?;

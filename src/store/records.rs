@@ -171,6 +171,11 @@ pub enum JobKind {
         /// "peel" or "palette".
         mode: String,
     },
+    /// A slow document edit (inpaint, split): the op as sent, `revision` included.
+    Edit {
+        document_id: DocumentId,
+        op: serde_json::Value,
+    },
 }
 
 impl JobKind {
@@ -179,6 +184,7 @@ impl JobKind {
             JobKind::Thumbnail { .. } => "thumbnail",
             JobKind::Cutout { .. } => "cutout",
             JobKind::Decompose { .. } => "decompose",
+            JobKind::Edit { .. } => "edit",
         }
     }
 }
@@ -234,10 +240,46 @@ pub struct DocumentRecord {
     pub layers: Vec<LayerRecord>,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The op that made the current state (`"decompose"`, `"import"`, `"recolor"`, ...).
+    #[serde(default)]
+    pub last_op: String,
+    /// Earlier states, oldest first; undo restores the last.
+    #[serde(default)]
+    pub undo: Vec<DocState>,
+    /// Undone states, the most recently undone last; redo restores it. Any new op clears it.
+    #[serde(default)]
+    pub redo: Vec<DocState>,
+}
+
+/// One state of a document's history: its layer list (blobs are shared between states and
+/// never rewritten) and the op that produced it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct DocState {
+    pub op: String,
+    pub layers: Vec<LayerRecord>,
+}
+
+/// One entry of a document's append-only operation log.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct LogEntry {
+    /// The revision this entry produced.
+    pub revision: u64,
+    /// `"op"`, `"undo"` or `"redo"`.
+    pub action: String,
+    /// The op as requested (for `"op"`), or the op undone / redone.
+    pub op: serde_json::Value,
+    pub at: i64,
 }
 
 impl DocumentRecord {
+    /// Every blob any state of the document refers to (current, undo and redo), each once.
     pub fn blobs(&self) -> impl Iterator<Item = BlobId> + '_ {
-        self.layers.iter().map(|l| l.blob)
+        let mut seen = std::collections::HashSet::new();
+        self.layers
+            .iter()
+            .chain(self.undo.iter().flat_map(|s| s.layers.iter()))
+            .chain(self.redo.iter().flat_map(|s| s.layers.iter()))
+            .map(|l| l.blob)
+            .filter(move |b| seen.insert(*b))
     }
 }

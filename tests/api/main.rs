@@ -5,6 +5,7 @@ mod access;
 mod auth;
 mod cutout;
 mod documents;
+mod edits;
 mod retention;
 mod support;
 mod uploads;

@@ -1,5 +1,6 @@
 //! Decomposition requests and layered documents: start a decompose job, read a document,
-//! download one layer as a full-canvas RGBA PNG. Another member's document is 404.
+//! download one layer as a full-canvas RGBA PNG, edit it (ops, undo, redo) and export it.
+//! Another member's document is 404.
 
 use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
@@ -31,6 +32,10 @@ pub fn document_json(d: &DocumentRecord) -> serde_json::Value {
         "revision": d.revision,
         "mode": d.mode,
         "expires_at": super::images::rfc3339(d.expires_at),
+        "can_undo": !d.undo.is_empty(),
+        "can_redo": !d.redo.is_empty(),
+        "undo_op": (!d.undo.is_empty()).then_some(d.last_op.as_str()),
+        "redo_op": d.redo.last().map(|s| s.op.as_str()),
         "layers": d.layers.iter().enumerate().map(|(z, l)| serde_json::json!({
             "id": l.id, "name": l.name, "kind": l.kind, "z": z, "visible": l.visible,
             "opacity": l.opacity, "bbox": l.bbox, "text": l.text,
@@ -130,4 +135,63 @@ pub async fn export(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
             .insert(hyper::header::CONTENT_DISPOSITION, v);
     }
     Ok(r)
+}
+
+/// `POST /api/v1/documents/{id}/ops`: fast ops answer `200` with the new document, slow ones
+/// (inpaint, split) `202 {job_id}`.
+pub async fn ops(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: DocumentId = parse_id(id, "document")?;
+    let raw = read_body(&parts, body, 64 * 1024).await?;
+    let value: serde_json::Value = parse_json(&raw)?;
+    let op = crate::images::edit::OpRequest::parse(value)?;
+    let owner = p.user.id;
+    if op.op.is_slow() {
+        app.images.check_op(owner, id, &op)?;
+        let job_id = app.images.request_edit(owner, id, &op).await?;
+        return Ok(json(
+            StatusCode::ACCEPTED,
+            &serde_json::json!({ "job_id": job_id }),
+        ));
+    }
+    let images = app.images.clone();
+    let doc = tokio::task::spawn_blocking(move || images.edit_blocking(owner, id, &op)).await??;
+    Ok(json(StatusCode::OK, &document_json(&doc)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepBody {
+    #[serde(default)]
+    revision: Option<u64>,
+}
+
+/// `POST /api/v1/documents/{id}/undo` and `/redo`: one step through the history.
+pub async fn step(app: &App, req: Request<Incoming>, id: &str, forward: bool) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let id: DocumentId = parse_id(id, "document")?;
+    let raw = read_body(&parts, body, 4 * 1024).await?;
+    let body: StepBody = if raw.is_empty() {
+        StepBody { revision: None }
+    } else {
+        parse_json(&raw)?
+    };
+    let images = app.images.clone();
+    let owner = p.user.id;
+    let doc = tokio::task::spawn_blocking(move || {
+        images.step_blocking(owner, id, forward, body.revision)
+    })
+    .await??;
+    Ok(json(StatusCode::OK, &document_json(&doc)))
+}
+
+/// `POST /api/v1/documents`: import a .psd or .ora as a new document (`201`).
+pub async fn import(app: &App, req: Request<Incoming>) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let bytes = super::images::file_body(app, &parts, body).await?;
+    let doc = app.images.import_document(p.user.id, bytes).await?;
+    Ok(json(StatusCode::CREATED, &document_json(&doc)))
 }

@@ -73,6 +73,18 @@ async fn multipart_file(body: Bytes, boundary: String, limit: u64) -> Result<Vec
 pub async fn upload(app: &App, req: Request<Incoming>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts)?;
+    let bytes = file_body(app, &parts, body).await?;
+    let rec = app.images.upload(p.user.id, bytes).await?;
+    Ok(json(StatusCode::CREATED, &image_json(&rec)))
+}
+
+/// The uploaded file of a request: a multipart field `file`, or the raw body (`image/*`,
+/// `application/octet-stream` or `application/zip`), within `uploads.max_bytes`.
+pub(crate) async fn file_body(
+    app: &App,
+    parts: &hyper::http::request::Parts,
+    body: Incoming,
+) -> Result<Vec<u8>, ApiError> {
     let limit = app.config.uploads.max_bytes;
     let ctype = parts
         .headers
@@ -80,27 +92,28 @@ pub async fn upload(app: &App, req: Request<Incoming>) -> HttpResult {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let bytes = if ctype.starts_with("multipart/form-data") {
+    Ok(if ctype.starts_with("multipart/form-data") {
         let boundary = multer::parse_boundary(&ctype).map_err(|e| {
             ApiError::bad_request(
                 "invalid_multipart",
                 format!("bad multipart content type: {e}"),
             )
         })?;
-        let raw = read_body(&parts, body, limit + MULTIPART_OVERHEAD).await?;
+        let raw = read_body(parts, body, limit + MULTIPART_OVERHEAD).await?;
         multipart_file(raw, boundary, limit).await?
-    } else if ctype.is_empty() || ctype.starts_with("image/") || ctype == "application/octet-stream"
+    } else if ctype.is_empty()
+        || ctype.starts_with("image/")
+        || ctype == "application/octet-stream"
+        || ctype == "application/zip"
     {
-        read_body(&parts, body, limit).await?.to_vec()
+        read_body(parts, body, limit).await?.to_vec()
     } else {
         return Err(ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            format!("send the image as multipart/form-data (field `file`) or as a raw image/* body, not {ctype}"),
+            format!("send the file as multipart/form-data (field `file`) or as a raw image/* body, not {ctype}"),
         ));
-    };
-    let rec = app.images.upload(p.user.id, bytes).await?;
-    Ok(json(StatusCode::CREATED, &image_json(&rec)))
+    })
 }
 
 pub async fn list(app: &App, req: Request<Incoming>) -> HttpResult {

@@ -4,3 +4,4 @@ pub mod documents;
 pub mod images;
 pub mod jobs;
 pub mod system;
+pub mod web;

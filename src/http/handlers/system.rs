@@ -1,34 +1,9 @@
-//! Liveness, readiness, metrics and the landing page.
+//! Liveness, readiness and metrics.
 
 use hyper::StatusCode;
 
 use crate::app::App;
 use crate::http::respond::{bytes, json, HttpResult};
-
-const INDEX: &str = r#"<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>image-layered</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><main><h1>image-layered {{ version }}</h1>
-<p>The studio is running. The HTTP API lives under <code>/api/v1</code>
-(sign in with <code>POST /api/v1/auth/login</code>); the studio page arrives in a later release.</p>
-<p>Temporary uploads are deleted after {{ temporary_hours }} hours.</p>
-</main></body></html>"#;
-
-pub async fn index(app: &App) -> HttpResult {
-    let mut env = minijinja::Environment::new();
-    env.add_template("index", INDEX)
-        .map_err(|e| crate::error::ApiError::internal("template", e))?;
-    let html = env
-        .get_template("index")
-        .and_then(|t| {
-            t.render(minijinja::context! {
-                version => env!("CARGO_PKG_VERSION"),
-                temporary_hours => app.config.retention.temporary_hours,
-            })
-        })
-        .map_err(|e| crate::error::ApiError::internal("template", e))?;
-    Ok(bytes(StatusCode::OK, "text/html; charset=utf-8", html))
-}
 
 pub async fn healthz(_app: &App) -> HttpResult {
     Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))

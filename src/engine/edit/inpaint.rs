@@ -1,0 +1,230 @@
+//! Brush-and-fill on one layer: the pixels under a mask get new colour from a caller-supplied
+//! filler (LaMa, or [`patchmatch_inpaint`](crate::engine::inpaint::patchmatch_inpaint)) and new
+//! alpha interpolated from the alpha around the hole.
+//!
+//! Invariants: every pixel outside the mask comes back bit for bit; the colour under
+//! transparent pixels (which is meaningless) never reaches the filler — before the filler runs,
+//! it is replaced by a diffusion fill from the visible pixels, so a hole next to transparency
+//! continues the visible colours instead of whatever junk (often black) sits under alpha 0.
+
+use image::{DynamicImage, GrayImage, Luma, RgbImage, RgbaImage};
+
+use super::{check_size, EditError};
+use crate::engine::inpaint::diffusion_fill;
+
+/// Mask values above this mark the hole.
+const HOLE: u8 = 127;
+
+/// The layer with the pixels where `mask > 127` filled: RGB from `fill(rgb, hole)` (the hole
+/// passed as 0/255, RGB under transparent pixels pre-filled by diffusion as the module docs
+/// say), alpha from a diffusion fill of the layer's alpha around the hole — so a stroke inside
+/// an opaque object stays opaque and one over empty canvas stays empty.
+///
+/// # Errors
+/// `size_mismatch` if `mask`, or the image `fill` returns, is not the layer's size.
+pub fn inpaint_layer(
+    rgba: &RgbaImage,
+    mask: &GrayImage,
+    fill: &dyn Fn(&RgbImage, &GrayImage) -> RgbImage,
+) -> Result<RgbaImage, EditError> {
+    let size: [u32; 2] = rgba.dimensions().into();
+    check_size("mask", mask.dimensions().into(), size)?;
+    let (w, h) = rgba.dimensions();
+    let hole = GrayImage::from_fn(w, h, |x, y| {
+        Luma([if mask.get_pixel(x, y).0[0] > HOLE {
+            255
+        } else {
+            0
+        }])
+    });
+    if hole.pixels().all(|p| p.0[0] == 0) {
+        return Ok(rgba.clone());
+    }
+    let mut rgb = RgbImage::from_fn(w, h, |x, y| {
+        let p = rgba.get_pixel(x, y).0;
+        image::Rgb([p[0], p[1], p[2]])
+    });
+    // Unknown colour: the hole and every transparent pixel.
+    let unknown = GrayImage::from_fn(w, h, |x, y| {
+        let clear = rgba.get_pixel(x, y).0[3] == 0;
+        Luma([if clear {
+            255
+        } else {
+            hole.get_pixel(x, y).0[0]
+        }])
+    });
+    if unknown != hole {
+        rgb = diffusion_fill(&rgb, &unknown);
+    }
+    let filled = fill(&rgb, &hole);
+    check_size("fill output", filled.dimensions().into(), size)?;
+    let alpha = RgbImage::from_fn(w, h, |x, y| {
+        let a = rgba.get_pixel(x, y).0[3];
+        image::Rgb([a, a, a])
+    });
+    let alpha = diffusion_fill(&alpha, &hole);
+    let mut out = rgba.clone();
+    for (x, y, p) in out.enumerate_pixels_mut() {
+        if hole.get_pixel(x, y).0[0] > 0 {
+            let c = filled.get_pixel(x, y).0;
+            *p = image::Rgba([c[0], c[1], c[2], alpha.get_pixel(x, y).0[0]]);
+        }
+    }
+    Ok(out)
+}
+
+/// An uploaded mask as a binary 0/255 hole mask of `width × height`: each pixel's luminance
+/// times its alpha (so grey, RGB and RGBA masks all work, white = fill), thresholded at half,
+/// then resized by nearest neighbour to the canvas. An empty image gives an empty mask.
+pub fn mask_from_image(img: &DynamicImage, width: u32, height: u32) -> GrayImage {
+    let la = img.to_luma_alpha8();
+    let (iw, ih) = la.dimensions();
+    if iw == 0 || ih == 0 {
+        return GrayImage::new(width, height);
+    }
+    // Source index of the pixel whose centre is nearest output pixel `i`'s centre.
+    let near = |i: u32, out: u32, src: u32| {
+        ((u64::from(i) * 2 + 1) * u64::from(src) / (2 * u64::from(out))) as u32
+    };
+    GrayImage::from_fn(width, height, |x, y| {
+        let p = la.get_pixel(near(x, width, iw), near(y, height, ih)).0;
+        let v = u32::from(p[0]) * u32::from(p[1]);
+        Luma([if v > u32::from(HOLE) * 255 { 255 } else { 0 }])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{Rgba, RgbaImage};
+
+    fn diffusion(img: &RgbImage, mask: &GrayImage) -> RgbImage {
+        diffusion_fill(img, mask)
+    }
+
+    fn square_mask(w: u32, h: u32, x0: u32, y0: u32, side: u32) -> GrayImage {
+        GrayImage::from_fn(w, h, |x, y| {
+            let inside = (x0..x0 + side).contains(&x) && (y0..y0 + side).contains(&y);
+            Luma([if inside { 200 } else { 100 }])
+        })
+    }
+
+    #[test]
+    fn opaque_layer_hole_is_filled_and_the_rest_kept() {
+        // A smooth gradient with a junk square where the hole will be.
+        let layer = RgbaImage::from_fn(64, 64, |x, y| {
+            let junk = (24..40).contains(&x) && (24..40).contains(&y);
+            if junk {
+                Rgba([255, 0, 255, 255])
+            } else {
+                Rgba([x as u8 * 3, y as u8 * 2, 100, 255])
+            }
+        });
+        let mask = square_mask(64, 64, 22, 22, 20);
+        let out = inpaint_layer(&layer, &mask, &diffusion).unwrap();
+        for (x, y, p) in out.enumerate_pixels() {
+            let q = layer.get_pixel(x, y);
+            if mask.get_pixel(x, y).0[0] <= HOLE {
+                assert_eq!(p, q);
+            } else {
+                let want = [x as u8 * 3, y as u8 * 2, 100, 255];
+                let close = p.0.iter().zip(want).all(|(a, b)| a.abs_diff(b) <= 6);
+                assert!(close, "({x}, {y}): {p:?} vs {want:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn object_alpha_stays_opaque_and_transparent_colour_is_ignored() {
+        // An opaque red disc whose transparent surroundings carry green junk.
+        let layer = RgbaImage::from_fn(64, 64, |x, y| {
+            let d2 = (x as i32 - 32).pow(2) + (y as i32 - 32).pow(2);
+            if d2 <= 20 * 20 {
+                Rgba([210, 30, 20, 255])
+            } else {
+                Rgba([0, 255, 0, 0])
+            }
+        });
+        // A stroke inside the disc, and one across its edge.
+        let inner = square_mask(64, 64, 26, 26, 10);
+        let out = inpaint_layer(&layer, &inner, &diffusion).unwrap();
+        for (x, y, p) in out.enumerate_pixels() {
+            if inner.get_pixel(x, y).0[0] > HOLE {
+                assert!(p.0[3] >= 250, "({x}, {y}) {p:?}");
+                assert_eq!(p.0[..3], [210, 30, 20]);
+            } else {
+                assert_eq!(p, layer.get_pixel(x, y));
+            }
+        }
+        let edge = square_mask(64, 64, 46, 26, 12);
+        let out = inpaint_layer(&layer, &edge, &diffusion).unwrap();
+        for (x, y, p) in out.enumerate_pixels() {
+            if edge.get_pixel(x, y).0[0] > HOLE {
+                assert!(p.0[1] < 60, "green junk leaked at ({x}, {y}): {p:?}");
+            }
+        }
+        assert!(
+            out.get_pixel(47, 32).0[3] > 128,
+            "near the disc: mostly opaque"
+        );
+        assert!(
+            out.get_pixel(57, 27).0[3] < 128,
+            "far from it: mostly clear"
+        );
+    }
+
+    #[test]
+    fn empty_mask_and_bad_sizes() {
+        let layer = RgbaImage::from_pixel(8, 8, Rgba([1, 2, 3, 4]));
+        let none = GrayImage::from_pixel(8, 8, Luma([127]));
+        assert_eq!(inpaint_layer(&layer, &none, &diffusion).unwrap(), layer);
+        let small = GrayImage::new(8, 7);
+        let err = inpaint_layer(&layer, &small, &diffusion).unwrap_err();
+        assert_eq!(err.code(), "size_mismatch");
+        let full = GrayImage::from_pixel(8, 8, Luma([255]));
+        let shrink = |_: &RgbImage, _: &GrayImage| RgbImage::new(4, 4);
+        let err = inpaint_layer(&layer, &full, &shrink).unwrap_err();
+        assert_eq!(err.code(), "size_mismatch");
+        let empty = RgbaImage::new(0, 0);
+        assert_eq!(
+            inpaint_layer(&empty, &GrayImage::new(0, 0), &diffusion).unwrap(),
+            empty
+        );
+    }
+
+    #[test]
+    fn masks_from_any_upload() {
+        let rgba = RgbaImage::from_fn(2, 2, |x, y| match (x, y) {
+            (0, 0) => Rgba([255, 255, 255, 255]),
+            (1, 0) => Rgba([255, 255, 255, 128]),
+            (0, 1) => Rgba([255, 255, 255, 100]),
+            _ => Rgba([100, 100, 100, 255]),
+        });
+        let m = mask_from_image(&DynamicImage::ImageRgba8(rgba), 4, 4);
+        let want = [
+            [255, 255, 255, 255],
+            [255, 255, 255, 255],
+            [0, 0, 0, 0],
+            [0, 0, 0, 0],
+        ];
+        for (y, row) in want.iter().enumerate() {
+            let got: Vec<u8> = (0..4).map(|x| m.get_pixel(x, y as u32).0[0]).collect();
+            assert_eq!(got, row, "row {y}");
+        }
+        let grey = GrayImage::from_fn(3, 1, |x, _| Luma([[0, 200, 255][x as usize]]));
+        let m = mask_from_image(&DynamicImage::ImageLuma8(grey), 3, 1);
+        assert_eq!(m.as_raw(), &[0, 255, 255]);
+        let rgb = RgbImage::from_pixel(5, 5, image::Rgb([255, 0, 0]));
+        let m = mask_from_image(&DynamicImage::ImageRgb8(rgb), 2, 2);
+        assert!(
+            m.pixels().all(|p| p.0[0] == 0),
+            "pure red is darker than half"
+        );
+        let m = mask_from_image(&DynamicImage::new_luma8(0, 0), 3, 2);
+        assert_eq!(m.dimensions(), (3, 2));
+        assert_eq!(
+            mask_from_image(&DynamicImage::new_luma8(4, 4), 0, 0).dimensions(),
+            (0, 0)
+        );
+    }
+}

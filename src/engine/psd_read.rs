@@ -1,0 +1,1453 @@
+//! Photoshop (.psd) import: reads an 8-bit RGB or Grayscale PSD (version 1) into a
+//! [`LayerStack`] of full-canvas, straight-alpha RGBA layers (back to front) with each layer's
+//! opacity and visibility ([`PsdLayerProps`]).
+//!
+//! What is read: the layer records and their channel data (raw or PackBits RLE), with colour
+//! channels 0, 1, 2 (grey: 0) and transparency (-1); user and vector masks (-2, -3) and other
+//! channels are ignored. Layer bounds may be negative or exceed the canvas: pixels outside it
+//! are dropped. Names come from the `luni` block (UTF-16) when present, else the Pascal name
+//! (UTF-8 if valid, else Mac OS Roman, as psd-tools writes it), cut to 255 characters. Groups
+//! (`lsct`/`lsdk` section dividers) are flattened: folder and divider records are skipped,
+//! their children kept, a hidden folder hides its children and a folder's opacity multiplies
+//! theirs; fill opacity (`iOpa`) multiplies a layer's opacity too. Every blend mode is read
+//! as normal and clipping is ignored. A file without layers gives one opaque `Background`
+//! layer from the merged image (its extra alpha channels are ignored). Kinds: the bottom layer
+//! is `Background` when fully opaque; a layer with a type-tool block (`TySh`/`tySh`) or a name
+//! starting with `Text` is `Text`; anything else is `Object`. PSB (version 2), other depths
+//! and colour modes and ZIP compression are refused with a message that says how to re-save.
+//!
+//! Invariants: nothing is trusted before it is checked. Every length and count is checked
+//! against the bytes that remain before anything is sliced or allocated; the canvas is
+//! 1..=30000 px per side and within [`PsdLimits::max_pixels`]; the number of layers and the
+//! bytes of the decoded stack are checked against the limits before any layer is allocated;
+//! RLE rows are unpacked into exactly the expected width (a row that runs over is invalid, one
+//! that runs short is truncated) and only the part on the canvas is kept, so memory never
+//! exceeds the canvas per layer whatever the layer bounds say. Decoding is pure and never
+//! panics; truncated data in the merged image of a file whose layers are intact is not needed
+//! and not reported.
+
+use image::RgbaImage;
+
+use super::layers::{Layer, LayerKind, LayerStack};
+use super::psd::PsdLayerProps;
+
+/// Largest width or height of a version-1 PSD.
+const MAX_SIDE: u32 = 30_000;
+/// Most channels a PSD may declare.
+const MAX_CHANNELS: u16 = 56;
+/// Smallest layer record: bounds, channel count, blend signature and key, four flag bytes and
+/// the extra-data length.
+const MIN_RECORD_BYTES: usize = 16 + 2 + 8 + 4 + 4;
+/// Longest layer name kept (Photoshop's own limit).
+const MAX_NAME_CHARS: usize = 255;
+
+/// Bounds on what one PSD may expand to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PsdLimits {
+    /// Most canvas pixels (width × height).
+    pub max_pixels: u64,
+    /// Most layers kept (group folders and dividers are not counted).
+    pub max_layers: usize,
+    /// Most bytes of decoded layers (layers × width × height × 4).
+    pub max_stack_bytes: u64,
+}
+
+impl Default for PsdLimits {
+    fn default() -> Self {
+        Self {
+            max_pixels: 100_000_000,
+            max_layers: 200,
+            max_stack_bytes: 4 << 30,
+        }
+    }
+}
+
+/// Why a PSD could not be read. Every message says what the user can do about it.
+#[derive(Debug, thiserror::Error)]
+pub enum PsdReadError {
+    #[error("the PSD file ends early (in the {0}): upload the complete file")]
+    Truncated(&'static str),
+    #[error("{0}")]
+    Unsupported(String),
+    #[error("this is not a valid PSD file ({0}): save it again from the editor or export a PNG")]
+    Invalid(String),
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+impl PsdReadError {
+    /// Stable snake_case code for logs and API errors.
+    pub fn code(&self) -> &'static str {
+        match self {
+            PsdReadError::Truncated(_) => "psd_truncated",
+            PsdReadError::Unsupported(_) => "psd_unsupported",
+            PsdReadError::Invalid(_) => "psd_invalid",
+            PsdReadError::TooLarge(_) => "psd_too_large",
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, PsdReadError>;
+
+fn invalid(what: impl Into<String>) -> PsdReadError {
+    PsdReadError::Invalid(what.into())
+}
+
+/// Reads a PSD into a stack (back to front) and each layer's opacity and visibility.
+pub fn decode_psd(bytes: &[u8], limits: &PsdLimits) -> Result<(LayerStack, Vec<PsdLayerProps>)> {
+    let mut r = Bytes::new(bytes, "header");
+    let header = read_header(&mut r, limits)?;
+    r.what = "colour mode data";
+    r.block()?;
+    r.what = "image resources";
+    r.block()?;
+    r.what = "layer and mask information";
+    let mut lmi = r.block()?;
+    let merged = r.buf;
+
+    let layers = match layer_info(&mut lmi)? {
+        Some(li) => read_layers(li, &header, limits)?,
+        None => Vec::new(),
+    };
+    let (w, h) = (header.width, header.height);
+    if layers.is_empty() {
+        let rgba = read_merged(merged, &header)?;
+        let layer = Layer {
+            name: "Background".into(),
+            kind: LayerKind::Background,
+            rgba,
+            text: None,
+        };
+        let stack = LayerStack {
+            width: w,
+            height: h,
+            layers: vec![layer],
+        };
+        return Ok((stack, vec![PsdLayerProps::default()]));
+    }
+    let props = layers.iter().map(|l| l.props).collect();
+    let layers = layers
+        .into_iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let opaque = l.rgba.as_raw().chunks_exact(4).all(|p| p[3] == 255);
+            let kind = if i == 0 && opaque {
+                LayerKind::Background
+            } else if l.type_tool || l.name.starts_with("Text") {
+                LayerKind::Text
+            } else {
+                LayerKind::Object
+            };
+            Layer {
+                name: l.name,
+                kind,
+                rgba: l.rgba,
+                text: None,
+            }
+        })
+        .collect();
+    let stack = LayerStack {
+        width: w,
+        height: h,
+        layers,
+    };
+    Ok((stack, props))
+}
+
+/// A big-endian cursor over untrusted bytes; `what` names the section for truncation errors.
+struct Bytes<'a> {
+    buf: &'a [u8],
+    what: &'static str,
+}
+
+impl<'a> Bytes<'a> {
+    fn new(buf: &'a [u8], what: &'static str) -> Self {
+        Self { buf, what }
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8]> {
+        if n > self.buf.len() {
+            return Err(PsdReadError::Truncated(self.what));
+        }
+        let (a, b) = self.buf.split_at(n);
+        self.buf = b;
+        Ok(a)
+    }
+
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
+        let mut a = [0; N];
+        a.copy_from_slice(self.take(N)?);
+        Ok(a)
+    }
+
+    fn u8(&mut self) -> Result<u8> {
+        Ok(self.array::<1>()?[0])
+    }
+
+    fn u16(&mut self) -> Result<u16> {
+        self.array().map(u16::from_be_bytes)
+    }
+
+    fn i16(&mut self) -> Result<i16> {
+        self.array().map(i16::from_be_bytes)
+    }
+
+    fn u32(&mut self) -> Result<u32> {
+        self.array().map(u32::from_be_bytes)
+    }
+
+    fn i32(&mut self) -> Result<i32> {
+        self.array().map(i32::from_be_bytes)
+    }
+
+    /// A `u32`-length-prefixed block.
+    fn block(&mut self) -> Result<Bytes<'a>> {
+        let n = self.u32()? as usize;
+        Ok(Bytes::new(self.take(n)?, self.what))
+    }
+}
+
+struct Header {
+    channels: u16,
+    width: u32,
+    height: u32,
+    gray: bool,
+}
+
+fn read_header(r: &mut Bytes, limits: &PsdLimits) -> Result<Header> {
+    if &r.array::<4>()? != b"8BPS" {
+        return Err(invalid("it does not start with the 8BPS signature"));
+    }
+    match r.u16()? {
+        1 => {}
+        2 => {
+            return Err(PsdReadError::Unsupported(
+                "large-document (PSB) files are not supported: save as a PSD (version 1) instead"
+                    .into(),
+            ))
+        }
+        v => return Err(invalid(format!("unknown version {v}"))),
+    }
+    r.take(6)?; // reserved
+    let channels = r.u16()?;
+    let height = r.u32()?;
+    let width = r.u32()?;
+    let depth = r.u16()?;
+    let mode = r.u16()?;
+    let gray = match mode {
+        1 => true,
+        3 => false,
+        m => {
+            let name = match m {
+                0 => "Bitmap",
+                2 => "Indexed-colour",
+                4 => "CMYK",
+                7 => "Multichannel",
+                8 => "Duotone",
+                9 => "Lab",
+                _ => return Err(invalid(format!("unknown colour mode {m}"))),
+            };
+            return Err(PsdReadError::Unsupported(format!(
+                "{name} PSDs are not supported: convert the image to RGB colour and save again"
+            )));
+        }
+    };
+    match depth {
+        8 => {}
+        1 | 16 | 32 => {
+            return Err(PsdReadError::Unsupported(format!(
+                "{depth}-bit PSDs are not supported: save as 8 bits per channel"
+            )))
+        }
+        d => return Err(invalid(format!("unknown bit depth {d}"))),
+    }
+    let needed = if gray { 1 } else { 3 };
+    if !(needed..=MAX_CHANNELS).contains(&channels) {
+        return Err(invalid(format!("{channels} channels")));
+    }
+    if width == 0 || height == 0 {
+        return Err(invalid(format!("an empty {width}x{height} canvas")));
+    }
+    if width > MAX_SIDE || height > MAX_SIDE {
+        return Err(PsdReadError::TooLarge(format!(
+            "the {width}x{height} canvas exceeds {MAX_SIDE} px per side: reduce the image size"
+        )));
+    }
+    let pixels = width as u64 * height as u64;
+    if pixels > limits.max_pixels {
+        return Err(PsdReadError::TooLarge(format!(
+            "the {width}x{height} canvas has more than {} pixels: reduce the image size",
+            limits.max_pixels
+        )));
+    }
+    Ok(Header {
+        channels,
+        width,
+        height,
+        gray,
+    })
+}
+
+/// The layer info body (count, records, channel data) inside the layer and mask section, if
+/// any. Writers at higher depths leave the section empty and put it in a global `Lr16` or
+/// `Lr32` block; some put 8-bit layers in a `Layr` block.
+fn layer_info<'a>(lmi: &mut Bytes<'a>) -> Result<Option<Bytes<'a>>> {
+    if lmi.buf.is_empty() {
+        return Ok(None);
+    }
+    lmi.what = "layer info";
+    let li = lmi.block()?;
+    if !li.buf.is_empty() {
+        return Ok(Some(li));
+    }
+    // Global layer mask info is optional: absent when a tagged block follows at once.
+    if lmi.buf.len() >= 4 && !is_signature(&lmi.buf[..4]) && lmi.block().is_err() {
+        return Ok(None);
+    }
+    for (key, data) in tagged_blocks(lmi.buf) {
+        match &key {
+            b"Layr" => return Ok(Some(Bytes::new(data, "layer info"))),
+            b"Lr16" | b"Lr32" => {
+                return Err(PsdReadError::Unsupported(
+                    "16- and 32-bit layers are not supported: save as 8 bits per channel".into(),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(None)
+}
+
+fn is_signature(s: &[u8]) -> bool {
+    s == b"8BIM" || s == b"8B64"
+}
+
+/// Additional-info blocks (signature, key, `u32` length, data) until the data ends or stops
+/// looking like blocks. Writers pad blocks to 1, 2 or 4 bytes, inside the length or not, so up
+/// to three bytes before a signature are skipped.
+fn tagged_blocks(mut rest: &[u8]) -> impl Iterator<Item = ([u8; 4], &[u8])> {
+    std::iter::from_fn(move || {
+        let skip = (0..4).find(|&k| rest.get(k..k + 4).is_some_and(is_signature))?;
+        let b = &rest[skip..];
+        let head = b.get(..12)?;
+        let key = [head[4], head[5], head[6], head[7]];
+        let len = u32::from_be_bytes([head[8], head[9], head[10], head[11]]) as usize;
+        let data = b.get(12..12usize.checked_add(len)?)?;
+        rest = &b[12 + len..];
+        Some((key, data))
+    })
+}
+
+/// What a layer record is in the group structure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Section {
+    Pixels,
+    /// An open or closed folder: the record above its children.
+    Folder,
+    /// The hidden divider below a folder's children.
+    Divider,
+}
+
+struct Record {
+    top: i32,
+    left: i32,
+    bottom: i32,
+    right: i32,
+    /// Channel id and length of its data (compression code included).
+    channels: Vec<(i16, usize)>,
+    opacity: f32,
+    hidden: bool,
+    name: String,
+    section: Section,
+    type_tool: bool,
+}
+
+/// A decoded layer with what [`decode_psd`] needs to pick its kind.
+struct ReadLayer {
+    name: String,
+    rgba: RgbaImage,
+    props: PsdLayerProps,
+    type_tool: bool,
+}
+
+fn read_layers(mut li: Bytes, header: &Header, limits: &PsdLimits) -> Result<Vec<ReadLayer>> {
+    li.what = "layer records";
+    // A negative count only says the merged image's first alpha channel is its transparency.
+    let count = li.i16()?.unsigned_abs() as usize;
+    if count.saturating_mul(MIN_RECORD_BYTES) > li.buf.len() {
+        return Err(PsdReadError::Truncated("layer records"));
+    }
+    let records = (0..count)
+        .map(|_| read_record(&mut li))
+        .collect::<Result<Vec<_>>>()?;
+    li.what = "layer channel data";
+    let mut data = Vec::with_capacity(count);
+    for rec in &records {
+        let chans = rec
+            .channels
+            .iter()
+            .map(|&(id, len)| Ok((id, li.take(len)?)))
+            .collect::<Result<Vec<_>>>()?;
+        data.push(chans);
+    }
+
+    // Walk top to bottom so each folder is met before its children.
+    let mut groups: Vec<(bool, f32)> = Vec::new();
+    let mut kept = Vec::new();
+    for (i, rec) in records.iter().enumerate().rev() {
+        let (parent_visible, parent_opacity) = groups.last().copied().unwrap_or((true, 1.0));
+        let visible = parent_visible && !rec.hidden;
+        let opacity = parent_opacity * rec.opacity;
+        match rec.section {
+            Section::Folder => groups.push((visible, opacity)),
+            Section::Divider => {
+                groups.pop();
+            }
+            Section::Pixels => kept.push((i, PsdLayerProps { opacity, visible })),
+        }
+    }
+    kept.reverse();
+
+    let (w, h) = (header.width, header.height);
+    if kept.len() > limits.max_layers {
+        return Err(PsdReadError::TooLarge(format!(
+            "the PSD has {} layers, more than the {} we import: merge some layers and save again",
+            kept.len(),
+            limits.max_layers
+        )));
+    }
+    let stack_bytes = (kept.len() as u64).saturating_mul(w as u64 * h as u64 * 4);
+    if stack_bytes > limits.max_stack_bytes {
+        return Err(PsdReadError::TooLarge(format!(
+            "{} layers of {w}x{h} need more than {} MiB: merge some layers or reduce the image size",
+            kept.len(),
+            limits.max_stack_bytes >> 20
+        )));
+    }
+    kept.into_iter()
+        .map(|(i, props)| {
+            let rec = &records[i];
+            Ok(ReadLayer {
+                name: rec.name.clone(),
+                rgba: decode_layer(rec, &data[i], header)?,
+                props,
+                type_tool: rec.type_tool,
+            })
+        })
+        .collect()
+}
+
+fn read_record(r: &mut Bytes) -> Result<Record> {
+    let (top, left, bottom, right) = (r.i32()?, r.i32()?, r.i32()?, r.i32()?);
+    if bottom < top || right < left {
+        return Err(invalid(format!(
+            "a layer has bounds {top},{left} to {bottom},{right}"
+        )));
+    }
+    let n = r.u16()?;
+    if n > MAX_CHANNELS {
+        return Err(invalid(format!("a layer has {n} channels")));
+    }
+    let channels = (0..n)
+        .map(|_| Ok((r.i16()?, r.u32()? as usize)))
+        .collect::<Result<Vec<_>>>()?;
+    if !is_signature(&r.array::<4>()?) {
+        return Err(invalid("a layer record has no blend mode signature"));
+    }
+    r.take(4)?; // blend mode: everything is read as normal
+    let opacity = r.u8()?;
+    r.u8()?; // clipping: ignored
+    let flags = r.u8()?;
+    r.u8()?; // filler
+    let mut extra = r.block()?;
+    extra.block()?; // layer mask data
+    extra.block()?; // blending ranges
+    let name_len = extra.u8()? as usize;
+    let pascal = extra.take(name_len)?;
+
+    let mut rec = Record {
+        top,
+        left,
+        bottom,
+        right,
+        channels,
+        opacity: opacity as f32 / 255.0,
+        hidden: flags & 0x02 != 0,
+        name: String::new(),
+        section: Section::Pixels,
+        type_tool: false,
+    };
+    let mut unicode = None;
+    // The Pascal name is padded to 4 bytes; `tagged_blocks` skips the padding.
+    for (key, data) in tagged_blocks(extra.buf) {
+        match &key {
+            b"luni" => unicode = unicode_name(data),
+            b"lsct" | b"lsdk" if data.len() >= 4 => {
+                rec.section = match u32::from_be_bytes([data[0], data[1], data[2], data[3]]) {
+                    1 | 2 => Section::Folder,
+                    3 => Section::Divider,
+                    _ => Section::Pixels,
+                };
+            }
+            b"iOpa" if !data.is_empty() => rec.opacity *= data[0] as f32 / 255.0,
+            b"TySh" | b"tySh" => rec.type_tool = true,
+            _ => {}
+        }
+    }
+    let name = unicode.unwrap_or_else(|| pascal_name(pascal));
+    rec.name = name.chars().take(MAX_NAME_CHARS).collect();
+    Ok(rec)
+}
+
+/// Mac OS Roman, bytes 0x80..=0xFF: the encoding psd-tools and Photoshop on the Mac use for
+/// Pascal names.
+const MAC_ROMAN: &str = "ÄÅÇÉÑÖÜáàâäãåçéèêëíìîïñóòôöõúùûü†°¢£§•¶ß®©™´¨≠ÆØ∞±≤≥¥µ∂∑∏π∫ªºΩæø\
+    ¿¡¬√ƒ≈∆«»…\u{a0}ÀÃÕŒœ–—“”‘’÷◊ÿŸ⁄€‹›ﬁﬂ‡·‚„‰ÂÊÁËÈÍÎÏÌÓÔ\u{f8ff}ÒÚÛÙıˆ˜¯˘˙˚¸˝˛ˇ";
+
+/// A legacy Pascal name: UTF-8 when it is valid UTF-8, else Mac OS Roman.
+fn pascal_name(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => bytes
+            .iter()
+            .map(|&b| match b.checked_sub(0x80) {
+                None => b as char,
+                Some(i) => MAC_ROMAN.chars().nth(i as usize).unwrap_or('\u{fffd}'),
+            })
+            .collect(),
+    }
+}
+
+/// The name in a `luni` block (`u32` count of UTF-16BE units), without trailing NULs.
+fn unicode_name(data: &[u8]) -> Option<String> {
+    let count = u32::from_be_bytes(data.get(..4)?.try_into().ok()?) as usize;
+    let units = data.get(4..4 + count.checked_mul(2)?)?;
+    let units: Vec<u16> = units
+        .chunks_exact(2)
+        .map(|u| u16::from_be_bytes([u[0], u[1]]))
+        .collect();
+    Some(
+        String::from_utf16_lossy(&units)
+            .trim_end_matches('\0')
+            .to_owned(),
+    )
+}
+
+/// Where a channel's rows and columns land on the canvas.
+struct Placement {
+    /// Rows and columns of the layer rectangle.
+    rows: u64,
+    cols: u64,
+    /// The rectangle's rows `r0..r1` and columns `c0..c1` are on the canvas.
+    r0: u64,
+    r1: u64,
+    c0: u64,
+    c1: u64,
+    /// Canvas position of the rectangle's row 0, column 0.
+    top: i64,
+    left: i64,
+}
+
+impl Placement {
+    fn new(top: i64, left: i64, rows: u64, cols: u64, width: u32, height: u32) -> Self {
+        let clip = |start: i64, len: u64, side: u32| {
+            let lo = (-start).clamp(0, len as i64) as u64;
+            let hi = (side as i64 - start).clamp(0, len as i64) as u64;
+            (lo, hi.max(lo))
+        };
+        let (mut r0, mut r1) = clip(top, rows, height);
+        let (mut c0, mut c1) = clip(left, cols, width);
+        if r0 == r1 || c0 == c1 {
+            // Entirely off the canvas: nothing to write, and no position to compute.
+            (r0, r1, c0, c1) = (0, 0, 0, 0);
+        }
+        Self {
+            rows,
+            cols,
+            r0,
+            r1,
+            c0,
+            c1,
+            top,
+            left,
+        }
+    }
+}
+
+fn decode_layer(rec: &Record, chans: &[(i16, &[u8])], header: &Header) -> Result<RgbaImage> {
+    let (w, h) = (header.width, header.height);
+    let mut rgba = RgbaImage::new(w, h);
+    let rows = (rec.bottom as i64 - rec.top as i64) as u64;
+    let cols = (rec.right as i64 - rec.left as i64) as u64;
+    let at = Placement::new(rec.top as i64, rec.left as i64, rows, cols, w, h);
+    let buf: &mut [u8] = &mut rgba;
+    let stride = w as usize * 4;
+    // Writes the on-canvas part of rectangle row `r` to components `comps`.
+    let mut put = |comps: &[usize], r: u64, src: &[u8]| {
+        let y = (at.top + r as i64) as usize;
+        let x = (at.left + at.c0 as i64) as usize;
+        let row = &mut buf[y * stride + x * 4..][..src.len() * 4];
+        for (px, &v) in row.chunks_exact_mut(4).zip(src) {
+            for &c in comps {
+                px[c] = v;
+            }
+        }
+    };
+    if !chans.iter().any(|(id, _)| *id == -1) {
+        let opaque = vec![255; (at.c1 - at.c0) as usize];
+        for r in at.r0..at.r1 {
+            put(&[3], r, &opaque);
+        }
+    }
+    for &(id, data) in chans {
+        let comps: &[usize] = match (id, header.gray) {
+            (-1, _) => &[3],
+            (0, true) => &[0, 1, 2],
+            (0, false) => &[0],
+            (1, false) => &[1],
+            (2, false) => &[2],
+            _ => continue,
+        };
+        decode_channel(data, &at, |r, src| put(comps, r, src))?;
+    }
+    Ok(rgba)
+}
+
+/// Decodes one layer channel (compression code first) and hands each on-canvas row's
+/// on-canvas columns to `put` with the row's index in the layer rectangle.
+fn decode_channel(data: &[u8], at: &Placement, mut put: impl FnMut(u64, &[u8])) -> Result<()> {
+    let mut r = Bytes::new(data, "layer channel data");
+    if at.rows == 0 || at.cols == 0 {
+        return Ok(());
+    }
+    match r.u16()? {
+        0 => {
+            let need = at.rows.saturating_mul(at.cols);
+            if need > r.buf.len() as u64 {
+                return Err(PsdReadError::Truncated("layer channel data"));
+            }
+            for row in at.r0..at.r1 {
+                let start = (row * at.cols + at.c0) as usize;
+                put(row, &r.buf[start..start + (at.c1 - at.c0) as usize]);
+            }
+            Ok(())
+        }
+        1 => {
+            let counts = r.take(at.rows.saturating_mul(2).try_into().unwrap_or(usize::MAX))?;
+            let mut out = vec![0; (at.c1 - at.c0) as usize];
+            let mut pos = 0usize;
+            for (row, n) in counts.chunks_exact(2).enumerate() {
+                let row = row as u64;
+                if row >= at.r1 {
+                    break;
+                }
+                let n = u16::from_be_bytes([n[0], n[1]]) as usize;
+                let src = r
+                    .buf
+                    .get(pos..pos + n)
+                    .ok_or(PsdReadError::Truncated("layer channel data"))?;
+                pos += n;
+                if row >= at.r0 {
+                    unpack_row(src, at.cols, at.c0, &mut out)?;
+                    put(row, &out);
+                }
+            }
+            Ok(())
+        }
+        2 | 3 => Err(zip_unsupported()),
+        c => Err(invalid(format!("unknown compression {c}"))),
+    }
+}
+
+fn zip_unsupported() -> PsdReadError {
+    PsdReadError::Unsupported(
+        "ZIP-compressed PSD image data is not supported: save the PSD with RLE or no compression"
+            .into(),
+    )
+}
+
+/// Unpacks one PackBits row of exactly `width` bytes, keeping bytes `skip..skip + out.len()`
+/// in `out`. A packet that would run past `width` is invalid; input that ends first is
+/// truncated; bytes after a complete row are ignored.
+fn unpack_row(mut src: &[u8], width: u64, skip: u64, out: &mut [u8]) -> Result<()> {
+    const SHORT: PsdReadError = PsdReadError::Truncated("RLE row");
+    let end = skip + out.len() as u64;
+    let mut x = 0u64;
+    while x < width {
+        let (&n, rest) = src.split_first().ok_or(SHORT)?;
+        src = rest;
+        let n = n as i8;
+        if n == -128 {
+            continue; // no-op packet
+        }
+        let literal = n >= 0;
+        let len = if literal {
+            n as u64 + 1
+        } else {
+            (1 - n as i64) as u64
+        };
+        if x + len > width {
+            return Err(invalid("an RLE row is longer than its layer"));
+        }
+        // The part of this packet that lands in `out`, if any.
+        let (lo, hi) = (x.max(skip), (x + len).min(end));
+        let keep = (lo < hi).then(|| (lo - skip) as usize..(hi - skip) as usize);
+        if literal {
+            let bytes = src.get(..len as usize).ok_or(SHORT)?;
+            if let Some(keep) = keep {
+                out[keep].copy_from_slice(&bytes[(lo - x) as usize..(hi - x) as usize]);
+            }
+            src = &src[len as usize..];
+        } else {
+            let (&v, rest) = src.split_first().ok_or(SHORT)?;
+            src = rest;
+            if let Some(keep) = keep {
+                out[keep].fill(v);
+            }
+        }
+        x += len;
+    }
+    Ok(())
+}
+
+/// The merged image as an opaque RGBA canvas (first three channels, or the grey one).
+fn read_merged(data: &[u8], header: &Header) -> Result<RgbaImage> {
+    let (w, h) = (header.width, header.height);
+    let mut rgba = RgbaImage::from_pixel(w, h, image::Rgba([0, 0, 0, 255]));
+    let planes: &[&[usize]] = if header.gray {
+        &[&[0, 1, 2]]
+    } else {
+        &[&[0], &[1], &[2]]
+    };
+    let mut r = Bytes::new(data, "merged image data");
+    let row_len = w as usize;
+    let buf: &mut [u8] = &mut rgba;
+    let mut put = |comps: &[usize], y: usize, src: &[u8]| {
+        for (px, &v) in buf[y * row_len * 4..][..row_len * 4]
+            .chunks_exact_mut(4)
+            .zip(src)
+        {
+            for &c in comps {
+                px[c] = v;
+            }
+        }
+    };
+    match r.u16()? {
+        0 => {
+            for comps in planes {
+                let plane = r.take(row_len * h as usize)?;
+                for (y, src) in plane.chunks_exact(row_len).enumerate() {
+                    put(comps, y, src);
+                }
+            }
+        }
+        1 => {
+            let counts = r.take(header.channels as usize * h as usize * 2)?;
+            let mut counts = counts
+                .chunks_exact(2)
+                .map(|n| u16::from_be_bytes([n[0], n[1]]) as usize);
+            let mut out = vec![0; row_len];
+            let mut pos = 0usize;
+            for comps in planes {
+                for y in 0..h as usize {
+                    let n = counts.next().unwrap_or(0);
+                    let src = r
+                        .buf
+                        .get(pos..pos + n)
+                        .ok_or(PsdReadError::Truncated("merged image data"))?;
+                    pos += n;
+                    unpack_row(src, w as u64, 0, &mut out)?;
+                    put(comps, y, &out);
+                }
+            }
+        }
+        2 | 3 => return Err(zip_unsupported()),
+        c => return Err(invalid(format!("unknown compression {c}"))),
+    }
+    Ok(rgba)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::psd::encode_psd;
+    use image::Rgba;
+
+    // ---- A small PSD writer for hand-built files. ----
+
+    struct TestLayer {
+        /// top, left, bottom, right
+        rect: [i32; 4],
+        /// Channel id and its data, compression code included.
+        channels: Vec<(i16, Vec<u8>)>,
+        opacity: u8,
+        flags: u8,
+        pascal: Vec<u8>,
+        blocks: Vec<([u8; 4], Vec<u8>)>,
+        /// Raw bytes after the blocks.
+        tail: Vec<u8>,
+    }
+
+    fn layer(rect: [i32; 4], name: &str, channels: Vec<(i16, Vec<u8>)>) -> TestLayer {
+        TestLayer {
+            rect,
+            channels,
+            opacity: 255,
+            flags: 0,
+            pascal: name.as_bytes().to_vec(),
+            blocks: vec![],
+            tail: vec![],
+        }
+    }
+
+    /// A group record: `kind` 1/2 = folder, 3 = divider.
+    fn section(kind: u32, name: &str) -> TestLayer {
+        let mut l = layer([0; 4], name, vec![(-1, vec![0, 0]), (0, vec![0, 0])]);
+        l.blocks.push((*b"lsct", kind.to_be_bytes().to_vec()));
+        l
+    }
+
+    /// A tagged block, unpadded.
+    fn block(key: &[u8; 4], data: &[u8]) -> Vec<u8> {
+        [b"8BIM", &key[..], &(data.len() as u32).to_be_bytes(), data].concat()
+    }
+
+    fn raw(data: &[u8]) -> Vec<u8> {
+        [&[0, 0][..], data].concat()
+    }
+
+    /// RLE channel data: one literal packet per (at most 128-byte) chunk of each row.
+    fn rle(rows: &[Vec<u8>]) -> Vec<u8> {
+        let packed: Vec<Vec<u8>> = rows
+            .iter()
+            .map(|r| {
+                r.chunks(128)
+                    .flat_map(|c| [&[c.len() as u8 - 1][..], c].concat())
+                    .collect()
+            })
+            .collect();
+        let mut out = vec![0, 1];
+        for p in &packed {
+            out.extend_from_slice(&(p.len() as u16).to_be_bytes());
+        }
+        out.extend(packed.concat());
+        out
+    }
+
+    fn layer_info(layers: &[TestLayer]) -> Vec<u8> {
+        let mut out = (layers.len() as i16).to_be_bytes().to_vec();
+        for l in layers {
+            for v in l.rect {
+                out.extend_from_slice(&v.to_be_bytes());
+            }
+            out.extend_from_slice(&(l.channels.len() as u16).to_be_bytes());
+            for (id, data) in &l.channels {
+                out.extend_from_slice(&id.to_be_bytes());
+                out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+            }
+            out.extend_from_slice(b"8BIMnorm");
+            out.extend_from_slice(&[l.opacity, 0, l.flags, 0]);
+            let mut extra = vec![0; 8];
+            extra.push(l.pascal.len() as u8);
+            extra.extend_from_slice(&l.pascal);
+            while extra.len() % 4 != 0 {
+                extra.push(0);
+            }
+            for (key, data) in &l.blocks {
+                extra.extend(block(key, data));
+            }
+            extra.extend_from_slice(&l.tail);
+            out.extend_from_slice(&(extra.len() as u32).to_be_bytes());
+            out.extend(extra);
+        }
+        for l in layers {
+            for (_, data) in &l.channels {
+                out.extend_from_slice(data);
+            }
+        }
+        out
+    }
+
+    /// A whole file: header, empty colour data and resources, `lmi` as the layer and mask
+    /// section body, then the merged image data.
+    fn psd(w: u32, h: u32, mode: u16, channels: u16, lmi: &[u8], merged: &[u8]) -> Vec<u8> {
+        let mut out = b"8BPS\0\x01\0\0\0\0\0\0".to_vec();
+        out.extend_from_slice(&channels.to_be_bytes());
+        out.extend_from_slice(&h.to_be_bytes());
+        out.extend_from_slice(&w.to_be_bytes());
+        out.extend_from_slice(&8u16.to_be_bytes());
+        out.extend_from_slice(&mode.to_be_bytes());
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&(lmi.len() as u32).to_be_bytes());
+        out.extend_from_slice(lmi);
+        out.extend_from_slice(merged);
+        out
+    }
+
+    /// A layer and mask section holding `info` and an empty global mask.
+    fn lmi(info: &[u8]) -> Vec<u8> {
+        let mut out = (info.len() as u32).to_be_bytes().to_vec();
+        out.extend_from_slice(info);
+        out.extend_from_slice(&[0; 4]);
+        out
+    }
+
+    fn rgb_psd(w: u32, h: u32, layers: &[TestLayer]) -> Vec<u8> {
+        let merged = raw(&vec![0; (w * h * 3) as usize]);
+        psd(w, h, 3, 3, &lmi(&layer_info(layers)), &merged)
+    }
+
+    fn decode(bytes: &[u8]) -> Result<(LayerStack, Vec<PsdLayerProps>)> {
+        decode_psd(bytes, &PsdLimits::default())
+    }
+
+    fn names(stack: &LayerStack) -> Vec<&str> {
+        stack.layers.iter().map(|l| l.name.as_str()).collect()
+    }
+
+    fn kinds(stack: &LayerStack) -> Vec<LayerKind> {
+        stack.layers.iter().map(|l| l.kind).collect()
+    }
+
+    fn px(stack: &LayerStack, i: usize, x: u32, y: u32) -> [u8; 4] {
+        stack.layers[i].rgba.get_pixel(x, y).0
+    }
+
+    // ---- Round trip through our own encoder. ----
+
+    fn sample_stack() -> (LayerStack, [PsdLayerProps; 3]) {
+        let (w, h) = (9, 7);
+        let bg = RgbaImage::from_fn(w, h, |x, y| Rgba([(x * 25) as u8, (y * 30) as u8, 77, 255]));
+        // Varied alpha, including alpha-0 pixels with colour inside and outside the bbox.
+        let obj = RgbaImage::from_fn(w, h, |x, y| {
+            let a = if (2..7).contains(&x) && (1..6).contains(&y) {
+                ((x * 60 + y * 17) % 256) as u8
+            } else {
+                0
+            };
+            Rgba([200, (x * 20) as u8, (y * 9) as u8, a])
+        });
+        let mut text = RgbaImage::new(w, h);
+        for x in 3..8 {
+            text.put_pixel(x, 6, Rgba([255, 250, 245, 255]));
+        }
+        let layer = |name: &str, kind, rgba| Layer {
+            name: name.into(),
+            kind,
+            rgba,
+            text: None,
+        };
+        let stack = LayerStack {
+            width: w,
+            height: h,
+            layers: vec![
+                layer("Background", LayerKind::Background, bg),
+                layer("Object 1", LayerKind::Object, obj),
+                layer("Text: Hello", LayerKind::Text, text),
+            ],
+        };
+        let props = [
+            PsdLayerProps::default(),
+            PsdLayerProps {
+                opacity: 0.5,
+                visible: true,
+            },
+            PsdLayerProps {
+                opacity: 1.0,
+                visible: false,
+            },
+        ];
+        (stack, props)
+    }
+
+    #[test]
+    fn round_trips_our_encoder() {
+        let (stack, props) = sample_stack();
+        let (back, got) = decode(&encode_psd(&stack, &props).unwrap()).unwrap();
+        assert_eq!((back.width, back.height), (9, 7));
+        assert_eq!(names(&back), ["Background", "Object 1", "Text: Hello"]);
+        assert_eq!(
+            kinds(&back),
+            [LayerKind::Background, LayerKind::Object, LayerKind::Text]
+        );
+        assert!(back.layers.iter().all(|l| l.text.is_none()));
+        for (orig, got) in stack.layers.iter().zip(&back.layers) {
+            for (a, b) in orig.rgba.pixels().zip(got.rgba.pixels()) {
+                assert_eq!(a.0[3], b.0[3], "alpha of {}", orig.name);
+                if a.0[3] > 0 {
+                    assert_eq!(a, b, "pixel of {}", orig.name);
+                }
+            }
+        }
+        for (want, got) in props.iter().zip(&got) {
+            assert!((want.opacity - got.opacity).abs() <= 1.0 / 255.0);
+            assert_eq!(want.visible, got.visible);
+        }
+        // An empty layer (zero-size bounds) comes back empty.
+        let mut empty = stack.clone();
+        empty.layers[1].rgba = RgbaImage::new(9, 7);
+        let (back, _) = decode(&encode_psd(&empty, &props).unwrap()).unwrap();
+        assert_eq!(back.layers[1].rgba, RgbaImage::new(9, 7));
+    }
+
+    #[test]
+    fn reads_raw_layers_with_bounds_off_the_canvas() {
+        // 3 rows x 5 columns starting one row above and two columns left of a 4x3 canvas.
+        let (rows, cols) = (3usize, 5usize);
+        let plane = |base: u8| -> Vec<u8> {
+            (0..rows * cols)
+                .map(|i| base + 10 * (i / cols) as u8 + (i % cols) as u8)
+                .collect()
+        };
+        let mut a = layer(
+            [-1, -2, 2, 3],
+            "Caf\u{e9}",
+            vec![
+                (0, raw(&plane(0))),
+                (1, raw(&plane(100))),
+                (2, raw(&plane(200))),
+                (-1, raw(&plane(50))),
+                (-2, raw(&[9; 4])), // a user mask: ignored
+            ],
+        );
+        // Mac OS Roman, not UTF-8.
+        a.pascal = b"Caf\x8e".to_vec();
+        // RLE, no transparency channel, reaching past the bottom-right corner.
+        let b = layer(
+            [2, 2, 5, 6],
+            "Past the edge",
+            vec![
+                (0, rle(&vec![vec![7; 4]; 3])),
+                (1, rle(&vec![vec![8; 4]; 3])),
+                (2, rle(&vec![vec![9; 4]; 3])),
+            ],
+        );
+        let (stack, props) = decode(&rgb_psd(4, 3, &[a, b])).unwrap();
+        assert_eq!(names(&stack), ["Café", "Past the edge"]);
+        assert_eq!(kinds(&stack), [LayerKind::Object, LayerKind::Object]);
+        assert_eq!(props, [PsdLayerProps::default(); 2]);
+        for y in 0..3 {
+            for x in 0..4 {
+                let (r, c) = (y + 1, x + 2);
+                let want = if y < 2 && x < 3 {
+                    let v = (10 * r + c) as u8;
+                    [v, 100 + v, 200 + v, 50 + v]
+                } else {
+                    [0; 4]
+                };
+                assert_eq!(px(&stack, 0, x, y), want, "layer 0 at {x},{y}");
+                let want = if x >= 2 && y >= 2 {
+                    [7, 8, 9, 255]
+                } else {
+                    [0; 4]
+                };
+                assert_eq!(px(&stack, 1, x, y), want, "layer 1 at {x},{y}");
+            }
+        }
+    }
+
+    #[test]
+    fn reads_grayscale() {
+        let grey = layer(
+            [0, 0, 2, 3],
+            "Background",
+            vec![(0, rle(&[vec![10, 20, 30], vec![40, 50, 60]]))],
+        );
+        let mut ink = layer(
+            [1, 1, 2, 3],
+            "Ink",
+            vec![(-1, rle(&[vec![128, 0]])), (0, raw(&[200, 201]))],
+        );
+        ink.opacity = 51;
+        ink.flags = 0x02;
+        let bytes = psd(3, 2, 1, 1, &lmi(&layer_info(&[grey, ink])), &raw(&[0; 6]));
+        let (stack, props) = decode(&bytes).unwrap();
+        assert_eq!(kinds(&stack), [LayerKind::Background, LayerKind::Object]);
+        assert_eq!(px(&stack, 0, 2, 1), [60, 60, 60, 255]);
+        assert_eq!(px(&stack, 1, 1, 1), [200, 200, 200, 128]);
+        assert_eq!(px(&stack, 1, 2, 1), [201, 201, 201, 0]);
+        assert_eq!(px(&stack, 1, 0, 0), [0; 4]);
+        assert!((props[1].opacity - 0.2).abs() < 1e-6);
+        assert!(!props[1].visible && props[0].visible);
+    }
+
+    #[test]
+    fn reads_the_merged_image_when_there_are_no_layers() {
+        let (w, h) = (3u32, 2u32);
+        let planes: Vec<Vec<u8>> = (0..3u8)
+            .map(|c| (0..6u8).map(|i| c * 50 + i).collect())
+            .collect();
+        let want = |x: u32, y: u32| {
+            let i = (y * w + x) as u8;
+            [i, 50 + i, 100 + i, 255]
+        };
+        // Raw, with an extra (ignored) alpha channel and an empty layer section.
+        let mut data = vec![0, 0];
+        data.extend(planes.concat());
+        data.extend([0; 6]);
+        let (stack, props) = decode(&psd(w, h, 3, 4, &[], &data)).unwrap();
+        assert_eq!(names(&stack), ["Background"]);
+        assert_eq!(kinds(&stack), [LayerKind::Background]);
+        assert_eq!(props, [PsdLayerProps::default()]);
+        for (x, y, p) in stack.layers[0].rgba.enumerate_pixels() {
+            assert_eq!(p.0, want(x, y));
+        }
+        // RLE, with a layer section whose layer info is empty.
+        let rows: Vec<Vec<u8>> = planes
+            .iter()
+            .flat_map(|p| p.chunks(3))
+            .map(<[u8]>::to_vec)
+            .collect();
+        let (stack, _) = decode(&psd(w, h, 3, 3, &lmi(&[]), &rle(&rows))).unwrap();
+        for (x, y, p) in stack.layers[0].rgba.enumerate_pixels() {
+            assert_eq!(p.0, want(x, y));
+        }
+        // Grayscale.
+        let (stack, _) = decode(&psd(w, h, 1, 1, &[], &raw(&planes[0]))).unwrap();
+        assert_eq!(px(&stack, 0, 2, 1), [5, 5, 5, 255]);
+        // Missing merged data.
+        let err = decode(&psd(w, h, 3, 3, &[], &raw(&planes[0]))).unwrap_err();
+        assert_eq!(err.code(), "psd_truncated");
+    }
+
+    #[test]
+    fn flattens_groups() {
+        let opaque = || vec![(0, raw(&[1])), (1, raw(&[2])), (2, raw(&[3]))];
+        let mut group = section(1, "Group");
+        group.opacity = 128;
+        let mut hidden = section(2, "Hidden");
+        hidden.flags = 0x02;
+        let mut b = layer([0, 0, 1, 1], "B", opaque());
+        b.flags = 0x02;
+        // Bottom first: each divider sits below its folder's children, the folder above.
+        let records = [
+            layer([0, 0, 1, 1], "Background", opaque()),
+            section(3, "</Layer group>"),
+            layer([0, 0, 1, 1], "A", opaque()),
+            b,
+            group,
+            section(3, "</Layer group>"),
+            section(3, "</Layer group>"),
+            layer([0, 0, 1, 1], "D", opaque()),
+            section(1, "Inner"),
+            layer([0, 0, 1, 1], "C", opaque()),
+            hidden,
+            layer([0, 0, 1, 1], "Top", opaque()),
+        ];
+        let (stack, props) = decode(&rgb_psd(1, 1, &records)).unwrap();
+        assert_eq!(names(&stack), ["Background", "A", "B", "D", "C", "Top"]);
+        let visible: Vec<bool> = props.iter().map(|p| p.visible).collect();
+        assert_eq!(visible, [true, true, false, false, false, true]);
+        assert!((props[1].opacity - 128.0 / 255.0).abs() < 1e-6);
+        assert_eq!(props[5].opacity, 1.0);
+        assert_eq!(px(&stack, 3, 0, 0), [1, 2, 3, 255]);
+    }
+
+    #[test]
+    fn reads_psd_tools_files() {
+        // Written by psd-tools 1.26 (tests/fixtures/psd/gen_psdtools.py): groups, a hidden
+        // group, a pixel mask, bounds off the canvas, a raw layer, a Mac-Roman-only name.
+        let bytes = include_bytes!("../../tests/fixtures/psd/psdtools_groups.psd");
+        let (stack, props) = decode(bytes).unwrap();
+        let want = [
+            "Background",
+            "Inside A",
+            "Inside B",
+            "Inside C",
+            "Text: raw",
+            "Ünïcødé ok",
+        ];
+        assert_eq!(names(&stack), want);
+        let want = [
+            LayerKind::Background,
+            LayerKind::Object,
+            LayerKind::Object,
+            LayerKind::Object,
+            LayerKind::Text,
+            LayerKind::Object,
+        ];
+        assert_eq!(kinds(&stack), want);
+        let visible: Vec<bool> = props.iter().map(|p| p.visible).collect();
+        assert_eq!(visible, [true, true, false, false, true, true]);
+        assert!((props[1].opacity - 128.0 / 255.0).abs() < 1e-6);
+        assert!((props[5].opacity - 0.2).abs() < 1e-6);
+        assert_eq!(px(&stack, 0, 7, 5), [210, 200, 100, 255]);
+        // "Inside A": 4x3 at left -2, top -1; pixel (c, r) = (10+c, 20+r, 30, 100+40r+c).
+        assert_eq!(px(&stack, 1, 0, 0), [12, 21, 30, 142]);
+        assert_eq!(px(&stack, 1, 1, 1), [13, 22, 30, 183]);
+        assert_eq!(px(&stack, 1, 2, 0), [0; 4]);
+        // "Inside B" has a mask of zeros, which is ignored.
+        assert_eq!(px(&stack, 2, 3, 3), [200, 100, 50, 255]);
+        // "Text: raw": 5x4 at left 5, top 4, transparent on its diagonal.
+        assert_eq!(px(&stack, 4, 5, 4), [255, 0, 0, 0]);
+        assert_eq!(px(&stack, 4, 7, 4), [255, 80, 0, 255]);
+        assert_eq!(px(&stack, 4, 6, 5), [255, 40, 50, 0]);
+        assert_eq!(px(&stack, 4, 4, 4), [0; 4]);
+        assert_eq!(px(&stack, 5, 7, 0), [9, 8, 7, 255]);
+
+        let bytes = include_bytes!("../../tests/fixtures/psd/psdtools_gray.psd");
+        let (stack, props) = decode(bytes).unwrap();
+        assert_eq!(names(&stack), ["Background", "Ink"]);
+        assert_eq!(kinds(&stack), [LayerKind::Background, LayerKind::Object]);
+        assert_eq!(props, [PsdLayerProps::default(); 2]);
+        assert_eq!(px(&stack, 0, 2, 1), [50, 50, 50, 255]);
+        assert_eq!(px(&stack, 1, 1, 1), [200, 200, 200, 128]);
+        assert_eq!(px(&stack, 1, 2, 1), [201, 201, 201, 0]);
+        assert_eq!(px(&stack, 1, 0, 0), [0; 4]);
+    }
+
+    #[test]
+    fn reads_names_type_layers_and_padded_blocks() {
+        let mut luni = 4u32.to_be_bytes().to_vec();
+        luni.extend("Ünï\0".encode_utf16().flat_map(u16::to_be_bytes));
+        let bg = layer([0, 0, 1, 2], "Background", vec![(0, raw(&[5, 6]))]);
+        let mut title = layer([0, 0, 1, 2], "ascii", vec![(-1, raw(&[255, 0]))]);
+        // An odd-length block padded outside its length, then the name, then a type block.
+        title.tail = b"8BIMshmd\0\0\0\x03\x01\x02\x03\0".to_vec();
+        title.tail.extend(block(b"luni", &luni));
+        title.tail.extend(block(b"TySh", &[]));
+        let mut pascal = layer([0, 0, 1, 2], "Text 2", vec![(-1, raw(&[1, 1]))]);
+        pascal.pascal = b"Text \x8e\xa5".to_vec(); // Mac OS Roman "Text é•"
+        let plain = layer([0, 0, 1, 2], "Plain", vec![(-1, raw(&[1, 1]))]);
+        let (stack, _) = decode(&rgb_psd(2, 1, &[bg, title, pascal, plain])).unwrap();
+        assert_eq!(names(&stack), ["Background", "Ünï", "Text é•", "Plain"]);
+        let want = [
+            LayerKind::Background,
+            LayerKind::Text,
+            LayerKind::Text,
+            LayerKind::Object,
+        ];
+        assert_eq!(kinds(&stack), want);
+        assert_eq!(px(&stack, 0, 1, 0), [6, 0, 0, 255]);
+
+        assert_eq!(MAC_ROMAN.chars().count(), 128);
+        assert_eq!(pascal_name(b"a\x80\xd0\xff"), "aÄ–ˇ");
+        assert_eq!(pascal_name("é".as_bytes()), "é");
+        // Long names are cut to 255 characters.
+        let mut long = layer([0, 0, 0, 0], "", vec![]);
+        long.tail = block(
+            b"luni",
+            &[&300u32.to_be_bytes()[..], &[0, b'x'].repeat(300)].concat(),
+        );
+        let (stack, _) = decode(&rgb_psd(2, 1, &[long])).unwrap();
+        assert_eq!(stack.layers[0].name, "x".repeat(255));
+    }
+
+    #[test]
+    fn reads_layers_from_a_global_layr_block() {
+        let a = layer([0, 0, 1, 1], "In Layr", vec![(0, raw(&[42]))]);
+        // Empty layer info, empty global mask info, then the blocks (4-byte aligned).
+        let mut section = vec![0; 8];
+        section.extend(block(b"Patt", &[1, 2]));
+        section.extend([0, 0]);
+        section.extend(block(b"Layr", &layer_info(&[a])));
+        let (stack, _) = decode(&psd(1, 1, 3, 3, &section, &raw(&[0; 3]))).unwrap();
+        assert_eq!(names(&stack), ["In Layr"]);
+        assert_eq!(px(&stack, 0, 0, 0), [42, 0, 0, 255]);
+        // Without the global mask info too.
+        let mut section = vec![0; 4];
+        section.extend(block(b"Lr16", &[]));
+        let err = decode(&psd(1, 1, 3, 3, &section, &raw(&[0; 3]))).unwrap_err();
+        assert_eq!(err.code(), "psd_unsupported");
+        assert!(err.to_string().contains("8 bits per channel"), "{err}");
+    }
+
+    #[test]
+    fn unpacks_rle_rows_within_bounds() {
+        // Literal [1 2 3], repeat 4 x 9, no-op, literal [5].
+        let row = [2, 1, 2, 3, 0xfd, 9, 0x80, 0, 5];
+        let mut out = [0; 8];
+        unpack_row(&row, 8, 0, &mut out).unwrap();
+        assert_eq!(out, [1, 2, 3, 9, 9, 9, 9, 5]);
+        // Clipped to columns 2..6; trailing bytes after a complete row are ignored.
+        let mut out = [0; 4];
+        unpack_row(&[&row[..], &[0, 7]].concat(), 8, 2, &mut out).unwrap();
+        assert_eq!(out, [3, 9, 9, 9]);
+        let mut out = [0; 0];
+        unpack_row(&row, 8, 8, &mut out).unwrap();
+        // Too short, cut inside a literal, a repeat that runs past the row.
+        let mut out = [0; 8];
+        let err = unpack_row(&row[..6], 8, 0, &mut out).unwrap_err();
+        assert_eq!(err.code(), "psd_truncated");
+        let err = unpack_row(&[3, 1, 2], 8, 0, &mut out).unwrap_err();
+        assert_eq!(err.code(), "psd_truncated");
+        let err = unpack_row(&[0xf9, 1], 7, 0, &mut out[..7]).unwrap_err();
+        assert_eq!(err.code(), "psd_invalid");
+        let err = unpack_row(&[2, 1, 2, 3], 2, 0, &mut out[..2]).unwrap_err();
+        assert_eq!(err.code(), "psd_invalid");
+        // A truncated RLE layer channel is reported, not padded.
+        let mut short = rle(&[vec![1; 4], vec![2; 4]]);
+        short.pop();
+        let l = layer([0, 0, 2, 4], "Short", vec![(0, short)]);
+        let err = decode(&rgb_psd(4, 2, &[l])).unwrap_err();
+        assert_eq!(err.code(), "psd_truncated");
+    }
+
+    fn header(version: u16, w: u32, h: u32, depth: u16, mode: u16) -> Vec<u8> {
+        let mut out = b"8BPS".to_vec();
+        out.extend_from_slice(&version.to_be_bytes());
+        out.extend_from_slice(&[0; 6]);
+        out.extend_from_slice(&3u16.to_be_bytes());
+        out.extend_from_slice(&h.to_be_bytes());
+        out.extend_from_slice(&w.to_be_bytes());
+        out.extend_from_slice(&depth.to_be_bytes());
+        out.extend_from_slice(&mode.to_be_bytes());
+        out.extend_from_slice(&[0; 12]);
+        out
+    }
+
+    fn err_of(bytes: &[u8], limits: &PsdLimits) -> (&'static str, String) {
+        let err = decode_psd(bytes, limits).unwrap_err();
+        (err.code(), err.to_string())
+    }
+
+    #[test]
+    fn rejects_what_it_cannot_read() {
+        let lim = PsdLimits::default();
+        let cases: [(Vec<u8>, &str, &str); 10] = [
+            (header(2, 4, 4, 8, 3), "psd_unsupported", "save as a PSD"),
+            (
+                header(1, 4, 4, 16, 3),
+                "psd_unsupported",
+                "save as 8 bits per channel",
+            ),
+            (
+                header(1, 4, 4, 32, 3),
+                "psd_unsupported",
+                "save as 8 bits per channel",
+            ),
+            (
+                header(1, 4, 4, 8, 4),
+                "psd_unsupported",
+                "CMYK PSDs are not supported",
+            ),
+            (header(1, 4, 4, 1, 0), "psd_unsupported", "Bitmap"),
+            (header(3, 4, 4, 8, 3), "psd_invalid", "version 3"),
+            (header(1, 0, 4, 8, 3), "psd_invalid", "empty"),
+            (header(1, 4, 4, 8, 5), "psd_invalid", "colour mode 5"),
+            (b"\x89PNG\r\n\x1a\n".to_vec(), "psd_invalid", "8BPS"),
+            (b"8BP".to_vec(), "psd_truncated", "header"),
+        ];
+        for (bytes, code, text) in cases {
+            let (got, msg) = err_of(&bytes, &lim);
+            assert_eq!(got, code, "{msg}");
+            assert!(msg.contains(text), "{msg:?} lacks {text:?}");
+        }
+        // ZIP, in a layer and in the merged image.
+        let zip = layer([0, 0, 1, 1], "Zip", vec![(0, vec![0, 2, 0x78, 0x9c])]);
+        let (code, msg) = err_of(&rgb_psd(1, 1, &[zip]), &lim);
+        assert_eq!(code, "psd_unsupported");
+        assert!(msg.contains("RLE or no compression"), "{msg}");
+        let (code, _) = err_of(&psd(1, 1, 3, 3, &[], &[0, 3, 0, 0]), &lim);
+        assert_eq!(code, "psd_unsupported");
+        // A record with its bounds upside down.
+        let bad = layer([5, 0, 1, 1], "Upside down", vec![]);
+        assert_eq!(err_of(&rgb_psd(1, 1, &[bad]), &lim).0, "psd_invalid");
+    }
+
+    #[test]
+    fn rejects_oversize_input() {
+        let lim = PsdLimits::default();
+        let (code, msg) = err_of(&header(1, 30_001, 10, 8, 3), &lim);
+        assert_eq!(code, "psd_too_large");
+        assert!(msg.contains("30000"), "{msg}");
+        let small = PsdLimits {
+            max_pixels: 999_999,
+            ..lim
+        };
+        assert_eq!(
+            err_of(&header(1, 1000, 1000, 8, 3), &small).0,
+            "psd_too_large"
+        );
+        // Too many layers, and too many bytes of layers; neither allocates the layers.
+        let (stack, props) = sample_stack();
+        let bytes = encode_psd(&stack, &props).unwrap();
+        let two = PsdLimits {
+            max_layers: 2,
+            ..lim
+        };
+        assert_eq!(err_of(&bytes, &two).0, "psd_too_large");
+        let tight = PsdLimits {
+            max_stack_bytes: 3 * 9 * 7 * 4 - 1,
+            ..lim
+        };
+        assert_eq!(err_of(&bytes, &tight).0, "psd_too_large");
+        let exact = PsdLimits {
+            max_stack_bytes: 3 * 9 * 7 * 4,
+            max_layers: 3,
+            max_pixels: 63,
+        };
+        assert!(decode_psd(&bytes, &exact).is_ok());
+        // A huge declared channel length or layer count fails cleanly.
+        let mut huge = rgb_psd(2, 2, &[layer([0, 0, 2, 2], "L", vec![(0, raw(&[1; 4]))])]);
+        let at = 26 + 8 + 4 + 4 + 2 + 16 + 2 + 2;
+        huge[at..at + 4].copy_from_slice(&u32::MAX.to_be_bytes());
+        assert_eq!(err_of(&huge, &lim).0, "psd_truncated");
+        huge[at - 22..at - 20].copy_from_slice(&0x7fffu16.to_be_bytes());
+        assert_eq!(err_of(&huge, &lim).0, "psd_truncated");
+        // A layer four million pixels wide in one 64 KiB RLE row: only the canvas is kept.
+        let packets = 32_767u32;
+        let row: Vec<u8> = (0..packets).flat_map(|i| [0x81, i as u8]).collect();
+        let chan = [&[0, 1][..], &(row.len() as u16).to_be_bytes(), &row].concat();
+        let left = -(128 * 7 + 126);
+        let wide = layer(
+            [0, left, 1, left + 128 * packets as i32],
+            "Wide",
+            vec![(0, chan)],
+        );
+        let (stack, _) = decode(&rgb_psd(4, 1, &[wide])).unwrap();
+        let reds: Vec<u8> = (0..4).map(|x| px(&stack, 0, x, 0)[0]).collect();
+        assert_eq!(reds, [7, 7, 8, 8]);
+    }
+
+    /// xorshift64*: a fixed-seed generator for the fuzz test.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+    }
+
+    #[test]
+    fn never_panics_on_truncated_or_corrupted_files() {
+        let (stack, props) = sample_stack();
+        let ours = encode_psd(&stack, &props).unwrap();
+        let files = [
+            ours,
+            include_bytes!("../../tests/fixtures/psd/psdtools_groups.psd").to_vec(),
+            include_bytes!("../../tests/fixtures/psd/psdtools_gray.psd").to_vec(),
+        ];
+        let lim = PsdLimits {
+            max_pixels: 1 << 16,
+            max_layers: 16,
+            max_stack_bytes: 8 << 20,
+        };
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        let mut outcomes = [0usize; 2];
+        for file in &files {
+            // Every prefix that cuts the layer section short is an error; later cuts only
+            // lose the merged image, which a file with layers does not need.
+            let mut layers_end = 26;
+            for _ in 0..3 {
+                let len = &file[layers_end..layers_end + 4];
+                layers_end += 4 + u32::from_be_bytes(len.try_into().unwrap()) as usize;
+            }
+            for cut in 0..file.len() {
+                let got = decode_psd(&file[..cut], &lim);
+                assert_eq!(got.is_ok(), cut >= layers_end, "cut at {cut}");
+            }
+            for _ in 0..3000 {
+                let mut bad = file.clone();
+                for _ in 0..1 + rng.next() % 4 {
+                    let i = (rng.next() % bad.len() as u64) as usize;
+                    bad[i] ^= 1 << (rng.next() % 8);
+                }
+                outcomes[decode_psd(&bad, &lim).is_ok() as usize] += 1;
+            }
+        }
+        assert!(outcomes[0] > 0 && outcomes[1] > 0, "{outcomes:?}");
+    }
+}

@@ -1,0 +1,50 @@
+//! The studio page: the HTML, JavaScript and CSS under `web/`, compiled into the binary so one
+//! file is the whole product. `server.web_dir`, when set, serves the same file names from that
+//! folder instead (for working on the page without rebuilding). Only the names listed here are
+//! served; nothing else on disk is reachable.
+
+use hyper::StatusCode;
+
+use crate::app::App;
+use crate::error::ApiError;
+use crate::http::respond::{bytes, HttpResult};
+
+/// (name, content type, embedded bytes)
+const FILES: &[(&str, &str, &[u8])] = &[
+    (
+        "index.html",
+        "text/html; charset=utf-8",
+        include_bytes!("../../../web/index.html"),
+    ),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../../web/app.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../web/style.css"),
+    ),
+];
+
+/// `GET /` and `GET /assets/{name}`.
+pub async fn file(app: &App, name: &str) -> HttpResult {
+    let Some(&(name, content_type, embedded)) = FILES.iter().find(|(n, _, _)| *n == name) else {
+        return Err(ApiError::not_found("file"));
+    };
+    let dir = &app.config.server.web_dir;
+    let body = if dir.as_os_str().is_empty() {
+        embedded.to_vec()
+    } else {
+        tokio::fs::read(dir.join(name))
+            .await
+            .map_err(|e| ApiError::internal("web_dir", e))?
+    };
+    let mut r = bytes(StatusCode::OK, content_type, body);
+    r.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-cache"),
+    );
+    Ok(r)
+}

@@ -1,0 +1,487 @@
+//! Editing documents over HTTP: every op makes a revision that undo and redo step through;
+//! only the targeted layer's pixels change; bad ops are precise 400s; a stale revision is 409
+//! and concurrent edits serialise; history survives the start-up reconciler; another member
+//! gets 404.
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+const DESIGN: &str = "tests/fixtures/eval/public-1-012/composite.png";
+
+/// Uploads the design and decomposes it with the palette pipeline (no models needed).
+async fn document(c: &Client, layers: usize) -> Value {
+    let meta = c.upload(std::fs::read(DESIGN).unwrap()).await;
+    let id = meta["id"].as_str().unwrap();
+    let r = c
+        .post(&format!("/api/v1/images/{id}/decompose"))
+        .json(&json!({"mode": "palette", "layers": layers}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let job: Value = r.json().await.unwrap();
+    let job = c.wait_job(job["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let doc_id = job["result"]["document_id"].as_str().unwrap();
+    c.json(&format!("/api/v1/documents/{doc_id}")).await.1
+}
+
+async fn op(c: &Client, doc: &Value, body: Value) -> (StatusCode, Value) {
+    let r = c
+        .post(&format!(
+            "/api/v1/documents/{}/ops",
+            doc["id"].as_str().unwrap()
+        ))
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn step(c: &Client, doc: &Value, what: &str) -> (StatusCode, Value) {
+    let r = c
+        .post(&format!(
+            "/api/v1/documents/{}/{what}",
+            doc["id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap())
+}
+
+/// Each layer's PNG bytes, back to front.
+async fn pixels(c: &Client, doc: &Value) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for l in doc["layers"].as_array().unwrap() {
+        let r = c.get(l["url"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+        out.push(r.bytes().await.unwrap().to_vec());
+    }
+    out
+}
+
+fn layer_id(doc: &Value, z: usize) -> String {
+    doc["layers"][z]["id"].as_str().unwrap().to_string()
+}
+
+fn rgba(png: &[u8]) -> image::RgbaImage {
+    image::load_from_memory(png).unwrap().to_rgba8()
+}
+
+/// Alpha-weighted mean colour of a layer, in OKLab.
+fn mean_oklab(img: &image::RgbaImage) -> [f64; 3] {
+    let (mut s, mut n) = ([0.0; 3], 0.0);
+    for p in img.pixels() {
+        let a = p.0[3] as f64 / 255.0;
+        let lab = image_layered::engine::edit::srgb_to_oklab([p.0[0], p.0[1], p.0[2]]);
+        for (acc, v) in s.iter_mut().zip(lab) {
+            *acc += v as f64 * a;
+        }
+        n += a;
+    }
+    s.map(|v| v / n.max(1e-9))
+}
+
+#[tokio::test]
+async fn ops_make_revisions_that_undo_and_redo_step_through() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let doc = document(&c, 4).await;
+    assert_eq!(doc["revision"], 1);
+    assert_eq!(doc["can_undo"], false);
+    let before = pixels(&c, &doc).await;
+    let target = layer_id(&doc, 2);
+
+    // recolour one layer: its mean moves to the target colour, every other layer is untouched
+    let (s, d2) = op(
+        &c,
+        &doc,
+        json!({"op": "recolor", "layer_id": target, "color": "#1e90ff", "revision": 1}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{d2}");
+    assert_eq!(d2["revision"], 2);
+    assert_eq!(d2["can_undo"], true);
+    assert_eq!(d2["undo_op"], "recolor");
+    assert_eq!(
+        layer_id(&d2, 2),
+        target,
+        "a layer keeps its id through edits"
+    );
+    let after = pixels(&c, &d2).await;
+    for z in [0, 1, 3] {
+        assert_eq!(before[z], after[z], "layer {z} changed");
+    }
+    assert_ne!(before[2], after[2]);
+    let m = mean_oklab(&rgba(&after[2]));
+    let want = image_layered::engine::edit::srgb_to_oklab([0x1e, 0x90, 0xff]);
+    let de = (0..3)
+        .map(|i| (m[i] - want[i] as f64).powi(2))
+        .sum::<f64>()
+        .sqrt();
+    assert!(de < 0.03, "mean after recolour {m:?} is ΔE {de} from {want:?}");
+    let alpha = |png: &[u8]| rgba(png).pixels().map(|p| p.0[3]).collect::<Vec<_>>();
+    assert_eq!(alpha(&before[2]), alpha(&after[2]), "recolour keeps alpha");
+
+    // a stale revision is refused, and nothing changes
+    let (s, e) = op(
+        &c,
+        &doc,
+        json!({"op": "rename", "layer_id": target, "name": "x", "revision": 1}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(e["error"]["code"], "stale_revision");
+
+    // metadata ops
+    let (s, d3) = op(
+        &c,
+        &doc,
+        json!({"op": "transform", "layer_id": target, "visible": false, "opacity": 0.5}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{d3}");
+    assert_eq!(d3["layers"][2]["visible"], false);
+    assert_eq!(d3["layers"][2]["opacity"], 0.5);
+    let (s, d4) = op(
+        &c,
+        &doc,
+        json!({"op": "rename", "layer_id": target, "name": "  Sky blue  "}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(d4["layers"][2]["name"], "Sky blue");
+    let (s, d5) = op(
+        &c,
+        &doc,
+        json!({"op": "reorder", "layer_id": target, "z": 3}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(layer_id(&d5, 3), target);
+    assert_eq!(d5["revision"], 5);
+
+    // undo back to the start, state by state; redo forward again
+    let (s, u) = step(&c, &doc, "undo").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(layer_id(&u, 2), target);
+    assert_eq!(u["layers"][2]["name"], "Sky blue");
+    assert_eq!(u["can_redo"], true);
+    assert_eq!(u["redo_op"], "reorder");
+    for _ in 0..3 {
+        assert_eq!(step(&c, &doc, "undo").await.0, StatusCode::OK);
+    }
+    let (_, start) = c
+        .json(&format!(
+            "/api/v1/documents/{}",
+            doc["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(start["revision"], 9, "undo and redo are revisions too");
+    assert_eq!(start["can_undo"], false);
+    assert_eq!(pixels(&c, &start).await, before, "undo restores the pixels");
+    let (s, e) = step(&c, &doc, "undo").await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    assert_eq!(e["error"]["code"], "nothing_to_undo");
+    let (s, r1) = step(&c, &doc, "redo").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(pixels(&c, &r1).await, after, "redo restores the recolour");
+
+    // a new op drops the redo branch
+    let (s, d) = op(&c, &doc, json!({"op": "remove", "layer_id": target})).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(d["layers"].as_array().unwrap().len(), 3);
+    assert_eq!(d["can_redo"], false);
+
+    // the history survives the start-up reconciler (it must count every state's blobs)
+    image_layered::app::reconcile(&t.app.store, &t.app.blobs).unwrap();
+    let (s, u) = step(&c, &doc, "undo").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(pixels(&c, &u).await, after);
+
+    // another member sees nothing and can change nothing
+    let b = t
+        .member("b@example.com", image_layered::store::Plan::Free)
+        .await;
+    assert_eq!(
+        op(&b, &doc, json!({"op": "remove", "layer_id": target}))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(step(&b, &doc, "undo").await.0, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn bad_ops_are_precise_400s_and_change_nothing() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let doc = document(&c, 3).await;
+    let l1 = layer_id(&doc, 1);
+    let l0 = layer_id(&doc, 0);
+    let bad = [
+        json!({"layer_id": l1}),
+        json!({"op": "paint", "layer_id": l1}),
+        json!({"op": "rename", "layer_id": l1}),
+        json!({"op": "rename", "layer_id": l1, "name": "  "}),
+        json!({"op": "rename", "layer_id": l1, "name": "x", "colour": "red"}),
+        json!({"op": "recolor", "layer_id": l1}),
+        json!({"op": "recolor", "layer_id": l1, "color": "blue"}),
+        json!({"op": "recolor", "layer_id": l1, "color": "#00ff00", "hue_shift": 30}),
+        json!({"op": "recolor", "layer_id": l1, "saturation": -1}),
+        json!({"op": "transform", "layer_id": l1}),
+        json!({"op": "transform", "layer_id": l1, "opacity": 2}),
+        json!({"op": "transform", "layer_id": l1, "scale": 0}),
+        json!({"op": "transform", "layer_id": l1, "dx": 1.5}),
+        json!({"op": "reorder", "layer_id": l1, "z": 3}),
+        json!({"op": "merge", "layer_id": l0}),
+        json!({"op": "split", "layer_id": l1, "layers": 40}),
+        json!({"op": "replace", "layer_id": l1, "image_id": doc["image_id"], "fit": "fill"}),
+        json!({"op": "replace", "layer_id": l1, "image_id": doc["image_id"], "harmonize": 3}),
+        json!({"op": "rename", "layer_id": l1, "name": "x", "revision": "one"}),
+        json!([1, 2]),
+    ];
+    for body in bad {
+        let (s, e) = op(&c, &doc, body.clone()).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{body} → {e}");
+        assert!(e["error"]["message"].as_str().unwrap().len() > 10, "{e}");
+    }
+    let r = c
+        .post(&format!(
+            "/api/v1/documents/{}/ops",
+            doc["id"].as_str().unwrap()
+        ))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    // unknown layer or image: 404
+    let ghost = "0190f7a0-0000-7000-8000-000000000000";
+    assert_eq!(
+        op(&c, &doc, json!({"op": "remove", "layer_id": ghost}))
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        op(
+            &c,
+            &doc,
+            json!({"op": "replace", "layer_id": l1, "image_id": ghost})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+    let (_, now) = c
+        .json(&format!(
+            "/api/v1/documents/{}",
+            doc["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(now["revision"], 1, "no bad op made a revision");
+}
+
+#[tokio::test]
+async fn concurrent_edits_serialise_and_stale_ones_get_409() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let doc = document(&c, 3).await;
+    let l1 = layer_id(&doc, 1);
+    // eight edits all based on revision 1: exactly one lands
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (c, doc, l1) = (c.clone(), doc.clone(), l1.clone());
+        tasks.push(tokio::spawn(async move {
+            op(
+                &c,
+                &doc,
+                json!({"op": "transform", "layer_id": l1, "dx": i + 1, "revision": 1}),
+            )
+            .await
+            .0
+        }));
+    }
+    let mut codes = Vec::new();
+    for t in tasks {
+        codes.push(t.await.unwrap());
+    }
+    assert_eq!(
+        codes.iter().filter(|s| **s == StatusCode::OK).count(),
+        1,
+        "{codes:?}"
+    );
+    assert_eq!(
+        codes.iter().filter(|s| **s == StatusCode::CONFLICT).count(),
+        7
+    );
+    // eight edits without a revision: all land, one after another
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (c, doc, l1) = (c.clone(), doc.clone(), l1.clone());
+        tasks.push(tokio::spawn(async move {
+            op(
+                &c,
+                &doc,
+                json!({"op": "rename", "layer_id": l1, "name": format!("n{i}")}),
+            )
+            .await
+            .0
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let (_, now) = c
+        .json(&format!(
+            "/api/v1/documents/{}",
+            doc["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(now["revision"], 10);
+}
+
+#[tokio::test]
+async fn replace_merge_transform_and_inpaint_change_only_their_layers() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let doc = document(&c, 4).await;
+    let before = pixels(&c, &doc).await;
+    let l2 = layer_id(&doc, 2);
+
+    // replace layer 2 with a noisy picture, fitted to cover its footprint
+    let pic = c.upload(png(200, 120, 7)).await;
+    let (s, d) = op(
+        &c,
+        &doc,
+        json!({"op": "replace", "layer_id": l2, "image_id": pic["id"], "fit": "cover", "harmonize": 0.5}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    let after = pixels(&c, &d).await;
+    assert_eq!(&before[..2], &after[..2]);
+    assert_eq!(before[3], after[3]);
+    let (old, new) = (rgba(&before[2]), rgba(&after[2]));
+    let outside = old
+        .pixels()
+        .zip(new.pixels())
+        .filter(|(o, n)| o.0[3] == 0 && n.0[3] != 0)
+        .count();
+    assert_eq!(
+        outside, 0,
+        "the replacement stays inside the layer's footprint"
+    );
+    assert_ne!(old, new);
+
+    // move a layer 10 px right: its bbox moves with it
+    let (s, d) = op(
+        &c,
+        &doc,
+        json!({"op": "transform", "layer_id": l2, "dx": 10}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    let (b0, b1) = (&before_bbox(&doc, 2), &d["layers"][2]["bbox"]);
+    assert!(
+        b1[0].as_u64().unwrap() >= b0[0].as_u64().unwrap() + 9,
+        "{b0} → {b1}"
+    );
+
+    // merge layer 3 down into layer 2: one layer fewer, the composite unchanged
+    let flat = |c: Client, id: String| async move {
+        let r = c
+            .get(&format!("/api/v1/documents/{id}/export?format=png"))
+            .send()
+            .await
+            .unwrap();
+        image::load_from_memory(&r.bytes().await.unwrap())
+            .unwrap()
+            .to_rgb8()
+    };
+    let doc_id = doc["id"].as_str().unwrap().to_string();
+    let composite = flat(c.clone(), doc_id.clone()).await;
+    let (s, d) = op(
+        &c,
+        &doc,
+        json!({"op": "merge", "layer_id": layer_id(&doc, 3)}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{d}");
+    assert_eq!(d["layers"].as_array().unwrap().len(), 3);
+    let merged = flat(c.clone(), doc_id.clone()).await;
+    let diff = composite
+        .pixels()
+        .zip(merged.pixels())
+        .map(|(a, b)| {
+            (0..3)
+                .map(|i| a.0[i].abs_diff(b.0[i]) as u32)
+                .max()
+                .unwrap()
+        })
+        .max()
+        .unwrap();
+    assert!(diff <= 2, "merging changed the composite by {diff}");
+
+    // inpaint is slow: 202 and a job; the brushed region of the background changes, the rest not
+    let mut mask = image::GrayImage::new(512, 512);
+    for y in 100..160 {
+        for x in 100..160 {
+            mask.put_pixel(x, y, image::Luma([255]));
+        }
+    }
+    let mut mask_png = Vec::new();
+    image::DynamicImage::ImageLuma8(mask)
+        .write_to(
+            &mut std::io::Cursor::new(&mut mask_png),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    let mask_meta = c.upload(mask_png).await;
+    let l0 = layer_id(&doc, 0);
+    let (s, j) = op(
+        &c,
+        &doc,
+        json!({"op": "inpaint", "layer_id": l0, "mask_image_id": mask_meta["id"]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{j}");
+    let job = c.wait_job(j["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let (_, d) = c.json(&format!("/api/v1/documents/{doc_id}")).await;
+    assert_eq!(d["undo_op"], "inpaint");
+    let bg_before = rgba(&before[0]);
+    let bg_after = rgba(&pixels(&c, &d).await[0]);
+    for (x, y, p) in bg_after.enumerate_pixels() {
+        let inside = (100..160).contains(&x) && (100..160).contains(&y);
+        if !inside {
+            assert_eq!(p, bg_before.get_pixel(x, y), "({x},{y}) outside the mask");
+        }
+    }
+    // someone else's mask image is 404
+    let b = t
+        .member("b@example.com", image_layered::store::Plan::Free)
+        .await;
+    let their = b.upload(png(64, 64, 1)).await;
+    assert_eq!(
+        op(
+            &c,
+            &doc,
+            json!({"op": "inpaint", "layer_id": l0, "mask_image_id": their["id"]})
+        )
+        .await
+        .0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+fn before_bbox(doc: &Value, z: usize) -> Value {
+    doc["layers"][z]["bbox"].clone()
+}
