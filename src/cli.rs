@@ -126,7 +126,7 @@ pub enum Command {
     Decompose {
         /// A PNG, JPEG or WebP image
         input: std::path::PathBuf,
-        /// Output directory (or a .zip file with --format zip)
+        /// Output directory (or a .zip / .ora / .psd file with that --format)
         #[arg(short = 'o', long = "output", value_name = "OUTDIR")]
         output: std::path::PathBuf,
         /// "auto" or the total number of layers, background included (2..=10)
@@ -135,7 +135,7 @@ pub enum Command {
         /// peel (objects, text, completed background) or palette (flat-colour layers)
         #[arg(long, default_value = "peel")]
         mode: DecomposeMode,
-        /// png (a directory of layers) or zip
+        /// png (a directory of layers), zip, ora (OpenRaster) or psd (Photoshop)
         #[arg(long, default_value = "png")]
         format: LayerFormat,
         /// auto (CUDA when available), cpu, or cuda
@@ -180,6 +180,8 @@ pub enum DecomposeMode {
 pub enum LayerFormat {
     Png,
     Zip,
+    Ora,
+    Psd,
 }
 
 #[derive(Subcommand, Debug)]
@@ -620,16 +622,34 @@ pub fn decompose(
         })
         .map_err(|e| CliError::runtime(e.to_string()))?;
     bar.finish_and_clear();
+    // a layered file goes to OUTPUT when it has that extension, else into the OUTPUT directory
+    let file_path = |ext: &str| -> Result<std::path::PathBuf, CliError> {
+        if output.extension().is_some_and(|e| e == ext) {
+            Ok(output.to_path_buf())
+        } else {
+            std::fs::create_dir_all(output).map_err(CliError::runtime)?;
+            Ok(output.join(format!("layers.{ext}")))
+        }
+    };
     let manifest = match format {
         LayerFormat::Png => crate::engine::export::write_png_dir(&stack, output),
-        LayerFormat::Zip => {
-            let path = if output.extension().is_some_and(|e| e == "zip") {
-                output.to_path_buf()
+        LayerFormat::Zip => crate::engine::export::write_zip_file(&stack, &file_path("zip")?),
+        LayerFormat::Ora | LayerFormat::Psd => {
+            let (ext, bytes) = if format == LayerFormat::Ora {
+                let props = vec![crate::engine::ora::OraLayerProps::default(); stack.layers.len()];
+                (
+                    "ora",
+                    crate::engine::ora::encode_ora(&stack, &props).map_err(CliError::runtime)?,
+                )
             } else {
-                std::fs::create_dir_all(output).map_err(CliError::runtime)?;
-                output.join("layers.zip")
+                let props = vec![crate::engine::psd::PsdLayerProps::default(); stack.layers.len()];
+                (
+                    "psd",
+                    crate::engine::psd::encode_psd(&stack, &props).map_err(CliError::runtime)?,
+                )
             };
-            crate::engine::export::write_zip_file(&stack, &path)
+            crate::engine::export::write_atomic(&file_path(ext)?, &bytes)
+                .map(|_| crate::engine::export::manifest(&stack))
         }
     }
     .map_err(CliError::runtime)?;

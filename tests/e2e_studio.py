@@ -154,9 +154,14 @@ def run(args, driver, download_dir):
             driver.find_element(By.ID, "email").send_keys(args.email)
             driver.find_element(By.ID, "password").send_keys(args.password)
             driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
-        wait_for(driver, "the studio after signing in",
-                 lambda d: error_status(d) is None and d.find_element(By.ID, "studio").is_displayed()
-                 and args.email in d.find_element(By.ID, "whoami").text, 20)
+
+        def signed_in(d):
+            err = error_status(d)
+            if err:
+                raise StepFailed(f"sign-in: {err}")
+            return (d.find_element(By.ID, "studio").is_displayed()
+                    and args.email in d.find_element(By.ID, "whoami").text)
+        wait_for(driver, "the studio after signing in", signed_in, 20)
 
     @step("upload")
     def _():

@@ -332,7 +332,11 @@ function setDocument(doc) {
   const previous = S.doc;
   S.doc = doc;
   if (!doc.layers.some((l) => l.id === S.selected)) {
-    S.selected = doc.layers.length ? doc.layers[doc.layers.length - 1].id : null;
+    // The selected layer went away (removed, merged down): select the one below it, as
+    // Photoshop does; a new document starts with the front-most layer.
+    const gone = previous && previous.layers.find((l) => l.id === S.selected);
+    const z = gone ? Math.max(0, Math.min(gone.z - 1, doc.layers.length - 1)) : doc.layers.length - 1;
+    S.selected = doc.layers.length ? doc.layers[z].id : null;
   }
   // Drop cached layer images of older revisions.
   if (previous) for (const k of imageCache.keys()) if (!k.endsWith(`?r=${doc.revision}`)) imageCache.delete(k);

@@ -206,7 +206,7 @@ fn check_sizes(stack: &LayerStack) -> Result<(), ExportError> {
 }
 
 /// Writes `bytes` to a temp file next to `path`, fsyncs it and renames it over `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), ExportError> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let io = |p: &Path| {
         let path = p.to_path_buf();

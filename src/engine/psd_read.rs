@@ -3,9 +3,23 @@
 //! opacity and visibility ([`PsdLayerProps`]).
 //!
 //! What is read: the layer records and their channel data (raw or PackBits RLE), with colour
-//! channels 0, 1, 2 (grey: 0) and transparency (-1); user and vector masks (-2, -3) and other
-//! channels are ignored. Layer bounds may be negative or exceed the canvas: pixels outside it
-//! are dropped. Names come from the `luni` block (UTF-16) when present, else the Pascal name
+//! channels 0, 1, 2 (grey: 0), transparency (-1) and the user mask. Layer bounds may be
+//! negative or exceed the canvas: pixels outside it are dropped.
+//!
+//! User masks multiply the layer's alpha by mask/255 unless the mask flags say disabled. The
+//! mask is channel -2, placed by the rectangle (canvas coordinates, whatever the "relative to
+//! layer" flag says; it may reach off the canvas) and default colour (the value outside the
+//! rectangle) of the record's layer mask data. A layer that also has a -3 channel (the spec's
+//! "real user mask", written when a layer has both a pixel and a vector mask) uses that one,
+//! with the real rectangle, default colour and flags; disabled in either flags means no mask.
+//! The real fields follow the flags only when there is a -3 channel, and the mask parameters
+//! come after them: that is how Photoshop files read in psd-tools, GIMP and ag-psd, not the
+//! spec's order. Of the parameters the user mask density is applied, feathering is not. An
+//! empty rectangle over a channel holding pixels means the layer's rectangle (panotools writes
+//! that); mask data too short to hold a rectangle, or with one upside down, means no mask.
+//! Vector masks (`vmsk`/`vsms`), masks on groups and other channels are ignored.
+//!
+//! Names come from the `luni` block (UTF-16) when present, else the Pascal name
 //! (UTF-8 if valid, else Mac OS Roman, as psd-tools writes it), cut to 255 characters. Groups
 //! (`lsct`/`lsdk` section dividers) are flattened: folder and divider records are skipped,
 //! their children kept, a hidden folder hides its children and a folder's opacity multiplies
@@ -22,9 +36,9 @@
 //! bytes of the decoded stack are checked against the limits before any layer is allocated;
 //! RLE rows are unpacked into exactly the expected width (a row that runs over is invalid, one
 //! that runs short is truncated) and only the part on the canvas is kept, so memory never
-//! exceeds the canvas per layer whatever the layer bounds say. Decoding is pure and never
-//! panics; truncated data in the merged image of a file whose layers are intact is not needed
-//! and not reported.
+//! exceeds the canvas per layer whatever the layer or mask bounds say (a mask is multiplied
+//! into its layer row by row, never held whole). Decoding is pure and never panics; truncated
+//! data in the merged image of a file whose layers are intact is not needed and not reported.
 
 use image::RgbaImage;
 
@@ -360,6 +374,63 @@ struct Record {
     name: String,
     section: Section,
     type_tool: bool,
+    /// The user mask to apply, if the layer has one that is enabled.
+    mask: Option<Mask>,
+}
+
+/// A layer's user mask: which channel holds it and how it covers the canvas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Mask {
+    /// -2, or -3 for the real user mask.
+    channel: i16,
+    /// Canvas rectangle of the channel's pixels: top, left, bottom, right.
+    rect: [i32; 4],
+    /// The mask's value outside its rectangle.
+    default: u8,
+    /// The user mask density: how much of the mask applies (255: all of it).
+    density: u8,
+}
+
+/// Layer mask flags: the mask is disabled; mask parameters follow.
+const MASK_DISABLED: u8 = 0x02;
+const MASK_HAS_PARAMETERS: u8 = 0x10;
+/// Mask parameter flag: a user mask density byte comes first.
+const PARAM_USER_DENSITY: u8 = 0x01;
+/// Bytes of a rectangle, default colour and flags (of the mask, or of the real mask).
+const MASK_FIELDS_BYTES: usize = 16 + 1 + 1;
+
+/// The user mask to apply from a record's layer mask data, given its channel ids: `None` when
+/// there is no mask, it is disabled, or its data is too short or upside down to place it.
+fn read_mask(mut m: Bytes, channels: &[(i16, usize)]) -> Option<Mask> {
+    let has = |id: i16| channels.iter().any(|&(c, _)| c == id);
+    let rect = |m: &mut Bytes| Some([m.i32().ok()?, m.i32().ok()?, m.i32().ok()?, m.i32().ok()?]);
+    let (main, default, flags) = (rect(&mut m)?, m.u8().ok()?, m.u8().ok()?);
+    // The real flags, default colour and rectangle, present only with a -3 channel.
+    let real = if has(-3) && m.buf.len() >= MASK_FIELDS_BYTES {
+        let (flags, default) = (m.u8().ok()?, m.u8().ok()?);
+        Some((rect(&mut m)?, default, flags))
+    } else {
+        None
+    };
+    let mut density = 255;
+    if flags & MASK_HAS_PARAMETERS != 0 && m.u8().is_ok_and(|p| p & PARAM_USER_DENSITY != 0) {
+        density = m.u8().unwrap_or(255);
+    }
+    let (channel, (rect, default, real_flags)) = match real {
+        Some(real) => (-3, real),
+        None if has(-2) => (-2, (main, default, 0)),
+        None => return None,
+    };
+    let [top, left, bottom, right] = rect;
+    if (flags | real_flags) & MASK_DISABLED != 0 || bottom < top || right < left {
+        return None;
+    }
+    Some(Mask {
+        channel,
+        rect,
+        default,
+        density,
+    })
 }
 
 /// A decoded layer with what [`decode_psd`] needs to pick its kind.
@@ -460,7 +531,7 @@ fn read_record(r: &mut Bytes) -> Result<Record> {
     let flags = r.u8()?;
     r.u8()?; // filler
     let mut extra = r.block()?;
-    extra.block()?; // layer mask data
+    let mask = read_mask(extra.block()?, &channels);
     extra.block()?; // blending ranges
     let name_len = extra.u8()? as usize;
     let pascal = extra.take(name_len)?;
@@ -476,6 +547,7 @@ fn read_record(r: &mut Bytes) -> Result<Record> {
         name: String::new(),
         section: Section::Pixels,
         type_tool: false,
+        mask,
     };
     let mut unicode = None;
     // The Pascal name is padded to 4 bytes; `tagged_blocks` skips the padding.
@@ -610,7 +682,58 @@ fn decode_layer(rec: &Record, chans: &[(i16, &[u8])], header: &Header) -> Result
         };
         decode_channel(data, &at, |r, src| put(comps, r, src))?;
     }
+    if let Some(mask) = &rec.mask {
+        if let Some(&(_, data)) = chans.iter().find(|(id, _)| *id == mask.channel) {
+            apply_mask(&mut rgba, mask, data, rec)?;
+        }
+    }
     Ok(rgba)
+}
+
+/// `a × b / 255`, rounded.
+fn mul(a: u8, b: u8) -> u8 {
+    ((a as u32 * b as u32 + 127) / 255) as u8
+}
+
+/// Multiplies the layer's alpha by the mask (its channel `data`) scaled by its density: the
+/// default colour outside the mask rectangle, the channel's rows inside it, decoded row by row.
+fn apply_mask(rgba: &mut RgbaImage, mask: &Mask, data: &[u8], rec: &Record) -> Result<()> {
+    let (w, h) = rgba.dimensions();
+    // Density d keeps d/255 of the mask: m' = m·d/255 + (255 − d).
+    let scale: [u8; 256] =
+        std::array::from_fn(|m| mul(m as u8, mask.density) + (255 - mask.density));
+    let [mut top, mut left, mut bottom, mut right] = mask.rect;
+    if (top == bottom || left == right) && data.len() > 2 {
+        // Mask pixels with no rectangle: panotools means the layer's.
+        (top, left, bottom, right) = (rec.top, rec.left, rec.bottom, rec.right);
+    }
+    let rows = (bottom as i64 - top as i64) as u64;
+    let cols = (right as i64 - left as i64) as u64;
+    let at = Placement::new(top as i64, left as i64, rows, cols, w, h);
+    let stride = w as usize * 4;
+    let buf: &mut [u8] = rgba;
+    let outside = scale[mask.default as usize];
+    if outside != 255 {
+        // The on-canvas part of the rectangle, in canvas rows and columns.
+        let ys = at.top + at.r0 as i64..at.top + at.r1 as i64;
+        let xs = at.left + at.c0 as i64..at.left + at.c1 as i64;
+        for (y, row) in buf.chunks_exact_mut(stride).enumerate() {
+            let inside_row = ys.contains(&(y as i64));
+            for (x, px) in row.chunks_exact_mut(4).enumerate() {
+                if !(inside_row && xs.contains(&(x as i64))) {
+                    px[3] = mul(px[3], outside);
+                }
+            }
+        }
+    }
+    decode_channel(data, &at, |r, src| {
+        let y = (at.top + r as i64) as usize;
+        let x = (at.left + at.c0 as i64) as usize;
+        let row = &mut buf[y * stride + x * 4..][..src.len() * 4];
+        for (px, &m) in row.chunks_exact_mut(4).zip(src) {
+            px[3] = mul(px[3], scale[m as usize]);
+        }
+    })
 }
 
 /// Decodes one layer channel (compression code first) and hands each on-canvas row's
@@ -782,6 +905,8 @@ mod tests {
         channels: Vec<(i16, Vec<u8>)>,
         opacity: u8,
         flags: u8,
+        /// The layer mask data block's body.
+        mask: Vec<u8>,
         pascal: Vec<u8>,
         blocks: Vec<([u8; 4], Vec<u8>)>,
         /// Raw bytes after the blocks.
@@ -794,6 +919,7 @@ mod tests {
             channels,
             opacity: 255,
             flags: 0,
+            mask: vec![],
             pascal: name.as_bytes().to_vec(),
             blocks: vec![],
             tail: vec![],
@@ -847,7 +973,9 @@ mod tests {
             }
             out.extend_from_slice(b"8BIMnorm");
             out.extend_from_slice(&[l.opacity, 0, l.flags, 0]);
-            let mut extra = vec![0; 8];
+            let mut extra = (l.mask.len() as u32).to_be_bytes().to_vec();
+            extra.extend_from_slice(&l.mask);
+            extra.extend_from_slice(&[0; 4]); // blending ranges
             extra.push(l.pascal.len() as u8);
             extra.extend_from_slice(&l.pascal);
             while extra.len() % 4 != 0 {
@@ -1007,7 +1135,7 @@ mod tests {
                 (1, raw(&plane(100))),
                 (2, raw(&plane(200))),
                 (-1, raw(&plane(50))),
-                (-2, raw(&[9; 4])), // a user mask: ignored
+                (-2, raw(&[9; 4])), // a mask channel without mask data: ignored
             ],
         );
         // Mac OS Roman, not UTF-8.
@@ -1176,8 +1304,8 @@ mod tests {
         assert_eq!(px(&stack, 1, 0, 0), [12, 21, 30, 142]);
         assert_eq!(px(&stack, 1, 1, 1), [13, 22, 30, 183]);
         assert_eq!(px(&stack, 1, 2, 0), [0; 4]);
-        // "Inside B" has a mask of zeros, which is ignored.
-        assert_eq!(px(&stack, 2, 3, 3), [200, 100, 50, 255]);
+        // "Inside B" has a mask of zeros, which hides it.
+        assert_eq!(px(&stack, 2, 3, 3), [200, 100, 50, 0]);
         // "Text: raw": 5x4 at left 5, top 4, transparent on its diagonal.
         assert_eq!(px(&stack, 4, 5, 4), [255, 0, 0, 0]);
         assert_eq!(px(&stack, 4, 7, 4), [255, 80, 0, 255]);
@@ -1194,6 +1322,225 @@ mod tests {
         assert_eq!(px(&stack, 1, 1, 1), [200, 200, 200, 128]);
         assert_eq!(px(&stack, 1, 2, 1), [201, 201, 201, 0]);
         assert_eq!(px(&stack, 1, 0, 0), [0; 4]);
+    }
+
+    /// Layer mask data: rectangle (top, left, bottom, right), default colour, flags, `rest`.
+    fn mask_data(rect: [i32; 4], default: u8, flags: u8, rest: &[u8]) -> Vec<u8> {
+        let mut out: Vec<u8> = rect.iter().flat_map(|v| v.to_be_bytes()).collect();
+        out.extend([default, flags]);
+        out.extend_from_slice(rest);
+        out
+    }
+
+    /// The real mask fields: flags, default colour, rectangle.
+    fn real_mask(flags: u8, default: u8, rect: [i32; 4]) -> Vec<u8> {
+        let mut out = vec![flags, default];
+        out.extend(rect.iter().flat_map(|v| v.to_be_bytes()));
+        out
+    }
+
+    /// A 4x2 layer over a 4x2 canvas, alpha 255 in row 0 and 200 in row 1, with layer mask
+    /// data `mask` and the extra channels `masks`.
+    fn masked(mask: Vec<u8>, masks: Vec<(i16, Vec<u8>)>) -> TestLayer {
+        let alpha = raw(&[255, 255, 255, 255, 200, 200, 200, 200]);
+        let mut chans = vec![(0, raw(&[7; 8])), (-1, alpha)];
+        chans.extend(masks);
+        let mut l = layer([0, 0, 2, 4], "Masked", chans);
+        l.mask = mask;
+        l
+    }
+
+    /// The alpha of the only layer of a 4x2 file holding `l`, row by row.
+    fn alpha_of(l: TestLayer) -> Vec<u8> {
+        let (stack, _) = decode(&rgb_psd(4, 2, &[l])).unwrap();
+        stack.layers[0].rgba.pixels().map(|p| p.0[3]).collect()
+    }
+
+    const UNMASKED: [u8; 8] = [255, 255, 255, 255, 200, 200, 200, 200];
+
+    #[test]
+    fn applies_user_masks() {
+        // Over the layer's rectangle, hiding its right half and half of one pixel.
+        let half = || raw(&[255, 255, 0, 0, 255, 128, 0, 0]);
+        let m = mask_data([0, 0, 2, 4], 0, 0, &[0, 0]);
+        let l = masked(m.clone(), vec![(-2, half())]);
+        let (stack, _) = decode(&rgb_psd(4, 2, &[l])).unwrap();
+        let alpha: Vec<u8> = stack.layers[0].rgba.pixels().map(|p| p.0[3]).collect();
+        assert_eq!(alpha, [255, 255, 0, 0, 200, 100, 0, 0]);
+        // Straight alpha: hidden pixels keep their colour.
+        assert_eq!(px(&stack, 0, 3, 0), [7, 0, 0, 0]);
+        assert_eq!(kinds(&stack), [LayerKind::Object]);
+        // The same mask, disabled: no effect.
+        let l = masked(
+            mask_data([0, 0, 2, 4], 0, 0x02, &[0, 0]),
+            vec![(-2, half())],
+        );
+        assert_eq!(alpha_of(l), UNMASKED);
+        // The same mask marked relative to the layer: its rectangle is still the canvas's.
+        let l = masked(
+            mask_data([0, 0, 2, 4], 0, 0x01, &[0, 0]),
+            vec![(-2, half())],
+        );
+        assert_eq!(alpha_of(l), [255, 255, 0, 0, 200, 100, 0, 0]);
+        // A 1x1 RLE mask at (2, 1) with default colour 255: only that pixel is hidden.
+        let l = masked(
+            mask_data([1, 2, 2, 3], 255, 0, &[]),
+            vec![(-2, rle(&[vec![0]]))],
+        );
+        assert_eq!(alpha_of(l), [255, 255, 255, 255, 200, 200, 0, 200]);
+        // The same with default colour 0 and a 255 pixel: only that pixel shows.
+        let l = masked(mask_data([1, 2, 2, 3], 0, 0, &[]), vec![(-2, raw(&[255]))]);
+        assert_eq!(alpha_of(l), [0, 0, 0, 0, 0, 0, 200, 0]);
+        // A 4x8 mask at -1, -3 reaching past every edge: canvas (x, y) is mask (y + 1, x + 3).
+        let vals: Vec<u8> = (0..4u8)
+            .flat_map(|r| (0..8u8).map(move |c| 100 + 10 * r + c))
+            .collect();
+        let l = masked(mask_data([-1, -3, 3, 5], 0, 0, &[]), vec![(-2, raw(&vals))]);
+        let row1 = [123, 124, 125, 126].map(|m| mul(200, m));
+        let want = [[113, 114, 115, 116], row1].concat();
+        assert_eq!(alpha_of(l), want);
+        // Entirely off the canvas: the default colour everywhere.
+        let off = |default| {
+            let m = mask_data([100, -100, 101, -99], default, 0, &[]);
+            alpha_of(masked(m, vec![(-2, raw(&[255]))]))
+        };
+        assert_eq!(off(0), [0; 8]);
+        assert_eq!(off(255), UNMASKED);
+        // The masks of a psd-tools file, as psd-tools composites them.
+        let bytes = include_bytes!("../../tests/fixtures/psd/psdtools_masks.psd");
+        let (stack, props) = decode(bytes).unwrap();
+        let want = [
+            "Background",
+            "From alpha",
+            "Disabled",
+            "Small white",
+            "Off canvas",
+            "Density",
+        ];
+        assert_eq!(names(&stack), want);
+        assert_eq!(props, [PsdLayerProps::default(); 6]);
+        assert_eq!(kinds(&stack)[0], LayerKind::Background);
+        let alphas: Vec<Vec<u8>> = stack
+            .layers
+            .iter()
+            .map(|l| l.rgba.pixels().map(|p| p.0[3]).collect())
+            .collect();
+        let rows = |r: [[u8; 6]; 4]| r.concat();
+        assert_eq!(alphas[0], [255; 24]);
+        // An RGBA layer in an RGB file: psd-tools keeps its alpha in the mask only.
+        let z = [0; 6];
+        assert_eq!(
+            alphas[1],
+            rows([z, [0, 0, 100, 255, 0, 0], [0, 50, 150, 250, 0, 0], z])
+        );
+        let two = [0, 0, 0, 0, 255, 255];
+        assert_eq!(alphas[2], rows([two, two, z, z]));
+        let four = [255, 255, 255, 255, 0, 0];
+        assert_eq!(alphas[3], rows([four, [255, 255, 0, 255, 0, 0], four, z]));
+        assert_eq!(alphas[4], rows([[110, 160, 0, 0, 0, 0], z, z, z]));
+        assert_eq!(alphas[5], rows([z, z, z, [0, 0, 0, 127, 127, 0]]));
+        assert_eq!(px(&stack, 1, 2, 1), [11, 20, 30, 100]);
+    }
+
+    #[test]
+    fn prefers_the_real_user_mask() {
+        // A -2 mask rendered from other data hides everything; the -3 real user mask (1x2 at
+        // the top left, default colour 255) hides only (1, 0).
+        let chans = || vec![(-2, raw(&[0; 8])), (-3, raw(&[255, 0]))];
+        let with_real = |flags, real_flags, params: &[u8]| {
+            let real = [real_mask(real_flags, 255, [0, 0, 1, 2]), params.to_vec()].concat();
+            masked(mask_data([0, 0, 2, 4], 0, flags, &real), chans())
+        };
+        let hides_one = [255, 0, 255, 255, 200, 200, 200, 200];
+        assert_eq!(alpha_of(with_real(0x08, 0, &[])), hides_one);
+        // Disabled in the flags or in the real flags.
+        assert_eq!(alpha_of(with_real(0x0a, 0, &[])), UNMASKED);
+        assert_eq!(alpha_of(with_real(0x08, 0x02, &[])), UNMASKED);
+        // The mask parameters come after the real fields: density 128 over the real mask.
+        let l = with_real(0x18, 0, &[0x01, 128, 0, 0]);
+        assert_eq!(alpha_of(l), [255, 127, 255, 255, 200, 200, 200, 200]);
+        // Without the real fields (20 bytes of mask data), the -2 mask applies.
+        let l = masked(mask_data([0, 0, 2, 4], 0, 0, &[0, 0]), chans());
+        assert_eq!(alpha_of(l), [0; 8]);
+        // Real fields without a -3 channel are mask parameters or padding, never a mask.
+        let real = real_mask(0, 255, [0, 0, 1, 2]);
+        let l = masked(
+            mask_data([0, 0, 2, 4], 0, 0, &real),
+            vec![(-2, raw(&[255; 8]))],
+        );
+        assert_eq!(alpha_of(l), UNMASKED);
+    }
+
+    #[test]
+    fn reads_mask_parameters_and_odd_mask_data() {
+        let zeros = || vec![(-2, raw(&[0; 8]))];
+        // User mask density 51 and a feather (not applied): 204/255 of the layer shows.
+        let feather = 2.5f64.to_be_bytes();
+        let params = [&[0x03, 51][..], &feather, &[0, 0]].concat();
+        let l = masked(mask_data([0, 0, 2, 4], 0, 0x10, &params), zeros());
+        let row1 = mul(200, 204);
+        assert_eq!(alpha_of(l), [204, 204, 204, 204, row1, row1, row1, row1]);
+        // Vector mask density and feather only: the user mask applies in full.
+        let params = [&[0x0c, 51][..], &feather, &[0, 0]].concat();
+        let l = masked(mask_data([0, 0, 2, 4], 0, 0x10, &params), zeros());
+        assert_eq!(alpha_of(l), [0; 8]);
+        // Parameters flagged but cut off: the mask applies in full.
+        let l = masked(mask_data([0, 0, 2, 4], 0, 0x10, &[]), zeros());
+        assert_eq!(alpha_of(l), [0; 8]);
+        // Mask data too short to place the mask, or upside down: no mask.
+        let l = masked(mask_data([0, 0, 2, 4], 0, 0, &[])[..17].to_vec(), zeros());
+        assert_eq!(alpha_of(l), UNMASKED);
+        let l = masked(mask_data([2, 0, 0, 4], 0, 0, &[0, 0]), zeros());
+        assert_eq!(alpha_of(l), UNMASKED);
+        let l = masked(mask_data([0, 4, 2, 0], 0, 0, &[0, 0]), zeros());
+        assert_eq!(alpha_of(l), UNMASKED);
+        // An empty rectangle over mask pixels: the layer's rectangle (as panotools writes).
+        let half = raw(&[255, 255, 0, 0, 255, 128, 0, 0]);
+        let l = masked(mask_data([0, 0, 0, 0], 0, 0, &[0, 0]), vec![(-2, half)]);
+        assert_eq!(alpha_of(l), [255, 255, 0, 0, 200, 100, 0, 0]);
+        // An empty rectangle and no pixels: the default colour everywhere.
+        let l = masked(mask_data([1, 1, 1, 1], 0, 0, &[0, 0]), vec![(-2, raw(&[]))]);
+        assert_eq!(alpha_of(l), [0; 8]);
+        let l = masked(
+            mask_data([1, 1, 1, 1], 255, 0, &[0, 0]),
+            vec![(-2, raw(&[]))],
+        );
+        assert_eq!(alpha_of(l), UNMASKED);
+        // A mask rectangle four million pixels wide in one RLE row: only the canvas is read.
+        let packets = 32_767u32;
+        let row: Vec<u8> = (0..packets).flat_map(|i| [0x81, i as u8]).collect();
+        let chan = [&[0, 1][..], &(row.len() as u16).to_be_bytes(), &row].concat();
+        let left = -(128 * 7 + 126);
+        let rect = [1, left, 2, left + 128 * packets as i32];
+        let l = masked(mask_data(rect, 255, 0, &[]), vec![(-2, chan)]);
+        let want = [
+            255,
+            255,
+            255,
+            255,
+            mul(200, 7),
+            mul(200, 7),
+            mul(200, 8),
+            mul(200, 8),
+        ];
+        assert_eq!(alpha_of(l), want);
+        // Mask pixels that a huge rectangle does not have, truncated or ZIP data: errors.
+        let lim = PsdLimits::default();
+        let huge = [i32::MIN, i32::MIN, i32::MAX, i32::MAX];
+        for chan in [raw(&[1; 8]), rle(&[vec![1; 4]])] {
+            let l = masked(mask_data(huge, 0, 0, &[]), vec![(-2, chan)]);
+            assert_eq!(err_of(&rgb_psd(4, 2, &[l]), &lim).0, "psd_truncated");
+        }
+        let l = masked(mask_data([0, 0, 2, 4], 0, 0, &[]), vec![(-2, raw(&[1; 7]))]);
+        assert_eq!(err_of(&rgb_psd(4, 2, &[l]), &lim).0, "psd_truncated");
+        let l = masked(
+            mask_data([0, 0, 2, 4], 0, 0, &[]),
+            vec![(-2, vec![0, 2, 0x78])],
+        );
+        assert_eq!(err_of(&rgb_psd(4, 2, &[l]), &lim).0, "psd_unsupported");
+        // A disabled mask's channel is not read at all.
+        let l = masked(mask_data([0, 0, 2, 4], 0, 2, &[]), vec![(-2, raw(&[1; 7]))]);
+        assert_eq!(alpha_of(l), UNMASKED);
     }
 
     #[test]
@@ -1419,6 +1766,7 @@ mod tests {
             ours,
             include_bytes!("../../tests/fixtures/psd/psdtools_groups.psd").to_vec(),
             include_bytes!("../../tests/fixtures/psd/psdtools_gray.psd").to_vec(),
+            include_bytes!("../../tests/fixtures/psd/psdtools_masks.psd").to_vec(),
         ];
         let lim = PsdLimits {
             max_pixels: 1 << 16,

@@ -125,7 +125,10 @@ async fn ops_make_revisions_that_undo_and_redo_step_through() {
         .map(|i| (m[i] - want[i] as f64).powi(2))
         .sum::<f64>()
         .sqrt();
-    assert!(de < 0.03, "mean after recolour {m:?} is ΔE {de} from {want:?}");
+    assert!(
+        de < 0.03,
+        "mean after recolour {m:?} is ΔE {de} from {want:?}"
+    );
     let alpha = |png: &[u8]| rgba(png).pixels().map(|p| p.0[3]).collect::<Vec<_>>();
     assert_eq!(alpha(&before[2]), alpha(&after[2]), "recolour keeps alpha");
 
@@ -484,4 +487,118 @@ async fn replace_merge_transform_and_inpaint_change_only_their_layers() {
 
 fn before_bbox(doc: &Value, z: usize) -> Value {
     doc["layers"][z]["bbox"].clone()
+}
+
+async fn import(c: &Client, bytes: Vec<u8>, ctype: &str) -> (StatusCode, Value) {
+    let r = c
+        .post("/api/v1/documents")
+        .header("content-type", ctype)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn psd_and_ora_exports_import_back_as_the_same_document() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let doc = document(&c, 4).await;
+    let l2 = layer_id(&doc, 2);
+    let (s, doc) = op(
+        &c,
+        &doc,
+        json!({"op": "transform", "layer_id": l2, "visible": false}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, doc) = op(
+        &c,
+        &doc,
+        json!({"op": "transform", "layer_id": layer_id(&doc, 1), "opacity": 0.6}),
+    )
+    .await;
+    let originals: Vec<_> = pixels(&c, &doc).await.iter().map(|p| rgba(p)).collect();
+    let doc_id = doc["id"].as_str().unwrap();
+    for (format, ctype) in [
+        ("psd", "image/vnd.adobe.photoshop"),
+        ("ora", "image/openraster"),
+    ] {
+        let r = c
+            .get(&format!(
+                "/api/v1/documents/{doc_id}/export?format={format}"
+            ))
+            .send()
+            .await
+            .unwrap();
+        let bytes = r.bytes().await.unwrap().to_vec();
+        let (s, imported) = import(&c, bytes.clone(), ctype).await;
+        assert_eq!(s, StatusCode::CREATED, "{format}: {imported}");
+        assert_eq!(imported["layers"].as_array().unwrap().len(), 4);
+        assert_eq!(imported["mode"], format!("import-{format}"));
+        for z in 0..4 {
+            let (a, b) = (&doc["layers"][z], &imported["layers"][z]);
+            assert_eq!(a["name"], b["name"], "{format} z{z}");
+            assert_eq!(a["visible"], b["visible"], "{format} z{z}");
+            let (oa, ob) = (
+                a["opacity"].as_f64().unwrap(),
+                b["opacity"].as_f64().unwrap(),
+            );
+            assert!((oa - ob).abs() < 0.01, "{format} z{z}: {oa} vs {ob}");
+        }
+        let back = pixels(&c, &imported).await;
+        for (z, (orig, png)) in originals.iter().zip(&back).enumerate() {
+            let got = rgba(png);
+            let same = orig
+                .pixels()
+                .zip(got.pixels())
+                .all(|(a, b)| a.0[3] == b.0[3] && (a.0[3] == 0 || a.0 == b.0));
+            assert!(
+                same,
+                "{format}: layer {z} pixels differ after the round trip"
+            );
+        }
+        // the imported document is editable like any other
+        let (s, _) = op(
+            &c,
+            &imported,
+            json!({"op": "rename", "layer_id": layer_id(&imported, 0), "name": "Paper"}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        // damaged files are precise errors, and the studio stays up
+        let (s, e) = import(&c, bytes[..bytes.len() / 3].to_vec(), ctype).await;
+        assert_eq!(
+            s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{format} truncated: {e}"
+        );
+    }
+    // a PSD written by psd-tools (groups, a hidden group, a mask, a raw layer)
+    let fixture = std::fs::read("tests/fixtures/psd/psdtools_groups.psd").unwrap();
+    let (s, d) = import(&c, fixture, "application/octet-stream").await;
+    assert_eq!(s, StatusCode::CREATED, "{d}");
+    assert!(d["layers"].as_array().unwrap().len() >= 2);
+    // not a layered file
+    let (s, e) = import(&c, png(32, 32, 1), "image/png").await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{e}");
+    let (s, _) = import(
+        &c,
+        b"8BPS\0\x01garbage".to_vec(),
+        "image/vnd.adobe.photoshop",
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    let (s, _) = import(&c, b"hello".to_vec(), "text/plain").await;
+    assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // nothing another member can see
+    let b = t
+        .member("b@example.com", image_layered::store::Plan::Free)
+        .await;
+    assert_eq!(
+        b.json(&format!("/api/v1/documents/{doc_id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
 }

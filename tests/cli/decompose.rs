@@ -97,6 +97,35 @@ fn palette_decompose_writes_layers_and_a_manifest_that_recompose_the_input() {
     let bytes = std::fs::read(&zip_path).unwrap();
     let name_len = u16::from_le_bytes([bytes[26], bytes[27]]) as usize;
     assert_eq!(&bytes[30..30 + name_len], b"manifest.json");
+
+    // and as layered files that our own readers open back into the same layers
+    for format in ["psd", "ora"] {
+        let path = env.root.path().join(format!("layers.{format}"));
+        let run = env.run(&[
+            "decompose",
+            input.to_str().unwrap(),
+            "-o",
+            path.to_str().unwrap(),
+            "--mode",
+            "palette",
+            "--format",
+            format,
+        ]);
+        assert_eq!(run.code, Some(0), "{}", run.describe());
+        let bytes = std::fs::read(&path).unwrap();
+        let stack = if format == "psd" {
+            image_layered::engine::psd_read::decode_psd(&bytes, &Default::default())
+                .unwrap()
+                .0
+        } else {
+            image_layered::engine::ora::decode_ora(&bytes).unwrap().0
+        };
+        assert_eq!(
+            stack.layers.len(),
+            manifest["layers"].as_array().unwrap().len()
+        );
+        assert!(stack.recon_psnr(&truth) >= 45.0, "{format}");
+    }
 }
 
 #[test]
