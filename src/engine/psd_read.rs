@@ -391,8 +391,9 @@ struct Mask {
     density: u8,
 }
 
-/// Layer mask flags: the mask is disabled; mask parameters follow.
+/// Layer mask flag: the mask is disabled.
 const MASK_DISABLED: u8 = 0x02;
+/// Layer mask flag: mask parameters follow the (real) mask fields.
 const MASK_HAS_PARAMETERS: u8 = 0x10;
 /// Mask parameter flag: a user mask density byte comes first.
 const PARAM_USER_DENSITY: u8 = 0x01;
@@ -1332,6 +1333,11 @@ mod tests {
         out
     }
 
+    /// Layer mask data over the whole 4x2 layer of [`masked`].
+    fn over_layer(default: u8, flags: u8, rest: &[u8]) -> Vec<u8> {
+        mask_data([0, 0, 2, 4], default, flags, rest)
+    }
+
     /// The real mask fields: flags, default colour, rectangle.
     fn real_mask(flags: u8, default: u8, rect: [i32; 4]) -> Vec<u8> {
         let mut out = vec![flags, default];
@@ -1362,8 +1368,7 @@ mod tests {
     fn applies_user_masks() {
         // Over the layer's rectangle, hiding its right half and half of one pixel.
         let half = || raw(&[255, 255, 0, 0, 255, 128, 0, 0]);
-        let m = mask_data([0, 0, 2, 4], 0, 0, &[0, 0]);
-        let l = masked(m.clone(), vec![(-2, half())]);
+        let l = masked(over_layer(0, 0, &[0, 0]), vec![(-2, half())]);
         let (stack, _) = decode(&rgb_psd(4, 2, &[l])).unwrap();
         let alpha: Vec<u8> = stack.layers[0].rgba.pixels().map(|p| p.0[3]).collect();
         assert_eq!(alpha, [255, 255, 0, 0, 200, 100, 0, 0]);
@@ -1371,25 +1376,17 @@ mod tests {
         assert_eq!(px(&stack, 0, 3, 0), [7, 0, 0, 0]);
         assert_eq!(kinds(&stack), [LayerKind::Object]);
         // The same mask, disabled: no effect.
-        let l = masked(
-            mask_data([0, 0, 2, 4], 0, 0x02, &[0, 0]),
-            vec![(-2, half())],
-        );
+        let l = masked(over_layer(0, 0x02, &[0, 0]), vec![(-2, half())]);
         assert_eq!(alpha_of(l), UNMASKED);
         // The same mask marked relative to the layer: its rectangle is still the canvas's.
-        let l = masked(
-            mask_data([0, 0, 2, 4], 0, 0x01, &[0, 0]),
-            vec![(-2, half())],
-        );
+        let l = masked(over_layer(0, 0x01, &[0, 0]), vec![(-2, half())]);
         assert_eq!(alpha_of(l), [255, 255, 0, 0, 200, 100, 0, 0]);
         // A 1x1 RLE mask at (2, 1) with default colour 255: only that pixel is hidden.
-        let l = masked(
-            mask_data([1, 2, 2, 3], 255, 0, &[]),
-            vec![(-2, rle(&[vec![0]]))],
-        );
+        let small = |default| mask_data([1, 2, 2, 3], default, 0, &[]);
+        let l = masked(small(255), vec![(-2, rle(&[vec![0]]))]);
         assert_eq!(alpha_of(l), [255, 255, 255, 255, 200, 200, 0, 200]);
         // The same with default colour 0 and a 255 pixel: only that pixel shows.
-        let l = masked(mask_data([1, 2, 2, 3], 0, 0, &[]), vec![(-2, raw(&[255]))]);
+        let l = masked(small(0), vec![(-2, raw(&[255]))]);
         assert_eq!(alpha_of(l), [0, 0, 0, 0, 0, 0, 200, 0]);
         // A 4x8 mask at -1, -3 reaching past every edge: canvas (x, y) is mask (y + 1, x + 3).
         let vals: Vec<u8> = (0..4u8)
@@ -1429,10 +1426,8 @@ mod tests {
         assert_eq!(alphas[0], [255; 24]);
         // An RGBA layer in an RGB file: psd-tools keeps its alpha in the mask only.
         let z = [0; 6];
-        assert_eq!(
-            alphas[1],
-            rows([z, [0, 0, 100, 255, 0, 0], [0, 50, 150, 250, 0, 0], z])
-        );
+        let want = rows([z, [0, 0, 100, 255, 0, 0], [0, 50, 150, 250, 0, 0], z]);
+        assert_eq!(alphas[1], want);
         let two = [0, 0, 0, 0, 255, 255];
         assert_eq!(alphas[2], rows([two, two, z, z]));
         let four = [255, 255, 255, 255, 0, 0];
@@ -1449,7 +1444,7 @@ mod tests {
         let chans = || vec![(-2, raw(&[0; 8])), (-3, raw(&[255, 0]))];
         let with_real = |flags, real_flags, params: &[u8]| {
             let real = [real_mask(real_flags, 255, [0, 0, 1, 2]), params.to_vec()].concat();
-            masked(mask_data([0, 0, 2, 4], 0, flags, &real), chans())
+            masked(over_layer(0, flags, &real), chans())
         };
         let hides_one = [255, 0, 255, 255, 200, 200, 200, 200];
         assert_eq!(alpha_of(with_real(0x08, 0, &[])), hides_one);
@@ -1460,15 +1455,13 @@ mod tests {
         let l = with_real(0x18, 0, &[0x01, 128, 0, 0]);
         assert_eq!(alpha_of(l), [255, 127, 255, 255, 200, 200, 200, 200]);
         // Without the real fields (20 bytes of mask data), the -2 mask applies.
-        let l = masked(mask_data([0, 0, 2, 4], 0, 0, &[0, 0]), chans());
+        let l = masked(over_layer(0, 0, &[0, 0]), chans());
         assert_eq!(alpha_of(l), [0; 8]);
-        // Real fields without a -3 channel are mask parameters or padding, never a mask.
+        // Real fields without a -3 channel are not read: the -2 mask keeps its rectangle.
         let real = real_mask(0, 255, [0, 0, 1, 2]);
-        let l = masked(
-            mask_data([0, 0, 2, 4], 0, 0, &real),
-            vec![(-2, raw(&[255; 8]))],
-        );
-        assert_eq!(alpha_of(l), UNMASKED);
+        let top_row = raw(&[255, 255, 255, 255, 0, 0, 0, 0]);
+        let l = masked(over_layer(0, 0, &real), vec![(-2, top_row)]);
+        assert_eq!(alpha_of(l), [255, 255, 255, 255, 0, 0, 0, 0]);
     }
 
     #[test]
@@ -1477,18 +1470,18 @@ mod tests {
         // User mask density 51 and a feather (not applied): 204/255 of the layer shows.
         let feather = 2.5f64.to_be_bytes();
         let params = [&[0x03, 51][..], &feather, &[0, 0]].concat();
-        let l = masked(mask_data([0, 0, 2, 4], 0, 0x10, &params), zeros());
+        let l = masked(over_layer(0, 0x10, &params), zeros());
         let row1 = mul(200, 204);
         assert_eq!(alpha_of(l), [204, 204, 204, 204, row1, row1, row1, row1]);
         // Vector mask density and feather only: the user mask applies in full.
         let params = [&[0x0c, 51][..], &feather, &[0, 0]].concat();
-        let l = masked(mask_data([0, 0, 2, 4], 0, 0x10, &params), zeros());
+        let l = masked(over_layer(0, 0x10, &params), zeros());
         assert_eq!(alpha_of(l), [0; 8]);
         // Parameters flagged but cut off: the mask applies in full.
-        let l = masked(mask_data([0, 0, 2, 4], 0, 0x10, &[]), zeros());
+        let l = masked(over_layer(0, 0x10, &[]), zeros());
         assert_eq!(alpha_of(l), [0; 8]);
         // Mask data too short to place the mask, or upside down: no mask.
-        let l = masked(mask_data([0, 0, 2, 4], 0, 0, &[])[..17].to_vec(), zeros());
+        let l = masked(over_layer(0, 0, &[])[..17].to_vec(), zeros());
         assert_eq!(alpha_of(l), UNMASKED);
         let l = masked(mask_data([2, 0, 0, 4], 0, 0, &[0, 0]), zeros());
         assert_eq!(alpha_of(l), UNMASKED);
@@ -1499,13 +1492,12 @@ mod tests {
         let l = masked(mask_data([0, 0, 0, 0], 0, 0, &[0, 0]), vec![(-2, half)]);
         assert_eq!(alpha_of(l), [255, 255, 0, 0, 200, 100, 0, 0]);
         // An empty rectangle and no pixels: the default colour everywhere.
-        let l = masked(mask_data([1, 1, 1, 1], 0, 0, &[0, 0]), vec![(-2, raw(&[]))]);
-        assert_eq!(alpha_of(l), [0; 8]);
-        let l = masked(
-            mask_data([1, 1, 1, 1], 255, 0, &[0, 0]),
-            vec![(-2, raw(&[]))],
-        );
-        assert_eq!(alpha_of(l), UNMASKED);
+        let empty = |default| {
+            let m = mask_data([1, 1, 1, 1], default, 0, &[0, 0]);
+            alpha_of(masked(m, vec![(-2, raw(&[]))]))
+        };
+        assert_eq!(empty(0), [0; 8]);
+        assert_eq!(empty(255), UNMASKED);
         // A mask rectangle four million pixels wide in one RLE row: only the canvas is read.
         let packets = 32_767u32;
         let row: Vec<u8> = (0..packets).flat_map(|i| [0x81, i as u8]).collect();
@@ -1513,17 +1505,8 @@ mod tests {
         let left = -(128 * 7 + 126);
         let rect = [1, left, 2, left + 128 * packets as i32];
         let l = masked(mask_data(rect, 255, 0, &[]), vec![(-2, chan)]);
-        let want = [
-            255,
-            255,
-            255,
-            255,
-            mul(200, 7),
-            mul(200, 7),
-            mul(200, 8),
-            mul(200, 8),
-        ];
-        assert_eq!(alpha_of(l), want);
+        let row1 = [7, 7, 8, 8].map(|m| mul(200, m));
+        assert_eq!(alpha_of(l), [[255; 4], row1].concat());
         // Mask pixels that a huge rectangle does not have, truncated or ZIP data: errors.
         let lim = PsdLimits::default();
         let huge = [i32::MIN, i32::MIN, i32::MAX, i32::MAX];
@@ -1531,15 +1514,12 @@ mod tests {
             let l = masked(mask_data(huge, 0, 0, &[]), vec![(-2, chan)]);
             assert_eq!(err_of(&rgb_psd(4, 2, &[l]), &lim).0, "psd_truncated");
         }
-        let l = masked(mask_data([0, 0, 2, 4], 0, 0, &[]), vec![(-2, raw(&[1; 7]))]);
+        let l = masked(over_layer(0, 0, &[]), vec![(-2, raw(&[1; 7]))]);
         assert_eq!(err_of(&rgb_psd(4, 2, &[l]), &lim).0, "psd_truncated");
-        let l = masked(
-            mask_data([0, 0, 2, 4], 0, 0, &[]),
-            vec![(-2, vec![0, 2, 0x78])],
-        );
+        let l = masked(over_layer(0, 0, &[]), vec![(-2, vec![0, 2, 0x78])]);
         assert_eq!(err_of(&rgb_psd(4, 2, &[l]), &lim).0, "psd_unsupported");
         // A disabled mask's channel is not read at all.
-        let l = masked(mask_data([0, 0, 2, 4], 0, 2, &[]), vec![(-2, raw(&[1; 7]))]);
+        let l = masked(over_layer(0, 2, &[]), vec![(-2, raw(&[1; 7]))]);
         assert_eq!(alpha_of(l), UNMASKED);
     }
 

@@ -52,8 +52,27 @@ async fn upload_then_download_is_byte_identical_for_each_format_and_encoding() {
             .unwrap();
         assert_eq!(got.bytes().await.unwrap().as_ref(), &bytes[..]);
     }
+    // a browser's form: its boundary is mixed case, and must be matched exactly
+    let boundary = "----WebKitFormBoundaryAbCdEf0123XyZ";
+    let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"
+    )
+    .into_bytes();
+    body.extend_from_slice(&png(16, 16, 3));
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let r = c
+        .post("/api/v1/images")
+        .header(
+            "content-type",
+            format!("multipart/form-data; boundary={boundary}"),
+        )
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
     let (_, list) = c.json("/api/v1/images").await;
-    assert_eq!(list["images"].as_array().unwrap().len(), 6);
+    assert_eq!(list["images"].as_array().unwrap().len(), 7);
 }
 
 #[tokio::test]

@@ -86,14 +86,15 @@ pub(crate) async fn file_body(
     body: Incoming,
 ) -> Result<Vec<u8>, ApiError> {
     let limit = app.config.uploads.max_bytes;
-    let ctype = parts
+    let raw_ctype = parts
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+        .unwrap_or("");
+    // media types compare case-insensitively; the boundary is case-sensitive
+    let ctype = raw_ctype.to_ascii_lowercase();
     Ok(if ctype.starts_with("multipart/form-data") {
-        let boundary = multer::parse_boundary(&ctype).map_err(|e| {
+        let boundary = multer::parse_boundary(raw_ctype).map_err(|e| {
             ApiError::bad_request(
                 "invalid_multipart",
                 format!("bad multipart content type: {e}"),
