@@ -11,6 +11,7 @@ mod decompose;
 mod keys;
 mod models;
 mod store_lock;
+mod studio;
 mod sweep;
 mod tls;
 mod users;
