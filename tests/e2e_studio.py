@@ -328,6 +328,8 @@ def main():
         return 1
     try:
         run(args, driver, download_dir)
+        # the finished studio, for a human to look at
+        driver.save_screenshot(os.path.join(args.out, "studio.png"))
         return 0
     except Exception as e:  # noqa: BLE001
         reason = str(e) if isinstance(e, StepFailed) else f"{type(e).__name__}: {e}"
