@@ -14,8 +14,7 @@
 // State lives in `S`; rendering always starts from the last document the server returned.
 "use strict";
 
-const S = { me: null, doc: null, selected: null, busy: false, images: [], thumbTries: 0, thumbTimer: 0 };
-const DOCS_KEY = "image-layered.documents"; // image id → last document id (this browser)
+const S = { me: null, doc: null, selected: null, busy: false, images: [], docOf: {}, thumbTries: 0, thumbTimer: 0 };
 
 // ---------------------------------------------------------------- 1. helpers
 const $ = (sel) => document.querySelector(sel);
@@ -100,12 +99,10 @@ function keepFocus(list, key, fill) {
 }
 
 function knownDocs() {
-  try { return JSON.parse(localStorage.getItem(DOCS_KEY)) || {}; } catch (e) { return {}; }
+  return S.docOf || {};
 }
 function rememberDoc(imageId, docId) {
-  const m = knownDocs();
-  m[imageId] = docId;
-  try { localStorage.setItem(DOCS_KEY, JSON.stringify(m)); } catch (e) { /* private mode */ }
+  S.docOf = { ...(S.docOf || {}), [imageId]: docId };
 }
 
 // ---------------------------------------------------------------- 2. account
@@ -187,8 +184,12 @@ async function uploadFiles(files) {
 
 async function loadImages() {
   try {
-    const { data } = await api("GET", "/api/v1/images");
+    const [{ data }, docs] = await Promise.all([
+      api("GET", "/api/v1/images"), api("GET", "/api/v1/documents")]);
     S.images = (data.images || []).sort((a, b) => b.id.localeCompare(a.id)); // UUIDv7: newest first
+    // the newest document of each image (the list is newest first)
+    S.docOf = {};
+    for (const d of docs.data.documents || []) if (!S.docOf[d.image_id]) S.docOf[d.image_id] = d.id;
     renderImages();
   } catch (e) { fail(e); }
 }

@@ -59,6 +59,7 @@ pub async fn dispatch(app: &App, req: Request<Incoming>) -> (Pattern, HttpResult
                 "/api/v1/images/{id}/decompose",
                 documents::decompose(app, req, id).await,
             ),
+            (&M::GET, ["documents"]) => ("/api/v1/documents", documents::list(app, req).await),
             (&M::POST, ["documents"]) => ("/api/v1/documents", documents::import(app, req).await),
             (&M::GET, ["documents", id]) => {
                 ("/api/v1/documents/{id}", documents::get(app, req, id).await)

@@ -120,6 +120,17 @@ impl ImageService {
         .await?
     }
 
+    /// The member's documents, newest first.
+    pub fn list_documents(&self, owner: UserId) -> Result<Vec<DocumentRecord>, ApiError> {
+        let mut docs = Vec::new();
+        for img in self.store.list_images(owner)? {
+            docs.extend(self.store.documents_of_image(img.id)?);
+        }
+        docs.retain(|d| d.owner == owner);
+        docs.sort_by_key(|d| std::cmp::Reverse(d.id));
+        Ok(docs)
+    }
+
     /// The member's document; another member's is 404.
     pub fn get_document(&self, owner: UserId, id: DocumentId) -> Result<DocumentRecord, ApiError> {
         self.store

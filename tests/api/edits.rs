@@ -593,6 +593,13 @@ async fn psd_and_ora_exports_import_back_as_the_same_document() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let (s, _) = import(&c, b"hello".to_vec(), "text/plain").await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    // the member's documents, newest first: the edited one and its three imports
+    let (s, list) = c.json("/api/v1/documents").await;
+    assert_eq!(s, StatusCode::OK);
+    let list = list["documents"].as_array().unwrap();
+    assert_eq!(list.len(), 4);
+    assert_eq!(list[3]["id"], doc["id"]);
+    assert_eq!(list[3]["layers"], 4);
     // nothing another member can see
     let b = t
         .member("b@example.com", image_layered::store::Plan::Free)
@@ -601,4 +608,6 @@ async fn psd_and_ora_exports_import_back_as_the_same_document() {
         b.json(&format!("/api/v1/documents/{doc_id}")).await.0,
         StatusCode::NOT_FOUND
     );
+    let (_, theirs) = b.json("/api/v1/documents").await;
+    assert_eq!(theirs["documents"].as_array().unwrap().len(), 0);
 }

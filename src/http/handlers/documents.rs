@@ -195,3 +195,32 @@ pub async fn import(app: &App, req: Request<Incoming>) -> HttpResult {
     let doc = app.images.import_document(p.user.id, bytes).await?;
     Ok(json(StatusCode::CREATED, &document_json(&doc)))
 }
+
+/// `GET /api/v1/documents`: the member's documents, newest first (summaries; `GET
+/// /api/v1/documents/{id}` has the layers).
+pub async fn list(app: &App, req: Request<Incoming>) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts)?;
+    let docs: Vec<_> = app
+        .images
+        .list_documents(p.user.id)?
+        .iter()
+        .map(|d| {
+            serde_json::json!({
+                "id": d.id,
+                "image_id": d.image_id,
+                "width": d.width,
+                "height": d.height,
+                "revision": d.revision,
+                "mode": d.mode,
+                "layers": d.layers.len(),
+                "created_at": super::images::rfc3339(d.created_at),
+                "expires_at": super::images::rfc3339(d.expires_at),
+            })
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "documents": docs }),
+    ))
+}
