@@ -2,7 +2,8 @@
 """End-to-end check of the studio page in a real browser (headless Chromium via Selenium).
 
 Drives the page the way a member would: sign in, upload an image, decompose it, hide the
-top layer, undo and redo, export a PSD, and checks the PSD (with psd_tools when installed).
+top layer, undo and redo, export a PSD, and checks the PSD (with psd_tools when installed),
+recolour a layer, then import the exported PSD as a new document.
 
     python3 -m pip install selenium        # psd-tools optional
     python3 tests/e2e_studio.py --url http://127.0.0.1:8080 \
@@ -275,6 +276,64 @@ def run(args, driver, download_dir):
                 raise StepFailed(f"check-psd: layer {i} from the front ({layer.name!r}) is "
                                  f"{'visible' if layer.visible else 'hidden'} in the PSD, "
                                  f"{'visible' if visible else 'hidden'} in the document")
+
+    @step("recolor")
+    def _():
+        picks = driver.find_elements(By.CSS_SELECTOR, "#layers li[data-layer-id] button.pick")
+        target = next((b for b in picks
+                       if b.find_element(By.CSS_SELECTOR, ".kind").text.strip() != "background"),
+                      None)
+        if target is None:
+            raise StepFailed("recolor: the document has no layer other than the background")
+        layer_id = target.get_attribute("data-layer-id")
+        target.click()
+        wait_for(driver, "the layer to be selected",
+                 lambda d: "selected" in d.find_element(
+                     By.CSS_SELECTOR, f'#layers li[data-layer-id="{layer_id}"]')
+                 .get_attribute("class").split()
+                 and d.find_element(By.ID, "layer-props").is_displayed())
+        driver.execute_script(
+            "const c=document.getElementById('recolor-color');c.value='#cc2244';"
+            "c.dispatchEvent(new Event('input',{bubbles:true}));"
+            "c.dispatchEvent(new Event('change',{bubbles:true}));")
+        rev0 = state["rev"]
+        wait_for(driver, "an enabled Apply colour button",
+                 lambda d: d.find_element(By.ID, "recolor-apply").is_enabled())
+        driver.find_element(By.ID, "recolor-apply").click()
+        rev, layers = wait_settled(driver, "the recoloured document",
+                                   lambda rev, layers: rev == rev0 + 1, 60)
+        if len(layers) != len(state["layers"]):
+            raise StepFailed(f"recolor: {len(layers)} layers after recolouring, "
+                             f"{len(state['layers'])} before")
+        title = driver.find_element(By.ID, "undo").get_attribute("title") or ""
+        if "recolor" not in title.lower():
+            raise StepFailed(f"recolor: the Undo button's title does not name the op ({title!r})")
+        state["rev"] = rev
+
+    @step("import")
+    def _():
+        old_id = driver.find_element(By.ID, "document").get_attribute("data-document-id")
+        want = len(state["layers"])
+        driver.find_element(By.ID, "import-input").send_keys(os.path.abspath(state["psd"]))
+
+        def imported(d):
+            err = error_status(d)
+            if err:
+                raise StepFailed(f"import: the page reports an error: {err}")
+            doc = d.find_element(By.ID, "document")
+            new_id = doc.get_attribute("data-document-id")
+            if not new_id or new_id == old_id or doc.get_attribute("aria-busy") == "true":
+                return False
+            return new_id
+        new_id = wait_for(driver, "the imported document to open", imported, 60)
+        rev, layers = wait_settled(driver, "the imported document's layers",
+                                   lambda rev, layers: len(layers) > 0, 30)
+        if len(layers) != want:
+            raise StepFailed(f"import: {len(layers)} layers in the imported document, "
+                             f"{want} in the exported one")
+        wait_for(driver, "the imported document in #documents",
+                 lambda d: d.find_elements(
+                     By.CSS_SELECTOR, f'#documents li.current[data-document-id="{new_id}"]'))
 
     total = sum(dt for _, dt in steps)
     print(f"[e2e] ok: {len(steps)} steps in {total:.1f}s", flush=True)

@@ -4,17 +4,25 @@
 //   1. helpers   — $(), the `api()` fetch wrapper (JSON errors → ApiError), say() for the
 //                  aria-live #status region, the shared #progress bar.
 //   2. account   — sign in / who am I / sign out; toggles #login-section and #studio.
-//   3. images    — upload (file input + drag-and-drop), the #images list, Decompose/Open.
+//   3. images    — upload (file input + drag-and-drop), the #images list, Decompose/Open;
+//                  the #documents list (GET /documents, newest first) and .psd/.ora import.
 //   4. jobs      — watchJob(): Server-Sent Events with a polling fallback.
 //   5. document  — open/render a document: #layers panel (front-most first), the #preview
-//                  canvas composited client-side back to front, export links, undo/redo.
+//                  canvas composited client-side back to front, export links, undo/redo
+//                  (their titles name the op they would step: undo_op / redo_op).
 //   6. edits     — applyOp(): every edit carries the current revision; 200 → new document,
-//                  202 → watch the job then reload, 409 → reload and tell the user.
-//   7. wiring    — event listeners and keyboard shortcuts, then boot().
+//                  202 → watch the job (split, inpaint) then reload, 409 → reload and say so.
+//   7. brush     — "Erase / fill with brush": pointer strokes on #brush-canvas (laid over the
+//                  preview, document-sized), exported as a white-on-black PNG mask, uploaded,
+//                  then an `inpaint` op. Pointer only by nature; Esc leaves brush mode.
+//   8. wiring    — event listeners and keyboard shortcuts, then boot().
 // State lives in `S`; rendering always starts from the last document the server returned.
 "use strict";
 
-const S = { me: null, doc: null, selected: null, busy: false, images: [], docOf: {}, thumbTries: 0, thumbTimer: 0 };
+const S = {
+  me: null, doc: null, selected: null, busy: false,
+  images: [], docs: [], docOf: {}, thumbTries: 0, thumbTimer: 0,
+};
 
 // ---------------------------------------------------------------- 1. helpers
 const $ = (sel) => document.querySelector(sel);
@@ -188,8 +196,9 @@ async function loadImages() {
       api("GET", "/api/v1/images"), api("GET", "/api/v1/documents")]);
     S.images = (data.images || []).sort((a, b) => b.id.localeCompare(a.id)); // UUIDv7: newest first
     // the newest document of each image (the list is newest first)
+    S.docs = docs.data.documents || [];
     S.docOf = {};
-    for (const d of docs.data.documents || []) if (!S.docOf[d.image_id]) S.docOf[d.image_id] = d.id;
+    for (const d of S.docs) if (!S.docOf[d.image_id]) S.docOf[d.image_id] = d.id;
     renderImages();
   } catch (e) { fail(e); }
 }
@@ -198,6 +207,7 @@ function renderImages() {
   const list = $("#images");
   const docs = knownDocs();
   let pending = false;
+  renderDocuments(); // document entries borrow the images' thumbnails
   keepFocus(list, "imageId", () => list.replaceChildren(...S.images.map((img) => {
     const label = `Image ${img.width}×${img.height} ${img.format}, uploaded ${
       new Date(img.created_at).toLocaleString()}`;
@@ -250,7 +260,63 @@ async function decompose(imageId) {
     await openDocument(docId);
     say(`Decomposed into ${S.doc.layers.length} layers.`);
     renderImages();
+    loadImages(); // the new document joins #documents
   } catch (e) { fail(e); } finally { setBusy(false); hideProgress(); }
+}
+
+const MODES = { peel: "decomposed", palette: "palette", "import-psd": "from PSD", "import-ora": "from OpenRaster" };
+
+function renderDocuments() {
+  const list = $("#documents");
+  const thumbs = Object.fromEntries(S.images.map((i) => [i.id, i.thumbnail_url]));
+  keepFocus(list, "documentId", () => list.replaceChildren(...S.docs.map((d) => {
+    const mode = MODES[d.mode] || d.mode || "document";
+    const when = new Date(d.created_at);
+    const thumb = el("div", { className: "thumb" });
+    if (thumbs[d.image_id]) {
+      const t = el("img", { src: thumbs[d.image_id], alt: "", loading: "lazy" });
+      t.addEventListener("error", () => t.remove());
+      thumb.append(t);
+    }
+    const open = el("button", { type: "button", className: "open-doc", textContent: "Open" });
+    open.dataset.documentId = d.id;
+    open.setAttribute("aria-label", `Open document ${d.width}×${d.height}, ${d.layers} layers, ${
+      mode}, created ${when.toLocaleString()}`);
+    const li = el("li", {}, thumb,
+      el("span", { className: "info", textContent: `${d.width}×${d.height} · ${d.layers} layers` }),
+      el("span", { className: "info", textContent: `${mode} · ${
+        when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}` }),
+      open);
+    li.dataset.documentId = d.id;
+    if (S.doc && S.doc.id === d.id) { li.classList.add("current"); open.setAttribute("aria-current", "true"); }
+    return li;
+  })));
+  if (!S.docs.length) list.append(el("li", { className: "empty", textContent: "No documents yet." }));
+}
+
+// A layered file (.psd or .ora) becomes a new document: POST /documents, raw body → 201 doc.
+async function importDocument(file) {
+  if (S.busy) return say("Please wait for the current task to finish.");
+  setBusy(true);
+  showProgress(`Importing ${file.name}…`, null);
+  say(`Importing ${file.name}…`);
+  try {
+    const body = new Blob([file], { type: "application/octet-stream" });
+    const { data } = await api("POST", "/api/v1/documents", body);
+    setBusy(false);
+    setDocument(data);
+    history.replaceState(null, "", `#doc=${data.id}`);
+    say(`Imported ${file.name}: ${data.layers.length} layers.`);
+    await loadImages();
+  } catch (e) { fail(e); } finally { setBusy(false); hideProgress(); }
+}
+
+function openDocumentFromList(id) {
+  if (S.busy) return say("Please wait for the current task to finish.");
+  openDocument(id).then(renderImages).catch((e) => {
+    if (e.status === 404) say("That document no longer exists (it may have expired).", "error");
+    else fail(e);
+  });
 }
 
 // ---------------------------------------------------------------- 4. jobs
@@ -321,6 +387,7 @@ async function reloadDocument() {
 }
 
 function clearDocument() {
+  stopBrush();
   S.doc = null; S.selected = null;
   $("#doc-body").hidden = true;
   $("#doc-empty").hidden = false;
@@ -332,6 +399,9 @@ function clearDocument() {
 function setDocument(doc) {
   const previous = S.doc;
   S.doc = doc;
+  // The mask belongs to one document at one size.
+  if (previous && (previous.id !== doc.id || previous.width !== doc.width
+    || previous.height !== doc.height)) stopBrush();
   if (!doc.layers.some((l) => l.id === S.selected)) {
     // The selected layer went away (removed, merged down): select the one below it, as
     // Photoshop does; a new document starts with the front-most layer.
@@ -349,9 +419,13 @@ function setDocument(doc) {
   for (const a of document.querySelectorAll("a[data-format]")) {
     a.href = `/api/v1/documents/${doc.id}/export?format=${a.dataset.format}`;
   }
+  // Keep the #documents entry in step with what the server just said.
+  const entry = S.docs.find((d) => d.id === doc.id);
+  if (entry) Object.assign(entry, { revision: doc.revision, layers: doc.layers.length });
   renderLayers();
   renderProps();
   renderUndo();
+  renderDocuments();
   drawPreview();
 }
 
@@ -360,6 +434,11 @@ function renderUndo() {
   // Older servers omit can_undo/can_redo: leave the buttons on and let the server answer.
   $("#undo").disabled = S.busy || !d || d.can_undo === false;
   $("#redo").disabled = S.busy || !d || d.can_redo === false;
+  // Name the op a click would step (undo_op / redo_op), e.g. "Undo recolor".
+  const title = (verb, op, can, keys) => (op ? `${verb} ${op} (${keys})`
+    : can === false ? `Nothing to ${verb.toLowerCase()}` : `${verb} (${keys})`);
+  $("#undo").title = title("Undo", d && d.undo_op, d && d.can_undo, "Ctrl+Z");
+  $("#redo").title = title("Redo", d && d.redo_op, d && d.can_redo, "Ctrl+Shift+Z");
 }
 
 function renderLayers() {
@@ -401,6 +480,7 @@ function renderProps() {
   $("#move-up").disabled = l.z >= n - 1;
   $("#move-down").disabled = l.z <= 0;
   $("#merge-down").disabled = l.z <= 0;
+  renderBrush();
 }
 
 // Composite back to front honouring visibility and opacity. A newer draw cancels an older one.
@@ -433,20 +513,29 @@ function setBusy(on) {
   if (S.doc) { renderUndo(); if (!on) renderProps(); }
 }
 
-// POST /ops (or undo/redo) and bring the page up to date with the answer.
+// What #progress says while a slow (202) op runs.
+const WORKING = { split: "Splitting the layer…", inpaint: "Filling the brushed area…" };
+
+// POST /ops (or undo/redo) and bring the page up to date with the answer. `doneMessage` is
+// a string, or a function of (document before, document after). Resolves true on success.
 async function send(path, body, doneMessage) {
-  if (!S.doc) return;
-  if (S.busy) { say("Please wait for the current edit to finish."); if (S.doc) renderLayers(); return; }
+  if (!S.doc) return false;
+  if (S.busy) { say("Please wait for the current edit to finish."); if (S.doc) renderLayers(); return false; }
   setBusy(true);
+  const before = S.doc;
   try {
     const { status, data } = await api("POST", `/api/v1/documents/${S.doc.id}/${path}`, body);
     if (status === 202 && data && data.job_id) {
-      showProgress("Applying the edit…", 0);
-      await watchJob(data.job_id, (p) => showProgress("Applying the edit…", p));
+      const label = (body && WORKING[body.op]) || "Applying the edit…";
+      showProgress(label, 0);
+      say(label);
+      await watchJob(data.job_id, (p) => showProgress(label, p));
       await reloadDocument();
     } else if (data && data.layers) setDocument(data);
     else await reloadDocument();
-    if (doneMessage) say(doneMessage);
+    const msg = typeof doneMessage === "function" ? doneMessage(before, S.doc) : doneMessage;
+    if (msg) say(msg);
+    return true;
   } catch (e) {
     if (e.status === 409) {
       say("The document was changed elsewhere; it has been reloaded. Please try again.", "error");
@@ -455,13 +544,14 @@ async function send(path, body, doneMessage) {
       fail(e);
       if (S.doc) { renderLayers(); renderProps(); drawPreview(); } // put controls back
     }
+    return false;
   } finally { hideProgress(); setBusy(false); }
 }
 
 function applyOp(op, fields, doneMessage) {
   const l = selectedLayer();
   const layerId = fields.layer_id || (l && l.id);
-  if (!S.doc || !layerId) return Promise.resolve();
+  if (!S.doc || !layerId) return Promise.resolve(false);
   return send("ops", { op, layer_id: layerId, revision: S.doc.revision, ...fields }, doneMessage);
 }
 
@@ -485,7 +575,168 @@ async function replaceLayer() {
   $("#replace-input").value = "";
 }
 
-// ---------------------------------------------------------------- 7. wiring
+function splitLayer() {
+  const l = selectedLayer();
+  if (!l) return;
+  applyOp("split", { layer_id: l.id, layers: "auto" }, (before, after) => {
+    const added = after.layers.length - before.layers.length;
+    return added > 0 ? `Split ${l.name} into ${added + 1} layers.`
+      : `${l.name} has no separate parts to split off.`;
+  });
+}
+
+// ---------------------------------------------------------------- 7. brush
+// #brush-canvas has the document's pixel size and the preview's CSS size; strokes are drawn in
+// opaque red (the element's CSS opacity makes them see-through) and become white-on-black in
+// maskBlob(). The brush size is in screen pixels, so it looks the same at any zoom.
+const brush = { on: false, painted: false, drawing: false, last: null };
+const BRUSH_INK = "#ff2020";
+
+function renderBrush() {
+  const on = brush.on;
+  $("#brush-toggle").setAttribute("aria-pressed", String(on));
+  $("#brush-toggle").disabled = S.busy || !S.doc;
+  $("#brush-fill").disabled = S.busy || !on || !brush.painted;
+  $("#brush-clear").disabled = S.busy || !on || !brush.painted;
+  $("#brush-canvas").hidden = !on;
+  $("#canvas-stack").classList.toggle("brushing", on);
+  if (!on) $("#brush-cursor").hidden = true;
+}
+
+function startBrush() {
+  if (!S.doc || !selectedLayer()) return;
+  const c = $("#brush-canvas");
+  if (c.width !== S.doc.width || c.height !== S.doc.height) {
+    c.width = S.doc.width; // resizing also clears it
+    c.height = S.doc.height;
+    brush.painted = false;
+  }
+  brush.on = true;
+  renderBrush();
+  say("Brush on: paint over the area to fill on the preview, then press Fill. Esc leaves the brush.");
+}
+
+function stopBrush(message) {
+  if (!brush.on && !brush.painted) return;
+  brush.on = false;
+  brush.drawing = false;
+  clearMask();
+  if (message) say(message);
+}
+
+function clearMask() {
+  const c = $("#brush-canvas");
+  c.getContext("2d").clearRect(0, 0, c.width, c.height);
+  brush.painted = false;
+  renderBrush();
+}
+
+// Pointer position in document pixels, and the document pixels per screen pixel.
+function brushPoint(ev) {
+  const c = $("#brush-canvas");
+  const r = c.getBoundingClientRect();
+  const k = c.width / r.width;
+  return { x: (ev.clientX - r.left) * k, y: (ev.clientY - r.top) * (c.height / r.height), k };
+}
+
+function paint(from, to) {
+  const ctx = $("#brush-canvas").getContext("2d");
+  const width = Number($("#brush-size").value) * to.k;
+  ctx.fillStyle = ctx.strokeStyle = BRUSH_INK;
+  if (!from) { // a dab
+    ctx.beginPath();
+    ctx.arc(to.x, to.y, width / 2, 0, 2 * Math.PI);
+    ctx.fill();
+    return;
+  }
+  ctx.lineWidth = width;
+  ctx.lineCap = ctx.lineJoin = "round";
+  ctx.beginPath();
+  ctx.moveTo(from.x, from.y);
+  ctx.lineTo(to.x, to.y);
+  ctx.stroke();
+}
+
+// The ring that shows the brush under the pointer (positioned through the CSSOM: CSP-safe).
+function moveCursor(ev) {
+  const cur = $("#brush-cursor");
+  const box = $("#canvas-stack").getBoundingClientRect();
+  const size = Number($("#brush-size").value);
+  cur.hidden = false;
+  cur.style.width = cur.style.height = `${size}px`;
+  cur.style.transform = `translate(${ev.clientX - box.left - size / 2}px, ${ev.clientY - box.top - size / 2}px)`;
+}
+
+function wireBrush() {
+  const c = $("#brush-canvas");
+  c.addEventListener("pointerdown", (ev) => {
+    if (!brush.on || S.busy || (ev.pointerType === "mouse" && ev.button !== 0)) return;
+    ev.preventDefault();
+    c.setPointerCapture(ev.pointerId);
+    brush.drawing = true;
+    brush.last = brushPoint(ev);
+    paint(null, brush.last);
+    if (!brush.painted) { brush.painted = true; renderBrush(); }
+  });
+  c.addEventListener("pointermove", (ev) => {
+    moveCursor(ev);
+    if (!brush.drawing) return;
+    const events = (ev.getCoalescedEvents && ev.getCoalescedEvents()) || [];
+    for (const e of events.length ? events : [ev]) {
+      const p = brushPoint(e);
+      paint(brush.last, p);
+      brush.last = p;
+    }
+  });
+  const end = () => { brush.drawing = false; brush.last = null; };
+  c.addEventListener("pointerup", end);
+  c.addEventListener("pointercancel", end);
+  c.addEventListener("pointerleave", () => { $("#brush-cursor").hidden = true; });
+
+  $("#brush-toggle").addEventListener("click", () => {
+    if (brush.on) stopBrush("Brush off; the mask was discarded.");
+    else startBrush();
+  });
+  $("#brush-clear").addEventListener("click", () => { clearMask(); say("Mask cleared."); });
+  $("#brush-fill").addEventListener("click", fillBrush);
+  $("#brush-size").addEventListener("input", (ev) => {
+    $("#brush-size-out").textContent = `${ev.target.value} px`;
+  });
+}
+
+// Painted → white, everything else → opaque black: the mask `inpaint` expects.
+function maskBlob() {
+  const src = $("#brush-canvas");
+  const m = el("canvas", { width: src.width, height: src.height });
+  const ctx = m.getContext("2d");
+  ctx.drawImage(src, 0, 0);
+  ctx.globalCompositeOperation = "source-in";
+  ctx.fillStyle = "#fff";
+  ctx.fillRect(0, 0, m.width, m.height);
+  ctx.globalCompositeOperation = "destination-over";
+  ctx.fillStyle = "#000";
+  ctx.fillRect(0, 0, m.width, m.height);
+  return new Promise((resolve, reject) => m.toBlob(
+    (b) => (b ? resolve(b) : reject(new Error("The mask could not be made into a PNG."))), "image/png"));
+}
+
+async function fillBrush() {
+  const l = selectedLayer();
+  if (!brush.on || !brush.painted || !l || S.busy) return;
+  let mask;
+  setBusy(true); // no second click while the mask uploads
+  try {
+    say("Uploading the mask…");
+    mask = await uploadFile(await maskBlob());
+  } catch (e) { return fail(e); } finally { setBusy(false); }
+  const ok = await applyOp("inpaint", { layer_id: l.id, mask_image_id: mask.id },
+    `Filled the brushed area of ${l.name}.`);
+  // The mask was only a means: don't leave it among the member's images.
+  api("DELETE", `/api/v1/images/${mask.id}`).catch(() => {});
+  if (ok) stopBrush();
+}
+
+// ---------------------------------------------------------------- 8. wiring
 function wire() {
   $("#login-form").addEventListener("submit", login);
   $("#logout").addEventListener("click", logout);
@@ -511,12 +762,16 @@ function wire() {
     const b = ev.target.closest("button");
     if (!b) return;
     if (b.classList.contains("decompose")) decompose(b.dataset.imageId);
-    else if (b.classList.contains("open")) {
-      openDocument(b.dataset.documentId).then(renderImages).catch((e) => {
-        if (e.status === 404) say("That document no longer exists (it may have expired).", "error");
-        else fail(e);
-      });
-    }
+    else if (b.classList.contains("open")) openDocumentFromList(b.dataset.documentId);
+  });
+  $("#documents").addEventListener("click", (ev) => {
+    const b = ev.target.closest("button.open-doc");
+    if (b) openDocumentFromList(b.dataset.documentId);
+  });
+  $("#import-input").addEventListener("change", (ev) => {
+    const file = ev.target.files[0];
+    ev.target.value = "";
+    if (file) importDocument(file);
   });
 
   $("#layers").addEventListener("change", (ev) => {
@@ -537,6 +792,11 @@ function wire() {
   $("#undo").addEventListener("click", undo);
   $("#redo").addEventListener("click", redo);
   document.addEventListener("keydown", (ev) => {
+    if (ev.key === "Escape" && brush.on) {
+      ev.preventDefault();
+      stopBrush("Brush off; the mask was discarded.");
+      return;
+    }
     if (!(ev.ctrlKey || ev.metaKey) || !S.doc || $("#studio").hidden) return;
     const t = ev.target;
     if (t.matches("input[type=text], input[type=email], input[type=password], textarea")) return;
@@ -573,6 +833,7 @@ function wire() {
     const l = selectedLayer();
     if (l) applyOp("merge", {}, `Merged ${l.name} down.`);
   });
+  $("#split").addEventListener("click", splitLayer);
   $("#remove").addEventListener("click", () => {
     const l = selectedLayer();
     if (l) applyOp("remove", {}, `Removed ${l.name}.`);
@@ -594,6 +855,7 @@ function wire() {
     }, "Hue, saturation and lightness shifted.");
   });
   $("#replace-apply").addEventListener("click", replaceLayer);
+  wireBrush();
 }
 
 // Live opacity preview: draw with one layer's opacity overridden, without touching S.doc.
