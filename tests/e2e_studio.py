@@ -279,10 +279,13 @@ def run(args, driver, download_dir):
 
     @step("recolor")
     def _():
-        picks = driver.find_elements(By.CSS_SELECTOR, "#layers li[data-layer-id] button.pick")
-        target = next((b for b in picks
-                       if b.find_element(By.CSS_SELECTOR, ".kind").text.strip() != "background"),
-                      None)
+        # a visible layer other than the background (any non-background one if none is)
+        picks = [(li.find_element(By.CSS_SELECTOR, "button.pick"),
+                  li.find_element(By.CSS_SELECTOR, "input.visible").is_selected())
+                 for li in driver.find_elements(By.CSS_SELECTOR, "#layers li[data-layer-id]")]
+        picks = [(b, vis) for b, vis in picks
+                 if b.find_element(By.CSS_SELECTOR, ".kind").text.strip() != "background"]
+        target = next((b for b, vis in picks if vis), picks[0][0] if picks else None)
         if target is None:
             raise StepFailed("recolor: the document has no layer other than the background")
         layer_id = target.get_attribute("data-layer-id")
