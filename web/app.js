@@ -470,6 +470,7 @@ function selectedLayer() {
 
 function renderProps() {
   const l = selectedLayer();
+  renderBrush();
   $("#layer-props").hidden = !l;
   if (!l) return;
   const n = S.doc.layers.length;
@@ -480,7 +481,6 @@ function renderProps() {
   $("#move-up").disabled = l.z >= n - 1;
   $("#move-down").disabled = l.z <= 0;
   $("#merge-down").disabled = l.z <= 0;
-  renderBrush();
 }
 
 // Composite back to front honouring visibility and opacity. A newer draw cancels an older one.
@@ -510,7 +510,7 @@ function setBusy(on) {
   S.busy = on;
   $("#document").setAttribute("aria-busy", String(on));
   for (const b of document.querySelectorAll("#layer-props button, .decompose")) b.disabled = on;
-  if (S.doc) { renderUndo(); if (!on) renderProps(); }
+  if (S.doc) { renderUndo(); renderBrush(); if (!on) renderProps(); }
 }
 
 // What #progress says while a slow (202) op runs.
@@ -594,8 +594,10 @@ const BRUSH_INK = "#ff2020";
 
 function renderBrush() {
   const on = brush.on;
+  const l = selectedLayer();
+  $("#brush-layer").textContent = l ? `the selected layer (${l.name})` : "the selected layer";
   $("#brush-toggle").setAttribute("aria-pressed", String(on));
-  $("#brush-toggle").disabled = S.busy || !S.doc;
+  $("#brush-toggle").disabled = S.busy || !l;
   $("#brush-fill").disabled = S.busy || !on || !brush.painted;
   $("#brush-clear").disabled = S.busy || !on || !brush.painted;
   $("#brush-canvas").hidden = !on;
