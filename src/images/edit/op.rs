@@ -1,0 +1,304 @@
+//! The op vocabulary of `POST /api/v1/documents/{id}/ops`: parsing a request body into an
+//! [`EditOp`] (unknown ops and fields refused) and checking its fields against the document
+//! before any pixel work, each failure a `400 invalid_op` that names the field.
+
+use hyper::StatusCode;
+use serde::Deserialize;
+
+use crate::engine::decompose::LayerCount;
+use crate::error::ApiError;
+use crate::ids::{ImageId, LayerId};
+use crate::store::DocumentRecord;
+
+/// One edit, as `POST /api/v1/documents/{id}/ops` takes it (API.md).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "op", rename_all = "lowercase", deny_unknown_fields)]
+pub enum EditOp {
+    Recolor {
+        layer_id: LayerId,
+        #[serde(default)]
+        color: Option<String>,
+        #[serde(default)]
+        hue_shift: Option<f32>,
+        #[serde(default)]
+        saturation: Option<f32>,
+        #[serde(default)]
+        lightness: Option<f32>,
+    },
+    Replace {
+        layer_id: LayerId,
+        image_id: ImageId,
+        #[serde(default)]
+        fit: Option<String>,
+        #[serde(default)]
+        harmonize: Option<f32>,
+        /// "layer" (the layer's alpha, default) or "image" (the replacement's own).
+        #[serde(default)]
+        mask: Option<String>,
+        /// Edge softening in pixels (default 1.5).
+        #[serde(default)]
+        feather: Option<f32>,
+    },
+    Remove {
+        layer_id: LayerId,
+    },
+    Inpaint {
+        layer_id: LayerId,
+        mask_image_id: ImageId,
+    },
+    Transform {
+        layer_id: LayerId,
+        #[serde(default)]
+        dx: Option<i32>,
+        #[serde(default)]
+        dy: Option<i32>,
+        #[serde(default)]
+        scale: Option<f32>,
+        #[serde(default)]
+        opacity: Option<f32>,
+        #[serde(default)]
+        visible: Option<bool>,
+    },
+    Reorder {
+        layer_id: LayerId,
+        z: usize,
+    },
+    Rename {
+        layer_id: LayerId,
+        name: String,
+    },
+    Merge {
+        layer_id: LayerId,
+    },
+    Split {
+        layer_id: LayerId,
+        #[serde(default)]
+        layers: Option<serde_json::Value>,
+    },
+}
+
+impl EditOp {
+    pub fn name(&self) -> &'static str {
+        match self {
+            EditOp::Recolor { .. } => "recolor",
+            EditOp::Replace { .. } => "replace",
+            EditOp::Remove { .. } => "remove",
+            EditOp::Inpaint { .. } => "inpaint",
+            EditOp::Transform { .. } => "transform",
+            EditOp::Reorder { .. } => "reorder",
+            EditOp::Rename { .. } => "rename",
+            EditOp::Merge { .. } => "merge",
+            EditOp::Split { .. } => "split",
+        }
+    }
+
+    pub(super) fn layer_id(&self) -> LayerId {
+        match self {
+            EditOp::Recolor { layer_id, .. }
+            | EditOp::Replace { layer_id, .. }
+            | EditOp::Remove { layer_id }
+            | EditOp::Inpaint { layer_id, .. }
+            | EditOp::Transform { layer_id, .. }
+            | EditOp::Reorder { layer_id, .. }
+            | EditOp::Rename { layer_id, .. }
+            | EditOp::Merge { layer_id }
+            | EditOp::Split { layer_id, .. } => *layer_id,
+        }
+    }
+
+    /// Slow ops run as jobs (`202 {job_id}`); the rest answer at once.
+    pub fn is_slow(&self) -> bool {
+        matches!(self, EditOp::Inpaint { .. } | EditOp::Split { .. })
+    }
+}
+
+/// A parsed request: the op, the revision the client saw (if it said), and the op as sent
+/// (kept in the log and carried by a job).
+#[derive(Debug, Clone)]
+pub struct OpRequest {
+    pub op: EditOp,
+    pub revision: Option<u64>,
+    pub raw: serde_json::Value,
+}
+
+impl OpRequest {
+    /// Parses and checks the shape of an op body; `400` with a precise message otherwise.
+    pub fn parse(value: serde_json::Value) -> Result<Self, ApiError> {
+        let serde_json::Value::Object(mut map) = value else {
+            return Err(ApiError::bad_request(
+                "invalid_op",
+                "the body must be a JSON object like {\"op\":\"rename\",\"layer_id\":\"…\",\"name\":\"…\"}",
+            ));
+        };
+        let revision = match map.remove("revision") {
+            None | Some(serde_json::Value::Null) => None,
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                ApiError::bad_request("invalid_revision", "revision must be a whole number")
+            })?),
+        };
+        if !map.contains_key("op") {
+            return Err(ApiError::bad_request(
+                "invalid_op",
+                "missing \"op\": one of recolor, replace, remove, inpaint, transform, reorder, rename, merge, split",
+            ));
+        }
+        let raw = serde_json::Value::Object(map);
+        let op: EditOp = serde_json::from_value(raw.clone())
+            .map_err(|e| ApiError::bad_request("invalid_op", format!("invalid op: {e}")))?;
+        Ok(OpRequest { op, revision, raw })
+    }
+}
+
+pub(super) fn invalid(field: &str, msg: impl std::fmt::Display) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_op",
+        format!("{field}: {msg}"),
+    )
+}
+
+pub(super) fn parse_hex(s: &str) -> Option<[u8; 3]> {
+    let h = s.strip_prefix('#')?;
+    if h.len() != 6 || !h.is_ascii() {
+        return None;
+    }
+    let b = |i: usize| u8::from_str_radix(&h[i..i + 2], 16).ok();
+    Some([b(0)?, b(2)?, b(4)?])
+}
+
+pub(super) fn split_count(v: &Option<serde_json::Value>) -> Result<LayerCount, ApiError> {
+    let s = match v {
+        None => "auto".to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        Some(other) => {
+            return Err(invalid(
+                "layers",
+                format!("must be \"auto\" or 2..=10, not {other}"),
+            ))
+        }
+    };
+    s.parse().map_err(|m: String| invalid("layers", m))
+}
+
+/// Field checks that need the document but no pixels.
+pub(super) fn validate(doc: &DocumentRecord, index: usize, op: &EditOp) -> Result<(), ApiError> {
+    let finite = |name: &str, v: Option<f32>| match v {
+        Some(x) if !x.is_finite() => Err(invalid(name, "must be a finite number")),
+        _ => Ok(()),
+    };
+    match op {
+        EditOp::Recolor {
+            color,
+            hue_shift,
+            saturation,
+            lightness,
+            ..
+        } => {
+            let shift = hue_shift.is_some() || saturation.is_some() || lightness.is_some();
+            match (color, shift) {
+                (Some(_), true) => {
+                    return Err(invalid(
+                        "recolor",
+                        "give either color or hue_shift/saturation/lightness, not both",
+                    ))
+                }
+                (None, false) => {
+                    return Err(invalid(
+                        "recolor",
+                        "give color (\"#rrggbb\") or any of hue_shift, saturation, lightness",
+                    ))
+                }
+                (Some(c), false) if parse_hex(c).is_none() => {
+                    return Err(invalid("color", format!("{c:?} is not \"#rrggbb\"")))
+                }
+                _ => {}
+            }
+            finite("hue_shift", *hue_shift)?;
+            finite("saturation", *saturation)?;
+            finite("lightness", *lightness)?;
+            if saturation.is_some_and(|s| !(0.0..=10.0).contains(&s)) {
+                return Err(invalid("saturation", "must be a factor in 0..=10"));
+            }
+            if lightness.is_some_and(|l| !(-1.0..=1.0).contains(&l)) {
+                return Err(invalid("lightness", "must be a delta in -1..=1"));
+            }
+        }
+        EditOp::Replace {
+            harmonize, feather, ..
+        } => {
+            finite("harmonize", *harmonize)?;
+            finite("feather", *feather)?;
+            if harmonize.is_some_and(|h| !(0.0..=1.0).contains(&h)) {
+                return Err(invalid("harmonize", "must be in 0..=1"));
+            }
+            if feather.is_some_and(|f| !(0.0..=64.0).contains(&f)) {
+                return Err(invalid("feather", "must be 0..=64 pixels"));
+            }
+        }
+        EditOp::Remove { .. } if doc.layers.len() == 1 => {
+            return Err(invalid(
+                "layer_id",
+                "the only layer of a document cannot be removed",
+            ));
+        }
+        EditOp::Transform {
+            dx,
+            dy,
+            scale,
+            opacity,
+            visible,
+            ..
+        } => {
+            if dx.is_none()
+                && dy.is_none()
+                && scale.is_none()
+                && opacity.is_none()
+                && visible.is_none()
+            {
+                return Err(invalid(
+                    "transform",
+                    "give at least one of dx, dy, scale, opacity, visible",
+                ));
+            }
+            finite("scale", *scale)?;
+            finite("opacity", *opacity)?;
+            if scale.is_some_and(|s| !(0.05..=20.0).contains(&s)) {
+                return Err(invalid("scale", "must be in 0.05..=20"));
+            }
+            if opacity.is_some_and(|o| !(0.0..=1.0).contains(&o)) {
+                return Err(invalid("opacity", "must be in 0..=1"));
+            }
+            let limit = 2 * doc.width.max(doc.height) as i64;
+            if [dx, dy]
+                .iter()
+                .any(|d| d.is_some_and(|d| (d as i64).abs() > limit))
+            {
+                return Err(invalid("dx/dy", format!("must be within ±{limit} pixels")));
+            }
+        }
+        EditOp::Reorder { z, .. } if *z >= doc.layers.len() => {
+            return Err(invalid(
+                "z",
+                format!("must be 0..={} (0 is the back)", doc.layers.len() - 1),
+            ));
+        }
+        EditOp::Rename { name, .. } => {
+            let name = name.trim();
+            if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
+                return Err(invalid("name", "must be 1..=200 printable characters"));
+            }
+        }
+        EditOp::Merge { .. } if index == 0 => {
+            return Err(invalid(
+                "layer_id",
+                "the bottom layer has no layer below to merge into",
+            ));
+        }
+        EditOp::Split { layers, .. } => {
+            split_count(layers)?;
+        }
+        _ => {}
+    }
+    Ok(())
+}
