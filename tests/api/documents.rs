@@ -227,6 +227,60 @@ async fn peel_decomposition_job_with_the_real_models() {
             .any(|l| l["kind"] == "text" && l["name"].as_str().unwrap().contains("FREE")),
         "{doc}"
     );
+
+    // `split` decomposes one layer again (a job): the first object layer, from the top, that
+    // has separable parts comes back as parts that rebuild it exactly; a layer with none is a
+    // 422 `nothing_to_split` that leaves the document as it was
+    let doc_id = doc["id"].as_str().unwrap();
+    let n = layers.len();
+    let mut split_one = false;
+    for z in (1..n).rev() {
+        let before = c.json(&format!("/api/v1/documents/{doc_id}")).await.1;
+        let layer_id = before["layers"][z]["id"].as_str().unwrap().to_string();
+        let r = c
+            .post(&format!("/api/v1/documents/{doc_id}/ops"))
+            .json(&serde_json::json!({"op": "split", "layer_id": layer_id, "revision": before["revision"]}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::ACCEPTED);
+        let job: serde_json::Value = r.json().await.unwrap();
+        let job = c.wait_job(job["job_id"].as_str().unwrap()).await;
+        let after = c.json(&format!("/api/v1/documents/{doc_id}")).await.1;
+        if job["state"] == "failed" {
+            assert_eq!(job["error"]["code"], "nothing_to_split", "{job}");
+            assert_eq!(after["revision"], before["revision"]);
+            continue;
+        }
+        assert_eq!(job["state"], "succeeded", "{job}");
+        let k = after["layers"].as_array().unwrap().len() + 1 - n;
+        assert!(k >= 2, "{after}");
+        assert_eq!(
+            after["layers"][z]["id"],
+            layer_id.as_str(),
+            "the first part keeps the id"
+        );
+        let original = &layers[z];
+        let mut sum = vec![0u32; original.as_raw().len()];
+        for part in &after["layers"].as_array().unwrap()[z..z + k] {
+            let r = c.get(part["url"].as_str().unwrap()).send().await.unwrap();
+            let img = image::load_from_memory(&r.bytes().await.unwrap())
+                .unwrap()
+                .to_rgba8();
+            for (acc, v) in sum.iter_mut().zip(img.as_raw()) {
+                *acc += *v as u32;
+            }
+        }
+        assert!(
+            sum.iter()
+                .zip(original.as_raw())
+                .all(|(a, b)| *a == *b as u32),
+            "the parts of layer {z} do not rebuild it exactly"
+        );
+        split_one = true;
+        break;
+    }
+    assert!(split_one, "no layer of the design could be split");
 }
 
 #[tokio::test]

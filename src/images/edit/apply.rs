@@ -202,6 +202,16 @@ impl ImageService {
                     .map_err(|e| {
                     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
                 })?;
+                if parts.len() < 2 {
+                    return Err(ApiError::new(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "nothing_to_split",
+                        format!(
+                            "no separate parts were found in {:?}; the document is unchanged",
+                            rec.name
+                        ),
+                    ));
+                }
                 let mut recs = Vec::with_capacity(parts.len());
                 for (i, part) in parts.iter().enumerate() {
                     let template = LayerRecord {
