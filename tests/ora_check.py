@@ -6,7 +6,9 @@ Checks: `mimetype` is the first entry, stored, without an extra field, holding e
 "image/openraster" (so the bytes sit at offset 30); stack.xml parses, its root is <image>
 with positive w/h and a <stack>; every layer src exists and is a PNG of the image's size;
 mergedimage.png is present, a PNG of the image's size; Thumbnails/thumbnail.png, when
-present, is at most 256 px on its long side. Exits 1 and lists every failure otherwise.
+present, is at most 256 px on its long side; and pyora (PyPI), an OpenRaster library we did
+not write, opens the file and sees the same canvas, layer names, visibility, opacity and
+pixels. Exits 1 and lists every failure otherwise.
 """
 import io
 import sys
@@ -87,6 +89,41 @@ def check(path):
             errors.append("thumbnail is %dx%d" % (tw, th))
     print("%s: %dx%d, %d layers top first: %s" % (
         path, w, h, len(layers), [l.get("name") for l in layers]))
+    return errors + check_with_pyora(path, zf, w, h, layers)
+
+
+def check_with_pyora(path, zf, w, h, layers):
+    """Opens the file with pyora, a third-party OpenRaster library, and checks it sees the
+    same canvas and layers (names, visibility, opacity, pixels) as stack.xml declares."""
+    try:
+        from pyora import Project
+    except ImportError:
+        return ["pyora is not installed (python3 -m pip install pyora)"]
+    try:
+        project = Project.load(path)
+    except Exception as e:  # noqa: BLE001 - a reader failing is the finding
+        return ["pyora cannot open the file: %s" % e]
+    errors = []
+    if tuple(project.dimensions) != (w, h):
+        errors.append("pyora sees %s, stack.xml says %dx%d" % (project.dimensions, w, h))
+    got = list(project.iter_layers)
+    want = [l.get("name") for l in layers]
+    names = [l.name for l in got]
+    if names == want[::-1]:
+        got = got[::-1]
+    elif names != want:
+        return errors + ["pyora sees layers %r, stack.xml lists %r" % (names, want)]
+    for layer, xml in zip(got, layers):
+        if bool(layer.visible) != (xml.get("visibility", "visible") == "visible"):
+            errors.append("pyora: %r visibility differs" % layer.name)
+        if abs(float(layer.opacity) - float(xml.get("opacity", "1"))) > 1e-3:
+            errors.append("pyora: %r opacity %s" % (layer.name, layer.opacity))
+        ours = Image.open(io.BytesIO(zf.read(xml.get("src")))).convert("RGBA")
+        theirs = layer.get_image_data(raw=False).convert("RGBA")
+        if theirs.size != ours.size or theirs.tobytes() != ours.tobytes():
+            errors.append("pyora: the pixels of %r differ" % layer.name)
+    if not errors:
+        print("pyora reads the same %d layers" % len(got))
     return errors
 
 

@@ -330,7 +330,7 @@ async fn psd_and_ora_exports_open_in_independent_readers() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    // OpenRaster, checked against the spec's rules by a reader we did not write in Rust
+    // OpenRaster: the spec's rules, and pyora (a third-party OpenRaster library) reads it
     let ora = dir.path().join("doc.ora");
     std::fs::write(&ora, fetch("ora").await).unwrap();
     let out = std::process::Command::new("python3")
