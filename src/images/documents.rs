@@ -104,6 +104,13 @@ impl ImageService {
         owner: UserId,
         bytes: Vec<u8>,
     ) -> Result<DocumentRecord, ApiError> {
+        // a layered file decodes to many canvases: it takes one of the upload decode slots
+        // for the whole import (and stores its composite under that same slot)
+        let _slot = self
+            .decode_slots
+            .acquire()
+            .await
+            .map_err(|e| ApiError::internal("decode slots", e))?;
         let limits = self.limits;
         let (stack, props, mode) =
             tokio::task::spawn_blocking(move || decode_layered(&bytes, &limits)).await??;
@@ -112,7 +119,7 @@ impl ImageService {
         composite
             .write_to(&mut png, image::ImageFormat::Png)
             .map_err(|e| ApiError::internal("import composite", e))?;
-        let img = self.upload(owner, png.into_inner()).await?;
+        let img = self.upload_in_slot(owner, png.into_inner()).await?;
         let svc = self.clone();
         tokio::task::spawn_blocking(move || {
             svc.store_stack_with(owner, img.id, mode, &stack, &props)

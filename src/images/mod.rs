@@ -136,6 +136,15 @@ impl ImageService {
             .acquire()
             .await
             .map_err(|e| ApiError::internal("decode slots", e))?;
+        self.upload_in_slot(owner, bytes).await
+    }
+
+    /// [`upload`](Self::upload) for a caller already holding a decode slot.
+    pub(crate) async fn upload_in_slot(
+        &self,
+        owner: UserId,
+        bytes: Vec<u8>,
+    ) -> Result<ImageRecord, ApiError> {
         let this = self.clone();
         let rec = tokio::task::spawn_blocking(move || this.store_upload(owner, &bytes)).await??;
         self.store.flush().await?;

@@ -578,9 +578,20 @@ async fn psd_and_ora_exports_import_back_as_the_same_document() {
     }
     // a PSD written by psd-tools (groups, a hidden group, a mask, a raw layer)
     let fixture = std::fs::read("tests/fixtures/psd/psdtools_groups.psd").unwrap();
-    let (s, d) = import(&c, fixture, "application/octet-stream").await;
+    let (s, d) = import(&c, fixture.clone(), "application/octet-stream").await;
     assert_eq!(s, StatusCode::CREATED, "{d}");
     assert!(d["layers"].as_array().unwrap().len() >= 2);
+    // imports share the decode slots with uploads: five at once all land (no deadlock)
+    let mut tasks = Vec::new();
+    for _ in 0..5 {
+        let (c, f) = (c.clone(), fixture.clone());
+        tasks.push(tokio::spawn(async move {
+            import(&c, f, "application/octet-stream").await.0
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::CREATED);
+    }
     // not a layered file
     let (s, e) = import(&c, png(32, 32, 1), "image/png").await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{e}");
@@ -593,13 +604,13 @@ async fn psd_and_ora_exports_import_back_as_the_same_document() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     let (s, _) = import(&c, b"hello".to_vec(), "text/plain").await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    // the member's documents, newest first: the edited one and its three imports
+    // the member's documents, newest first: the edited one and its eight imports
     let (s, list) = c.json("/api/v1/documents").await;
     assert_eq!(s, StatusCode::OK);
     let list = list["documents"].as_array().unwrap();
-    assert_eq!(list.len(), 4);
-    assert_eq!(list[3]["id"], doc["id"]);
-    assert_eq!(list[3]["layers"], 4);
+    assert_eq!(list.len(), 9);
+    assert_eq!(list[8]["id"], doc["id"]);
+    assert_eq!(list[8]["layers"], 4);
     // nothing another member can see
     let b = t
         .member("b@example.com", image_layered::store::Plan::Free)

@@ -10,10 +10,12 @@ use super::{peel, DecomposeError, PeelModels, PeelOptions};
 use crate::engine::{Layer, LayerKind};
 
 /// Splits `layer`; returns it unchanged (one element) when nothing separable is found.
+/// `progress` gets the peel pipeline's (fraction, stage).
 pub fn split_layer(
     layer: &Layer,
     models: &dyn PeelModels,
     opts: &PeelOptions,
+    progress: &mut dyn FnMut(f32, &str),
 ) -> Result<Vec<Layer>, DecomposeError> {
     let (w, h) = layer.rgba.dimensions();
     let flat = RgbImage::from_fn(w, h, |x, y| {
@@ -22,7 +24,7 @@ pub fn split_layer(
         let mix = |c: u8| (c as f32 * a + 255.0 * (1.0 - a)).round() as u8;
         image::Rgb([mix(p[0]), mix(p[1]), mix(p[2])])
     });
-    let (stack, _) = peel(&flat, models, opts, &mut |_, _| {})?;
+    let (stack, _) = peel(&flat, models, opts, progress)?;
     // owner[i] = index into stack.layers of the sub-layer that takes pixel i (0 = base)
     let n = (w * h) as usize;
     let mut owner = vec![0usize; n];
@@ -124,7 +126,8 @@ mod tests {
             rgba,
             text: None,
         };
-        let parts = split_layer(&layer, &NotWhite, &PeelOptions::default()).unwrap();
+        let parts =
+            split_layer(&layer, &NotWhite, &PeelOptions::default(), &mut |_, _| {}).unwrap();
         assert_eq!(
             parts.len(),
             2,
@@ -163,7 +166,8 @@ mod tests {
             rgba,
             text: None,
         };
-        let parts = split_layer(&layer, &NotWhite, &PeelOptions::default()).unwrap();
+        let parts =
+            split_layer(&layer, &NotWhite, &PeelOptions::default(), &mut |_, _| {}).unwrap();
         assert_eq!(parts, vec![layer]);
     }
 }

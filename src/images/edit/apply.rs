@@ -52,6 +52,7 @@ impl ImageService {
         doc: &DocumentRecord,
         op: &EditOp,
         w: &mut Written<'_>,
+        progress: &mut dyn FnMut(f32),
     ) -> Result<Vec<LayerRecord>, ApiError> {
         let owner = doc.owner;
         let index = layer_index(doc, op.layer_id())?;
@@ -198,8 +199,13 @@ impl ImageService {
                     layers: count,
                     ..Default::default()
                 };
-                let parts = crate::engine::decompose::split_layer(&layer, models.as_ref(), &opts)
-                    .map_err(|e| {
+                let parts = crate::engine::decompose::split_layer(
+                    &layer,
+                    models.as_ref(),
+                    &opts,
+                    &mut |f, _| progress(f),
+                )
+                .map_err(|e| {
                     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, e.code(), e.to_string())
                 })?;
                 if parts.len() < 2 {

@@ -19,10 +19,18 @@ impl crate::jobs::JobHandler for EditJob {
         };
         let owner = ctx.job().owner;
         let req = OpRequest::parse(op).map_err(|e| JobFailure::abort(e.code, e.message))?;
-        ctx.progress(0.1);
+        ctx.progress(0.05);
+        let mut last = 0.05f32;
         let doc = self
             .0
-            .edit_blocking(owner, document_id, &req)
+            .edit_blocking_with(owner, document_id, &req, &mut |f| {
+                // the pixel work is 5%..95% of the job; report in 5% steps
+                let p = 0.05 + 0.9 * f.clamp(0.0, 1.0);
+                if p - last >= 0.05 {
+                    last = p;
+                    ctx.progress(p);
+                }
+            })
             .map_err(|e| JobFailure::abort(e.code, e.message))?;
         Ok(serde_json::json!({
             "document_id": doc.id,

@@ -163,6 +163,18 @@ impl ImageService {
         id: DocumentId,
         req: &OpRequest,
     ) -> Result<DocumentRecord, ApiError> {
+        self.edit_blocking_with(owner, id, req, &mut |_| {})
+    }
+
+    /// [`edit_blocking`](Self::edit_blocking), reporting the pixel work's progress (0..1) of
+    /// slow ops.
+    pub fn edit_blocking_with(
+        &self,
+        owner: UserId,
+        id: DocumentId,
+        req: &OpRequest,
+        progress: &mut dyn FnMut(f32),
+    ) -> Result<DocumentRecord, ApiError> {
         let lock = self.doc_locks.get(id);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         let doc = self.check_op(owner, id, req)?;
@@ -172,20 +184,22 @@ impl ImageService {
             key: self.data_key(owner)?,
             blobs: Vec::new(),
         };
-        let result = self.apply(&doc, &req.op, &mut written).and_then(|layers| {
-            let mut new = doc.clone();
-            new.undo.push(DocState {
-                op: doc.last_op.clone(),
-                layers: std::mem::take(&mut new.layers),
+        let result = self
+            .apply(&doc, &req.op, &mut written, progress)
+            .and_then(|layers| {
+                let mut new = doc.clone();
+                new.undo.push(DocState {
+                    op: doc.last_op.clone(),
+                    layers: std::mem::take(&mut new.layers),
+                });
+                if new.undo.len() > MAX_UNDO {
+                    new.undo.remove(0);
+                }
+                new.redo.clear();
+                new.layers = layers;
+                new.last_op = req.op.name().to_string();
+                self.commit(&doc, new, "op", req.raw.clone())
             });
-            if new.undo.len() > MAX_UNDO {
-                new.undo.remove(0);
-            }
-            new.redo.clear();
-            new.layers = layers;
-            new.last_op = req.op.name().to_string();
-            self.commit(&doc, new, "op", req.raw.clone())
-        });
         match result {
             Ok(doc) => Ok(doc),
             Err(e) => {
