@@ -590,7 +590,7 @@ function splitLayer() {
 // opaque red (the element's CSS opacity makes them see-through) and become white-on-black in
 // maskBlob(). The brush size is in screen pixels, so it looks the same at any zoom.
 const brush = { on: false, painted: false, drawing: false, last: null };
-const BRUSH_INK = "#ff2020";
+const BRUSH_INK = "#d000ff"; // magenta: visible over reds, skin and foliage alike
 
 function renderBrush() {
   const on = brush.on;
