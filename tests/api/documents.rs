@@ -284,7 +284,7 @@ async fn peel_decomposition_job_with_the_real_models() {
 }
 
 #[tokio::test]
-#[ignore = "needs psd-tools from PyPI (scripts/test installs it)"]
+#[ignore = "needs psd-tools, pyora (PyPI) and ImageMagick (scripts/test installs them)"]
 async fn psd_and_ora_exports_open_in_independent_readers() {
     let t = spawn_app().await;
     let c = t.admin().await;
@@ -330,6 +330,45 @@ async fn psd_and_ora_exports_open_in_independent_readers() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    // ImageMagick, a third reader: the merged image, then each layer with its name and bounds
+    let out = std::process::Command::new("identify")
+        .args(["-format", "%[label]|%w|%h|%X|%Y\n", psd.to_str().unwrap()])
+        .output()
+        .expect("ImageMagick's identify (scripts/test installs imagemagick)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let frames: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    let layers = doc["layers"].as_array().unwrap();
+    assert_eq!(frames.len(), layers.len() + 1, "{frames:?}");
+    for (frame, layer) in frames[1..].iter().zip(layers) {
+        let b = &layer["bbox"];
+        let want = format!(
+            "{}|{}|{}|+{}|+{}",
+            layer["name"].as_str().unwrap(),
+            b[2],
+            b[3],
+            b[0],
+            b[1]
+        );
+        assert_eq!(frame, &want, "ImageMagick reads the layer differently");
+    }
+    let merged = dir.path().join("merged.png");
+    let out = std::process::Command::new("convert")
+        .args([&format!("{}[0]", psd.display()), merged.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(image::open(&merged).unwrap().to_rgb8(), truth);
     // OpenRaster: the spec's rules, and pyora (a third-party OpenRaster library) reads it
     let ora = dir.path().join("doc.ora");
     std::fs::write(&ora, fetch("ora").await).unwrap();
