@@ -622,3 +622,92 @@ async fn psd_and_ora_exports_import_back_as_the_same_document() {
     let (_, theirs) = b.json("/api/v1/documents").await;
     assert_eq!(theirs["documents"].as_array().unwrap().len(), 0);
 }
+
+/// Every layer's PNG bytes plus the metadata that describes the state (names, visibility,
+/// opacity, order).
+async fn snapshot(c: &Client, doc_id: &str) -> (Value, Vec<Vec<u8>>) {
+    let (_, d) = c.json(&format!("/api/v1/documents/{doc_id}")).await;
+    let meta: Vec<Value> = d["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| json!([l["id"], l["name"], l["visible"], l["opacity"], l["bbox"]]))
+        .collect();
+    let px = pixels(c, &d).await;
+    (Value::Array(meta), px)
+}
+
+#[tokio::test]
+async fn a_random_edit_session_undoes_to_the_start_and_redoes_to_the_end_exactly() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let doc = document(&c, 5).await;
+    let doc_id = doc["id"].as_str().unwrap().to_string();
+    let start = snapshot(&c, &doc_id).await;
+    let mut seed = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rnd = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let mut landed = 0;
+    for _ in 0..30 {
+        let (_, d) = c.json(&format!("/api/v1/documents/{doc_id}")).await;
+        let n = d["layers"].as_array().unwrap().len() as u64;
+        let layer = layer_id(&d, rnd(n) as usize);
+        let body = match rnd(8) {
+            0 => json!({"op": "recolor", "layer_id": layer, "hue_shift": rnd(360) as f64}),
+            1 => {
+                json!({"op": "transform", "layer_id": layer, "dx": rnd(21) as i64 - 10, "dy": rnd(21) as i64 - 10})
+            }
+            2 => {
+                json!({"op": "transform", "layer_id": layer, "visible": rnd(2) == 0, "opacity": rnd(11) as f64 / 10.0})
+            }
+            3 => json!({"op": "rename", "layer_id": layer, "name": format!("layer {}", rnd(100))}),
+            4 => json!({"op": "reorder", "layer_id": layer, "z": rnd(n)}),
+            5 => json!({"op": "merge", "layer_id": layer}),
+            6 => json!({"op": "remove", "layer_id": layer}),
+            _ => {
+                json!({"op": "transform", "layer_id": layer, "scale": 0.5 + rnd(10) as f64 / 10.0})
+            }
+        };
+        let (s, e) = op(&c, &d, body.clone()).await;
+        match s {
+            StatusCode::OK => landed += 1,
+            // merging the bottom layer or removing the last one are refused, and change nothing
+            StatusCode::BAD_REQUEST => {}
+            other => panic!("{body} → {other} {e}"),
+        }
+    }
+    assert!(landed >= 20, "only {landed} of 30 ops landed");
+    let end = snapshot(&c, &doc_id).await;
+    for _ in 0..landed {
+        let (s, e) = step(&c, &doc, "undo").await;
+        assert_eq!(s, StatusCode::OK, "{e}");
+    }
+    assert_eq!(step(&c, &doc, "undo").await.0, StatusCode::CONFLICT);
+    assert!(
+        snapshot(&c, &doc_id).await == start,
+        "undoing everything is not the start"
+    );
+    for _ in 0..landed {
+        assert_eq!(step(&c, &doc, "redo").await.0, StatusCode::OK);
+    }
+    assert_eq!(step(&c, &doc, "redo").await.0, StatusCode::CONFLICT);
+    assert!(
+        snapshot(&c, &doc_id).await == end,
+        "redoing everything is not the end"
+    );
+    // and nothing but the states' own blobs is on disk: delete the image, nothing remains
+    let r = c
+        .delete(&format!(
+            "/api/v1/images/{}",
+            doc["image_id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(files_under(&t.dir.path().join("data/blobs")).is_empty());
+}
