@@ -269,6 +269,9 @@ pub struct LogEntry {
     /// The op as requested (for `"op"`), or the op undone / redone.
     pub op: serde_json::Value,
     pub at: i64,
+    /// The job that applied it (slow ops), so a job re-run after a crash never applies twice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobId>,
 }
 
 impl DocumentRecord {

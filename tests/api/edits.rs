@@ -460,6 +460,21 @@ async fn replace_merge_transform_and_inpaint_change_only_their_layers() {
     assert_eq!(job["state"], "succeeded", "{job}");
     let (_, d) = c.json(&format!("/api/v1/documents/{doc_id}")).await;
     assert_eq!(d["undo_op"], "inpaint");
+    // a job re-run after a crash (its edit landed, its success was not recorded) applies
+    // nothing twice: the log knows the job
+    let owner = t.app.store.user_by_email(ADMIN_EMAIL).unwrap().unwrap().id;
+    let mut again = image_layered::images::edit::OpRequest::parse(
+        json!({"op": "inpaint", "layer_id": l0, "mask_image_id": mask_meta["id"]}),
+    )
+    .unwrap();
+    again.job = Some(j["job_id"].as_str().unwrap().parse().unwrap());
+    let images = t.app.images.clone();
+    let id = doc_id.parse().unwrap();
+    let rerun = tokio::task::spawn_blocking(move || images.edit_blocking(owner, id, &again))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rerun.revision, d["revision"].as_u64().unwrap());
     let bg_before = rgba(&before[0]);
     let bg_after = rgba(&pixels(&c, &d).await[0]);
     for (x, y, p) in bg_after.enumerate_pixels() {

@@ -18,7 +18,8 @@ impl crate::jobs::JobHandler for EditJob {
             return Err(JobFailure::abort("wrong_job_kind", "not an edit job"));
         };
         let owner = ctx.job().owner;
-        let req = OpRequest::parse(op).map_err(|e| JobFailure::abort(e.code, e.message))?;
+        let mut req = OpRequest::parse(op).map_err(|e| JobFailure::abort(e.code, e.message))?;
+        req.job = Some(ctx.job().id);
         ctx.progress(0.05);
         let mut last = 0.05f32;
         let doc = self

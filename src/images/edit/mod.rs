@@ -177,6 +177,17 @@ impl ImageService {
     ) -> Result<DocumentRecord, ApiError> {
         let lock = self.doc_locks.get(id);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(job) = req.job {
+            if self
+                .store
+                .document_log(id)?
+                .iter()
+                .any(|e| e.job == Some(job))
+            {
+                // this job's edit landed before a crash kept the job from recording it
+                return self.get_document(owner, id);
+            }
+        }
         let doc = self.check_op(owner, id, req)?;
         let mut written = Written {
             svc: self,
@@ -198,7 +209,7 @@ impl ImageService {
                 new.redo.clear();
                 new.layers = layers;
                 new.last_op = req.op.name().to_string();
-                self.commit(&doc, new, "op", req.raw.clone())
+                self.commit(&doc, new, "op", req.raw.clone(), req.job)
             });
         match result {
             Ok(doc) => Ok(doc),
@@ -254,7 +265,7 @@ impl ImageService {
         to.push(current);
         new.layers = state.layers;
         new.last_op = state.op;
-        self.commit(&doc, new, action, serde_json::Value::String(stepped))
+        self.commit(&doc, new, action, serde_json::Value::String(stepped), None)
     }
 
     /// Writes `new` as the revision after `old` (compare-and-swap), flushes, then unlinks the
@@ -265,6 +276,7 @@ impl ImageService {
         mut new: DocumentRecord,
         action: &str,
         op: serde_json::Value,
+        job: Option<JobId>,
     ) -> Result<DocumentRecord, ApiError> {
         new.revision = old.revision + 1;
         let entry = LogEntry {
@@ -272,6 +284,7 @@ impl ImageService {
             action: action.to_string(),
             op,
             at: unix(self.clock.now()),
+            job,
         };
         match self.store.commit_document(&new, old.revision, &entry) {
             Err(StoreError::Conflict(_)) => {

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::engine::decompose::LayerCount;
 use crate::error::ApiError;
-use crate::ids::{ImageId, LayerId};
+use crate::ids::{ImageId, JobId, LayerId};
 use crate::store::DocumentRecord;
 
 /// One edit, as `POST /api/v1/documents/{id}/ops` takes it (API.md).
@@ -119,6 +119,8 @@ pub struct OpRequest {
     pub op: EditOp,
     pub revision: Option<u64>,
     pub raw: serde_json::Value,
+    /// The job applying it, for slow ops (never taken from the request body).
+    pub job: Option<JobId>,
 }
 
 impl OpRequest {
@@ -145,7 +147,12 @@ impl OpRequest {
         let raw = serde_json::Value::Object(map);
         let op: EditOp = serde_json::from_value(raw.clone())
             .map_err(|e| ApiError::bad_request("invalid_op", format!("invalid op: {e}")))?;
-        Ok(OpRequest { op, revision, raw })
+        Ok(OpRequest {
+            op,
+            revision,
+            raw,
+            job: None,
+        })
     }
 }
 
