@@ -23,7 +23,8 @@ struct DecomposeBody {
     mode: Option<String>,
 }
 
-pub fn document_json(d: &DocumentRecord) -> serde_json::Value {
+/// A document's summary (the list's rows): everything but its layers and history.
+fn summary_json(d: &DocumentRecord) -> serde_json::Value {
     serde_json::json!({
         "id": d.id,
         "image_id": d.image_id,
@@ -31,7 +32,16 @@ pub fn document_json(d: &DocumentRecord) -> serde_json::Value {
         "height": d.height,
         "revision": d.revision,
         "mode": d.mode,
+        "created_at": super::images::rfc3339(d.created_at),
         "expires_at": super::images::rfc3339(d.expires_at),
+    })
+}
+
+/// A document as `GET /api/v1/documents/{id}` shows it: the summary, the history flags and
+/// the layers back to front.
+pub fn document_json(d: &DocumentRecord) -> serde_json::Value {
+    let mut v = summary_json(d);
+    let extra = serde_json::json!({
         "can_undo": !d.undo.is_empty(),
         "can_redo": !d.redo.is_empty(),
         "undo_op": (!d.undo.is_empty()).then_some(d.last_op.as_str()),
@@ -41,7 +51,11 @@ pub fn document_json(d: &DocumentRecord) -> serde_json::Value {
             "opacity": l.opacity, "bbox": l.bbox, "text": l.text,
             "url": format!("/api/v1/documents/{}/layers/{}", d.id, l.id),
         })).collect::<Vec<_>>(),
-    })
+    });
+    if let (Some(map), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
+        map.extend(extra);
+    }
+    v
 }
 
 pub async fn decompose(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
@@ -206,17 +220,9 @@ pub async fn list(app: &App, req: Request<Incoming>) -> HttpResult {
         .list_documents(p.user.id)?
         .iter()
         .map(|d| {
-            serde_json::json!({
-                "id": d.id,
-                "image_id": d.image_id,
-                "width": d.width,
-                "height": d.height,
-                "revision": d.revision,
-                "mode": d.mode,
-                "layers": d.layers.len(),
-                "created_at": super::images::rfc3339(d.created_at),
-                "expires_at": super::images::rfc3339(d.expires_at),
-            })
+            let mut v = summary_json(d);
+            v["layers"] = d.layers.len().into();
+            v
         })
         .collect();
     Ok(json(
