@@ -37,7 +37,7 @@ impl Store {
 
     /// Replaces document `doc.id` if its stored revision is still `base_revision`, appending
     /// `entry` to its log, in one transaction. A changed (or deleted) document aborts with
-    /// [`StoreError::Conflict`](super::StoreError::Conflict) carrying [`STALE_REVISION`].
+    /// [`StoreError::Conflict`](super::StoreError::Conflict) carrying `"stale_revision"`.
     pub fn commit_document(
         &self,
         doc: &DocumentRecord,
