@@ -483,6 +483,27 @@ async fn replace_merge_transform_and_inpaint_change_only_their_layers() {
             assert_eq!(p, bg_before.get_pixel(x, y), "({x},{y}) outside the mask");
         }
     }
+    // a mask that marks nothing fails the job clearly and makes no revision
+    let mut black = Vec::new();
+    image::DynamicImage::ImageLuma8(image::GrayImage::new(64, 64))
+        .write_to(
+            &mut std::io::Cursor::new(&mut black),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    let black = c.upload(black).await;
+    let (s, j) = op(
+        &c,
+        &doc,
+        json!({"op": "inpaint", "layer_id": l0, "mask_image_id": black["id"]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let job = c.wait_job(j["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "failed");
+    assert_eq!(job["error"]["code"], "invalid_op", "{job}");
+    let (_, same) = c.json(&format!("/api/v1/documents/{doc_id}")).await;
+    assert_eq!(same["revision"], d["revision"]);
     // someone else's mask image is 404
     let b = t
         .member("b@example.com", image_layered::store::Plan::Free)

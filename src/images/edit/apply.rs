@@ -124,6 +124,12 @@ impl ImageService {
                     doc.width,
                     doc.height,
                 );
+                if mask.pixels().all(|p| p.0[0] == 0) {
+                    return Err(invalid(
+                        "mask_image_id",
+                        "the mask marks no pixel to fill (white = fill, on black)",
+                    ));
+                }
                 let inference = self.inference.get().cloned();
                 let fill = |img: &RgbImage, m: &GrayImage| match &inference {
                     Some(models) => models.inpaint(img, m),
