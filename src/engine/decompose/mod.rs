@@ -56,6 +56,30 @@ impl std::str::FromStr for LayerCount {
     }
 }
 
+impl LayerCount {
+    /// From a JSON request field: absent or `"auto"`, or a number (or numeric string) 2..=10.
+    pub fn from_json(v: Option<&serde_json::Value>) -> Result<Self, String> {
+        match v {
+            None => Ok(LayerCount::Auto),
+            Some(serde_json::Value::String(s)) => s.parse(),
+            Some(serde_json::Value::Number(n)) => n.to_string().parse(),
+            Some(other) => Err(format!(
+                "layers must be \"auto\" or a number from 2 to 10, not {other}"
+            )),
+        }
+    }
+}
+
+impl std::fmt::Display for LayerCount {
+    /// The form [`FromStr`](std::str::FromStr) reads back: `auto` or the number.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LayerCount::Auto => f.write_str("auto"),
+            LayerCount::Exactly(n) => write!(f, "{n}"),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct PeelOptions {
     pub layers: LayerCount,

@@ -71,20 +71,9 @@ pub async fn decompose(app: &App, req: Request<Incoming>, id: &str) -> HttpResul
     } else {
         parse_json(&raw)?
     };
-    let layers = match body.layers {
-        None => "auto".to_string(),
-        Some(serde_json::Value::String(s)) => s,
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        Some(other) => {
-            return Err(ApiError::bad_request(
-                "invalid_layers",
-                format!("layers must be \"auto\" or a number from 2 to 10, not {other}"),
-            ))
-        }
-    };
-    layers
-        .parse::<crate::engine::decompose::LayerCount>()
-        .map_err(|m| ApiError::bad_request("invalid_layers", m))?;
+    let layers = crate::engine::decompose::LayerCount::from_json(body.layers.as_ref())
+        .map_err(|m| ApiError::bad_request("invalid_layers", m))?
+        .to_string();
     let mode = body.mode.unwrap_or_else(|| "peel".into());
     if !matches!(mode.as_str(), "peel" | "palette") {
         return Err(ApiError::bad_request(

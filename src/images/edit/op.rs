@@ -174,18 +174,9 @@ pub(super) fn parse_hex(s: &str) -> Option<[u8; 3]> {
 }
 
 pub(super) fn split_count(v: &Option<serde_json::Value>) -> Result<LayerCount, ApiError> {
-    let s = match v {
-        None => "auto".to_string(),
-        Some(serde_json::Value::String(s)) => s.clone(),
-        Some(serde_json::Value::Number(n)) => n.to_string(),
-        Some(other) => {
-            return Err(invalid(
-                "layers",
-                format!("must be \"auto\" or 2..=10, not {other}"),
-            ))
-        }
-    };
-    s.parse().map_err(|m: String| invalid("layers", m))
+    // the message already names the field
+    LayerCount::from_json(v.as_ref())
+        .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "invalid_op", m))
 }
 
 /// Field checks that need the document but no pixels.
