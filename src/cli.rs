@@ -636,13 +636,13 @@ pub fn decompose(
         LayerFormat::Zip => crate::engine::export::write_zip_file(&stack, &file_path("zip")?),
         LayerFormat::Ora | LayerFormat::Psd => {
             let (ext, bytes) = if format == LayerFormat::Ora {
-                let props = vec![crate::engine::ora::OraLayerProps::default(); stack.layers.len()];
+                let props = vec![crate::engine::LayerProps::default(); stack.layers.len()];
                 (
                     "ora",
                     crate::engine::ora::encode_ora(&stack, &props).map_err(CliError::runtime)?,
                 )
             } else {
-                let props = vec![crate::engine::psd::PsdLayerProps::default(); stack.layers.len()];
+                let props = vec![crate::engine::LayerProps::default(); stack.layers.len()];
                 (
                     "psd",
                     crate::engine::psd::encode_psd(&stack, &props).map_err(CliError::runtime)?,

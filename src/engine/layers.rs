@@ -55,6 +55,24 @@ impl Layer {
     }
 }
 
+/// How a layer is shown: the display settings a document keeps beside the pixels, and that
+/// PSD and OpenRaster files carry per layer.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LayerProps {
+    /// 0.0 (transparent) to 1.0 (opaque).
+    pub opacity: f32,
+    pub visible: bool,
+}
+
+impl Default for LayerProps {
+    fn default() -> Self {
+        Self {
+            opacity: 1.0,
+            visible: true,
+        }
+    }
+}
+
 /// A decomposition: layers back to front at the source resolution.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LayerStack {

@@ -30,5 +30,5 @@ pub use self::decode::{
     ImageFormatKind, Probe,
 };
 pub use self::exif::{apply_orientation, read_exif, ExifInfo, Gps};
-pub use self::layers::{Layer, LayerKind, LayerStack};
+pub use self::layers::{Layer, LayerKind, LayerProps, LayerStack};
 pub use self::thumbnail::thumbnail_png;

@@ -1,5 +1,5 @@
 //! OpenRaster (`.ora`) export and import of a [`LayerStack`] with per-layer opacity and
-//! visibility ([`OraLayerProps`]).
+//! visibility ([`LayerProps`]).
 //!
 //! Writing follows the OpenRaster spec: a ZIP whose first entry is `mimetype`, stored
 //! (uncompressed, no extra field) and holding exactly `image/openraster`, so the bytes
@@ -26,7 +26,7 @@ use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 use super::export::encode_layer_png;
-use super::layers::{Layer, LayerKind, LayerStack};
+use super::layers::{Layer, LayerKind, LayerProps, LayerStack};
 use super::thumbnail::thumbnail_png;
 
 /// The exact content of the `mimetype` entry.
@@ -45,23 +45,6 @@ const MAX_XML_BYTES: u64 = 16 << 20;
 const MAX_STACK_BYTES: u64 = 4 << 30;
 /// Largest layer PNG entry we read (compressed size as stored in the ZIP).
 const MAX_PNG_BYTES: u64 = 512 << 20;
-
-/// How a layer is shown in an OpenRaster file.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct OraLayerProps {
-    /// 0.0 (transparent) to 1.0 (opaque).
-    pub opacity: f32,
-    pub visible: bool,
-}
-
-impl Default for OraLayerProps {
-    fn default() -> Self {
-        Self {
-            opacity: 1.0,
-            visible: true,
-        }
-    }
-}
 
 /// Why an OpenRaster file could not be written or read.
 #[derive(Debug, thiserror::Error)]
@@ -91,7 +74,7 @@ fn dec(e: impl std::fmt::Display) -> OraError {
 }
 
 /// `stack` as an OpenRaster file; `props[i]` belongs to `stack.layers[i]` (back to front).
-pub fn encode_ora(stack: &LayerStack, props: &[OraLayerProps]) -> Result<Vec<u8>, OraError> {
+pub fn encode_ora(stack: &LayerStack, props: &[LayerProps]) -> Result<Vec<u8>, OraError> {
     let (w, h) = (stack.width, stack.height);
     if w == 0 || h == 0 {
         return Err(enc(format!("the canvas is empty ({w}x{h})")));
@@ -167,7 +150,7 @@ pub fn encode_ora(stack: &LayerStack, props: &[OraLayerProps]) -> Result<Vec<u8>
 }
 
 /// Reads an OpenRaster file back into a stack (back to front) and each layer's props.
-pub fn decode_ora(bytes: &[u8]) -> Result<(LayerStack, Vec<OraLayerProps>), OraError> {
+pub fn decode_ora(bytes: &[u8]) -> Result<(LayerStack, Vec<LayerProps>), OraError> {
     let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(dec)?;
     let mime = read_entry(&mut zip, "mimetype", MAX_XML_BYTES)?;
     if mime.trim_ascii() != MIMETYPE.as_bytes() {
@@ -207,7 +190,7 @@ pub fn decode_ora(bytes: &[u8]) -> Result<(LayerStack, Vec<OraLayerProps>), OraE
                     get("il:text").map(str::to_owned),
                     get("x").map(parse_num::<i64>).transpose()?.unwrap_or(0),
                     get("y").map(parse_num::<i64>).transpose()?.unwrap_or(0),
-                    OraLayerProps {
+                    LayerProps {
                         opacity: opacity.clamp(0.0, 1.0),
                         visible: get("visibility") != Some("hidden"),
                     },
@@ -260,7 +243,7 @@ pub fn decode_ora(bytes: &[u8]) -> Result<(LayerStack, Vec<OraLayerProps>), OraE
 
 /// The visible layers composited with src-over on transparency, each layer's alpha scaled
 /// by its opacity: RGB when every pixel ends opaque, RGBA otherwise.
-fn merged_image(stack: &LayerStack, props: &[OraLayerProps]) -> DynamicImage {
+fn merged_image(stack: &LayerStack, props: &[LayerProps]) -> DynamicImage {
     let n = stack.width as usize * stack.height as usize;
     // Premultiplied RGB + alpha, in 0..=1.
     let mut acc = vec![0f32; n * 4];
@@ -468,7 +451,7 @@ mod tests {
 
     const TRICKY: &str = "Text: <b>&\"Café\" 'q'\n\tend";
 
-    fn sample(w: u32, h: u32) -> (LayerStack, Vec<OraLayerProps>) {
+    fn sample(w: u32, h: u32) -> (LayerStack, Vec<LayerProps>) {
         let bg = RgbaImage::from_fn(w, h, |x, y| Rgba([(x * 7) as u8, (y * 5) as u8, 90, 255]));
         let mut obj = RgbaImage::new(w, h);
         let mut text = RgbaImage::new(w, h);
@@ -495,12 +478,12 @@ mod tests {
             ],
         };
         let props = vec![
-            OraLayerProps::default(),
-            OraLayerProps {
+            LayerProps::default(),
+            LayerProps {
                 opacity: 0.35,
                 visible: true,
             },
-            OraLayerProps {
+            LayerProps {
                 opacity: 0.8,
                 visible: false,
             },
@@ -567,7 +550,7 @@ mod tests {
     #[test]
     fn merged_and_thumbnail() {
         let (stack, _) = sample(600, 300);
-        let mut props = vec![OraLayerProps::default(); 3];
+        let mut props = vec![LayerProps::default(); 3];
         let bytes = encode_ora(&stack, &props).unwrap();
         let merged = image::load_from_memory(&entry(&bytes, "mergedimage.png")).unwrap();
         // Opaque background, default props on the visible layers: the stack's composite.
@@ -620,14 +603,14 @@ mod tests {
         assert_eq!(top.pixels().filter(|p| p.0[3] > 0).count(), 1);
         assert_eq!(
             props[0],
-            OraLayerProps {
+            LayerProps {
                 opacity: 1.0,
                 visible: false
             }
         );
         assert_eq!(
             props[1],
-            OraLayerProps {
+            LayerProps {
                 opacity: 0.5,
                 visible: true
             }

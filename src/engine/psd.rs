@@ -14,27 +14,10 @@
 //! UTF-16BE `luni` block, which readers prefer. Encoding is pure: it touches only its
 //! arguments and never panics on valid-size input.
 
-use super::layers::{Layer, LayerStack};
+use super::layers::{Layer, LayerProps, LayerStack};
 
 /// Largest width or height a version-1 PSD may have.
 const MAX_SIDE: u32 = 30_000;
-
-/// Per-layer display settings the document keeps beside the pixels.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PsdLayerProps {
-    /// Layer opacity, 0..=1.
-    pub opacity: f32,
-    pub visible: bool,
-}
-
-impl Default for PsdLayerProps {
-    fn default() -> Self {
-        Self {
-            opacity: 1.0,
-            visible: true,
-        }
-    }
-}
 
 /// Why a stack could not be written as a PSD.
 #[derive(Debug, thiserror::Error)]
@@ -69,7 +52,7 @@ impl PsdError {
 /// Encodes the stack (back to front) as an 8-bit RGB PSD: one named layer per layer with its
 /// opacity and visibility, PackBits-compressed channels, layer bounds = the layer's bbox, and
 /// the merged image in the image data section.
-pub fn encode_psd(stack: &LayerStack, props: &[PsdLayerProps]) -> Result<Vec<u8>, PsdError> {
+pub fn encode_psd(stack: &LayerStack, props: &[LayerProps]) -> Result<Vec<u8>, PsdError> {
     validate(stack, props)?;
     let (w, h) = (stack.width, stack.height);
     let mut out = Vec::new();
@@ -118,7 +101,7 @@ pub fn encode_psd(stack: &LayerStack, props: &[PsdLayerProps]) -> Result<Vec<u8>
     Ok(out)
 }
 
-fn validate(stack: &LayerStack, props: &[PsdLayerProps]) -> Result<(), PsdError> {
+fn validate(stack: &LayerStack, props: &[LayerProps]) -> Result<(), PsdError> {
     let (width, height) = (stack.width, stack.height);
     if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
         return Err(PsdError::CanvasSize { width, height });
@@ -151,7 +134,7 @@ fn validate(stack: &LayerStack, props: &[PsdLayerProps]) -> Result<(), PsdError>
 }
 
 /// The layer info section body (without its length): count, records, channel image data.
-fn layer_info(stack: &LayerStack, props: &[PsdLayerProps]) -> Result<Vec<u8>, PsdError> {
+fn layer_info(stack: &LayerStack, props: &[LayerProps]) -> Result<Vec<u8>, PsdError> {
     let mut records = Vec::new();
     let mut data = Vec::new();
     for (layer, p) in stack.layers.iter().zip(props) {
@@ -273,7 +256,7 @@ fn ascii_fold(name: &str) -> Vec<u8> {
 
 /// The stack composited "over" black with each layer's opacity and visibility, as RGB bytes.
 /// Uses the same arithmetic as [`LayerStack::composite`] so the two agree at full opacity.
-fn merged_rgb(stack: &LayerStack, props: &[PsdLayerProps]) -> Vec<u8> {
+fn merged_rgb(stack: &LayerStack, props: &[LayerProps]) -> Vec<u8> {
     let n = stack.width as usize * stack.height as usize;
     let mut acc = vec![0f32; n * 3];
     for (layer, p) in stack.layers.iter().zip(props) {
@@ -540,12 +523,12 @@ mod tests {
     fn encodes_layers_names_props_and_merged() {
         let stack = sample_stack();
         let props = [
-            PsdLayerProps::default(),
-            PsdLayerProps {
+            LayerProps::default(),
+            LayerProps {
                 opacity: 0.5,
                 visible: true,
             },
-            PsdLayerProps {
+            LayerProps {
                 opacity: 1.0,
                 visible: false,
             },
@@ -592,7 +575,7 @@ mod tests {
     fn full_opacity_merged_equals_composite_and_empty_layer_is_zero_size() {
         let mut stack = sample_stack();
         stack.layers[2].rgba = RgbaImage::new(6, 5);
-        let props = [PsdLayerProps::default(); 3];
+        let props = [LayerProps::default(); 3];
         let p = parse(&encode_psd(&stack, &props).unwrap());
         assert_eq!(p.merged, stack.composite().into_raw());
         assert_eq!(p.rects[2], [0, 0, 0, 0]);
@@ -602,14 +585,14 @@ mod tests {
     #[test]
     fn rejects_bad_input() {
         let stack = sample_stack();
-        let err = encode_psd(&stack, &[PsdLayerProps::default(); 2]).unwrap_err();
+        let err = encode_psd(&stack, &[LayerProps::default(); 2]).unwrap_err();
         assert!(matches!(err, PsdError::PropsMismatch { .. }));
         assert_eq!(err.code(), "psd_encode");
         let mut bad = stack.clone();
         bad.layers[1].rgba = RgbaImage::new(3, 3);
-        let err = encode_psd(&bad, &[PsdLayerProps::default(); 3]).unwrap_err();
+        let err = encode_psd(&bad, &[LayerProps::default(); 3]).unwrap_err();
         assert!(matches!(err, PsdError::LayerSize { index: 1, .. }));
-        let nan = PsdLayerProps {
+        let nan = LayerProps {
             opacity: f32::NAN,
             visible: true,
         };
@@ -627,12 +610,12 @@ mod tests {
         let dir = std::path::PathBuf::from(dir);
         let stack = sample_stack();
         let props = [
-            PsdLayerProps::default(),
-            PsdLayerProps {
+            LayerProps::default(),
+            LayerProps {
                 opacity: 0.5,
                 visible: true,
             },
-            PsdLayerProps {
+            LayerProps {
                 opacity: 1.0,
                 visible: false,
             },

@@ -4,12 +4,13 @@
 
 use std::io::Read;
 
+use image::RgbaImage;
+
 use super::ImageService;
+use crate::blobs::DataKey;
 use crate::clock::unix;
 use crate::engine::export::encode_layer_png;
-use crate::engine::psd::PsdLayerProps;
-use crate::engine::LayerStack;
-
+use crate::engine::{LayerProps, LayerStack};
 use crate::error::ApiError;
 use crate::ids::{BlobId, DocumentId, ImageId, LayerId, UserId};
 use crate::store::{DocumentRecord, ImageState, LayerRecord};
@@ -24,7 +25,7 @@ impl ImageService {
         mode: &str,
         stack: &LayerStack,
     ) -> Result<DocumentRecord, ApiError> {
-        let props = vec![PsdLayerProps::default(); stack.layers.len()];
+        let props = vec![LayerProps::default(); stack.layers.len()];
         self.store_stack_with(owner, image_id, mode, stack, &props)
     }
 
@@ -35,7 +36,7 @@ impl ImageService {
         image_id: ImageId,
         mode: &str,
         stack: &LayerStack,
-        props: &[PsdLayerProps],
+        props: &[LayerProps],
     ) -> Result<DocumentRecord, ApiError> {
         let key = self.data_key(owner)?;
         let generation = self.keyring.current_generation();
@@ -125,6 +126,21 @@ impl ImageService {
             svc.store_stack_with(owner, img.id, mode, &stack, &props)
         })
         .await?
+    }
+
+    /// One layer's pixels, decrypted and decoded.
+    pub(crate) fn read_layer(
+        &self,
+        key: &DataKey,
+        owner: UserId,
+        rec: &LayerRecord,
+    ) -> Result<RgbaImage, ApiError> {
+        let png = self.blobs.read_all(key, owner, rec.blob)?;
+        Ok(
+            image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+                .map_err(|e| ApiError::internal("layer decode", e))?
+                .to_rgba8(),
+        )
     }
 
     /// The member's documents, newest first.
@@ -250,23 +266,20 @@ impl ImageService {
         &self,
         owner: UserId,
         id: DocumentId,
-    ) -> Result<(LayerStack, Vec<crate::engine::psd::PsdLayerProps>), ApiError> {
+    ) -> Result<(LayerStack, Vec<LayerProps>), ApiError> {
         let doc = self.get_document(owner, id)?;
         let key = self.data_key(owner)?;
         let mut layers = Vec::with_capacity(doc.layers.len());
         let mut props = Vec::with_capacity(doc.layers.len());
         for rec in &doc.layers {
-            let png = self.blobs.read_all(&key, owner, rec.blob)?;
-            let rgba = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
-                .map_err(|e| ApiError::internal("layer decode", e))?
-                .to_rgba8();
+            let rgba = self.read_layer(&key, owner, rec)?;
             layers.push(crate::engine::Layer {
                 name: rec.name.clone(),
                 kind: rec.kind,
                 rgba,
                 text: rec.text.clone(),
             });
-            props.push(crate::engine::psd::PsdLayerProps {
+            props.push(LayerProps {
                 opacity: rec.opacity.clamp(0.0, 1.0),
                 visible: rec.visible,
             });
@@ -308,13 +321,6 @@ impl ImageService {
         }
         if format == ExportFormat::Ora {
             let (stack, props) = self.document_layers(owner, id)?;
-            let props: Vec<_> = props
-                .iter()
-                .map(|p| crate::engine::ora::OraLayerProps {
-                    opacity: p.opacity,
-                    visible: p.visible,
-                })
-                .collect();
             return crate::engine::ora::encode_ora(&stack, &props).map_err(|e| fail(&e));
         }
         let stack = self.document_stack(owner, id)?;
@@ -346,7 +352,7 @@ impl ImageService {
 fn decode_layered(
     bytes: &[u8],
     limits: &crate::engine::DecodeLimits,
-) -> Result<(LayerStack, Vec<PsdLayerProps>, &'static str), ApiError> {
+) -> Result<(LayerStack, Vec<LayerProps>, &'static str), ApiError> {
     let unprocessable = |code: &'static str, m: String| {
         ApiError::new(hyper::StatusCode::UNPROCESSABLE_ENTITY, code, m)
     };
@@ -365,13 +371,6 @@ fn decode_layered(
                 format!("this OpenRaster file cannot be read: {e}"),
             )
         })?;
-        let props = props
-            .iter()
-            .map(|p| PsdLayerProps {
-                opacity: p.opacity,
-                visible: p.visible,
-            })
-            .collect();
         (stack, props, "import-ora")
     } else {
         return Err(ApiError::new(

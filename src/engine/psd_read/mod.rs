@@ -1,6 +1,6 @@
 //! Photoshop (.psd) import: reads an 8-bit RGB or Grayscale PSD (version 1) into a
 //! [`LayerStack`] of full-canvas, straight-alpha RGBA layers (back to front) with each layer's
-//! opacity and visibility ([`PsdLayerProps`]).
+//! opacity and visibility ([`LayerProps`]).
 //!
 //! What is read: the layer records and their channel data (raw or PackBits RLE), with colour
 //! channels 0, 1, 2 (grey: 0), transparency (-1) and the user mask. Layer bounds may be
@@ -59,8 +59,8 @@ use self::cursor::Bytes;
 use self::header::{read_header, Header};
 use self::pixels::{decode_layer, read_merged};
 use self::records::{layer_info, read_record, Section, MIN_RECORD_BYTES};
+use super::layers::LayerProps;
 use super::layers::{Layer, LayerKind, LayerStack};
-use super::psd::PsdLayerProps;
 
 /// Most channels a PSD may declare.
 const MAX_CHANNELS: u16 = 56;
@@ -118,7 +118,7 @@ fn invalid(what: impl Into<String>) -> PsdReadError {
 }
 
 /// Reads a PSD into a stack (back to front) and each layer's opacity and visibility.
-pub fn decode_psd(bytes: &[u8], limits: &PsdLimits) -> Result<(LayerStack, Vec<PsdLayerProps>)> {
+pub fn decode_psd(bytes: &[u8], limits: &PsdLimits) -> Result<(LayerStack, Vec<LayerProps>)> {
     let mut r = Bytes::new(bytes, "header");
     let header = read_header(&mut r, limits)?;
     r.what = "colour mode data";
@@ -147,7 +147,7 @@ pub fn decode_psd(bytes: &[u8], limits: &PsdLimits) -> Result<(LayerStack, Vec<P
             height: h,
             layers: vec![layer],
         };
-        return Ok((stack, vec![PsdLayerProps::default()]));
+        return Ok((stack, vec![LayerProps::default()]));
     }
     let props = layers.iter().map(|l| l.props).collect();
     let layers = layers
@@ -182,7 +182,7 @@ pub fn decode_psd(bytes: &[u8], limits: &PsdLimits) -> Result<(LayerStack, Vec<P
 struct ReadLayer {
     name: String,
     rgba: RgbaImage,
-    props: PsdLayerProps,
+    props: LayerProps,
     type_tool: bool,
 }
 
@@ -219,7 +219,7 @@ fn read_layers(mut li: Bytes, header: &Header, limits: &PsdLimits) -> Result<Vec
             Section::Divider => {
                 groups.pop();
             }
-            Section::Pixels => kept.push((i, PsdLayerProps { opacity, visible })),
+            Section::Pixels => kept.push((i, LayerProps { opacity, visible })),
         }
     }
     kept.reverse();

@@ -137,7 +137,7 @@ fn rgb_psd(w: u32, h: u32, layers: &[TestLayer]) -> Vec<u8> {
     psd(w, h, 3, 3, &lmi(&layer_info(layers)), &merged)
 }
 
-fn decode(bytes: &[u8]) -> Result<(LayerStack, Vec<PsdLayerProps>)> {
+fn decode(bytes: &[u8]) -> Result<(LayerStack, Vec<LayerProps>)> {
     decode_psd(bytes, &PsdLimits::default())
 }
 
@@ -155,7 +155,7 @@ fn px(stack: &LayerStack, i: usize, x: u32, y: u32) -> [u8; 4] {
 
 // ---- Round trip through our own encoder. ----
 
-fn sample_stack() -> (LayerStack, [PsdLayerProps; 3]) {
+fn sample_stack() -> (LayerStack, [LayerProps; 3]) {
     let (w, h) = (9, 7);
     let bg = RgbaImage::from_fn(w, h, |x, y| Rgba([(x * 25) as u8, (y * 30) as u8, 77, 255]));
     // Varied alpha, including alpha-0 pixels with colour inside and outside the bbox.
@@ -187,12 +187,12 @@ fn sample_stack() -> (LayerStack, [PsdLayerProps; 3]) {
         ],
     };
     let props = [
-        PsdLayerProps::default(),
-        PsdLayerProps {
+        LayerProps::default(),
+        LayerProps {
             opacity: 0.5,
             visible: true,
         },
-        PsdLayerProps {
+        LayerProps {
             opacity: 1.0,
             visible: false,
         },
@@ -265,7 +265,7 @@ fn reads_raw_layers_with_bounds_off_the_canvas() {
     let (stack, props) = decode(&rgb_psd(4, 3, &[a, b])).unwrap();
     assert_eq!(names(&stack), ["Café", "Past the edge"]);
     assert_eq!(kinds(&stack), [LayerKind::Object, LayerKind::Object]);
-    assert_eq!(props, [PsdLayerProps::default(); 2]);
+    assert_eq!(props, [LayerProps::default(); 2]);
     for y in 0..3 {
         for x in 0..4 {
             let (r, c) = (y + 1, x + 2);
@@ -328,7 +328,7 @@ fn reads_the_merged_image_when_there_are_no_layers() {
     let (stack, props) = decode(&psd(w, h, 3, 4, &[], &data)).unwrap();
     assert_eq!(names(&stack), ["Background"]);
     assert_eq!(kinds(&stack), [LayerKind::Background]);
-    assert_eq!(props, [PsdLayerProps::default()]);
+    assert_eq!(props, [LayerProps::default()]);
     for (x, y, p) in stack.layers[0].rgba.enumerate_pixels() {
         assert_eq!(p.0, want(x, y));
     }
@@ -429,7 +429,7 @@ fn reads_psd_tools_files() {
     let (stack, props) = decode(bytes).unwrap();
     assert_eq!(names(&stack), ["Background", "Ink"]);
     assert_eq!(kinds(&stack), [LayerKind::Background, LayerKind::Object]);
-    assert_eq!(props, [PsdLayerProps::default(); 2]);
+    assert_eq!(props, [LayerProps::default(); 2]);
     assert_eq!(px(&stack, 0, 2, 1), [50, 50, 50, 255]);
     assert_eq!(px(&stack, 1, 1, 1), [200, 200, 200, 128]);
     assert_eq!(px(&stack, 1, 2, 1), [201, 201, 201, 0]);
@@ -526,7 +526,7 @@ fn applies_user_masks() {
         "Density",
     ];
     assert_eq!(names(&stack), want);
-    assert_eq!(props, [PsdLayerProps::default(); 6]);
+    assert_eq!(props, [LayerProps::default(); 6]);
     assert_eq!(kinds(&stack)[0], LayerKind::Background);
     let alphas: Vec<Vec<u8>> = stack
         .layers

@@ -3,11 +3,10 @@
 //! layer as a new blob that keeps the layer's id. Nothing is committed here.
 
 use hyper::StatusCode;
-use image::{GrayImage, RgbImage, RgbaImage};
+use image::{GrayImage, RgbImage};
 
 use super::op::{invalid, parse_hex, split_count, EditOp};
 use super::{layer_index, Written};
-use crate::blobs::DataKey;
 use crate::engine::decompose::{PeelModels, PeelOptions};
 use crate::engine::edit::{self, Fit, MaskSource, Recolor, ReplaceOptions};
 use crate::engine::Layer;
@@ -17,20 +16,6 @@ use crate::images::ImageService;
 use crate::store::{DocumentRecord, LayerRecord};
 
 impl ImageService {
-    pub(super) fn read_layer(
-        &self,
-        key: &DataKey,
-        owner: UserId,
-        rec: &LayerRecord,
-    ) -> Result<RgbaImage, ApiError> {
-        let png = self.blobs.read_all(key, owner, rec.blob)?;
-        Ok(
-            image::load_from_memory_with_format(&png, image::ImageFormat::Png)
-                .map_err(|e| ApiError::internal("layer decode", e))?
-                .to_rgba8(),
-        )
-    }
-
     /// An uploaded image of the member's, decoded (replacement pictures, brush masks).
     pub(super) fn load_upload(
         &self,
