@@ -35,11 +35,12 @@ pub async fn file(app: &App, name: &str) -> HttpResult {
     };
     let dir = &app.config.server.web_dir;
     let body = if dir.as_os_str().is_empty() {
-        embedded.to_vec()
+        bytes::Bytes::from_static(embedded)
     } else {
         tokio::fs::read(dir.join(name))
             .await
             .map_err(|e| ApiError::internal("web_dir", e))?
+            .into()
     };
     let mut r = bytes(StatusCode::OK, content_type, body);
     r.headers_mut().insert(
