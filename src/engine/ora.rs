@@ -646,14 +646,4 @@ mod tests {
         let err = decode_ora(&zip.finish().unwrap().into_inner()).unwrap_err();
         assert!(err.to_string().contains("too many"), "{err}");
     }
-
-    /// Writes a sample file for `tests/ora_check.py` when `IMAGE_LAYERED_ORA_OUT` is set.
-    #[test]
-    fn writes_sample_for_external_check() {
-        let Some(path) = std::env::var_os("IMAGE_LAYERED_ORA_OUT") else {
-            return;
-        };
-        let (stack, props) = sample(300, 200);
-        std::fs::write(path, encode_ora(&stack, &props).unwrap()).unwrap();
-    }
 }
