@@ -10,7 +10,7 @@ async fn a_second_member_gets_404_for_everything_of_the_first() {
     let t = spawn_app().await;
     let a = t.admin().await;
     let b = t.member("b@example.com", Plan::Free).await;
-    let meta = a.upload(png(200, 100, 1)).await;
+    let meta = a.upload(noisy_png(200, 100, 1)).await;
     let id = meta["id"].as_str().unwrap();
     let job = meta["thumbnail_job_id"].as_str().unwrap();
     a.wait_job(job).await;
@@ -59,7 +59,7 @@ async fn a_second_member_gets_404_for_everything_of_the_first() {
 async fn delete_removes_metadata_and_files() {
     let t = spawn_app().await;
     let a = t.admin().await;
-    let meta = a.upload(png(200, 100, 2)).await;
+    let meta = a.upload(noisy_png(200, 100, 2)).await;
     let id = meta["id"].as_str().unwrap();
     a.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
     assert_eq!(files_under(&t.dir.path().join("data/blobs")).len(), 2);

@@ -9,14 +9,14 @@ async fn login_rejects_bad_credentials_and_bad_json() {
     let t = spawn_app().await;
     let http = reqwest::Client::new();
     let r = http
-        .post(t.url("/api/v1/auth/login"))
+        .post(t.client().url("/api/v1/auth/login"))
         .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": "wrong password"}))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let r = http
-        .post(t.url("/api/v1/auth/login"))
+        .post(t.client().url("/api/v1/auth/login"))
         .body("{not json")
         .send()
         .await
@@ -24,7 +24,7 @@ async fn login_rejects_bad_credentials_and_bad_json() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "invalid_json");
-    let r = http.get(t.url("/api/v1/me")).send().await.unwrap();
+    let r = http.get(t.client().url("/api/v1/me")).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
 }
 
@@ -34,7 +34,7 @@ async fn sessions_expire_when_idle_and_end_at_logout() {
     let c = t.admin().await;
     let cookie_line = {
         let r = reqwest::Client::new()
-            .post(t.url("/api/v1/auth/login"))
+            .post(t.client().url("/api/v1/auth/login"))
             .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}))
             .send()
             .await
@@ -68,7 +68,7 @@ async fn api_keys_work_as_bearer_tokens_until_deleted() {
     let secret = key["key"].as_str().unwrap().to_string();
     let http = reqwest::Client::new();
     let me = http
-        .get(t.url("/api/v1/me"))
+        .get(t.client().url("/api/v1/me"))
         .bearer_auth(&secret)
         .send()
         .await
@@ -81,7 +81,7 @@ async fn api_keys_work_as_bearer_tokens_until_deleted() {
         "the secret is shown once"
     );
     let r = http
-        .get(t.url("/api/v1/me"))
+        .get(t.client().url("/api/v1/me"))
         .bearer_auth(format!("{secret}x"))
         .send()
         .await
@@ -95,7 +95,7 @@ async fn api_keys_work_as_bearer_tokens_until_deleted() {
         .unwrap();
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     let me = http
-        .get(t.url("/api/v1/me"))
+        .get(t.client().url("/api/v1/me"))
         .bearer_auth(&secret)
         .send()
         .await
@@ -111,7 +111,7 @@ async fn cookie_changes_from_another_origin_are_refused() {
         .post("/api/v1/images")
         .header("origin", "https://evil.example")
         .header("content-type", "image/png")
-        .body(png(10, 10, 1))
+        .body(noisy_png(10, 10, 1))
         .send()
         .await
         .unwrap();
@@ -120,7 +120,7 @@ async fn cookie_changes_from_another_origin_are_refused() {
         .post("/api/v1/images")
         .header("origin", &t.base)
         .header("content-type", "image/png")
-        .body(png(10, 10, 1))
+        .body(noisy_png(10, 10, 1))
         .send()
         .await
         .unwrap();
@@ -130,17 +130,17 @@ async fn cookie_changes_from_another_origin_are_refused() {
 #[tokio::test]
 async fn unknown_routes_and_methods_are_json_errors() {
     let t = spawn_app().await;
-    let r = reqwest::get(t.url("/api/v1/nope")).await.unwrap();
+    let r = reqwest::get(t.client().url("/api/v1/nope")).await.unwrap();
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "route_not_found");
     let r = reqwest::Client::new()
-        .put(t.url("/api/v1/images"))
+        .put(t.client().url("/api/v1/images"))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
-    let r = reqwest::get(t.url("/")).await.unwrap();
+    let r = reqwest::get(t.client().url("/")).await.unwrap();
     assert!(r.headers()["content-security-policy"]
         .to_str()
         .unwrap()

@@ -29,7 +29,7 @@ async fn cutout_job_stores_a_downloadable_rgba_result_and_readyz_reports_the_mod
     let id = meta["id"].as_str().unwrap();
 
     // before the models load: not ready, and a cutout is refused with a clear 503
-    let r = reqwest::get(t.url("/readyz")).await.unwrap();
+    let r = reqwest::get(t.client().url("/readyz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let r = c
         .post(&format!("/api/v1/images/{id}/cutout"))
@@ -43,7 +43,7 @@ async fn cutout_job_stores_a_downloadable_rgba_result_and_readyz_reports_the_mod
         .await
         .unwrap()
         .unwrap();
-    let r = reqwest::get(t.url("/readyz")).await.unwrap();
+    let r = reqwest::get(t.client().url("/readyz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let ready: serde_json::Value = r.json().await.unwrap();
     assert_eq!(ready["models"]["provider"], "cpu");

@@ -361,7 +361,7 @@ async fn replace_merge_transform_and_inpaint_change_only_their_layers() {
     let l2 = layer_id(&doc, 2);
 
     // replace layer 2 with a noisy picture, fitted to cover its footprint
-    let pic = c.upload(png(200, 120, 7)).await;
+    let pic = c.upload(noisy_png(200, 120, 7)).await;
     let (s, d) = op(
         &c,
         &doc,
@@ -508,7 +508,7 @@ async fn replace_merge_transform_and_inpaint_change_only_their_layers() {
     let b = t
         .member("b@example.com", image_layered::store::Plan::Free)
         .await;
-    let their = b.upload(png(64, 64, 1)).await;
+    let their = b.upload(noisy_png(64, 64, 1)).await;
     assert_eq!(
         op(
             &c,
@@ -629,7 +629,7 @@ async fn psd_and_ora_exports_import_back_as_the_same_document() {
         assert_eq!(t.await.unwrap(), StatusCode::CREATED);
     }
     // not a layered file
-    let (s, e) = import(&c, png(32, 32, 1), "image/png").await;
+    let (s, e) = import(&c, noisy_png(32, 32, 1), "image/png").await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{e}");
     let (s, _) = import(
         &c,

@@ -1,6 +1,9 @@
 //! In-process integration tests: the real app (real sled store, real encrypted files, real
 //! HTTP on port 0) with a manual clock.
 
+#[path = "../common/mod.rs"]
+mod common;
+
 mod access;
 mod auth;
 mod cutout;

@@ -11,7 +11,7 @@ use crate::support::*;
 async fn a_temporary_upload_is_kept_at_47h_and_removed_at_49h() {
     let t = spawn_app().await;
     let c = t.admin().await;
-    let meta = c.upload(png(100, 100, 1)).await;
+    let meta = c.upload(noisy_png(100, 100, 1)).await;
     let id = meta["id"].as_str().unwrap();
     c.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
     t.advance_hours(47);
@@ -39,7 +39,7 @@ async fn processed_results_follow_the_plan_retention() {
         let t = spawn_app().await;
         let email = format!("{}@example.com", plan.as_str());
         let c = t.member(&email, plan).await;
-        let meta = c.upload(png(64, 64, days)).await;
+        let meta = c.upload(noisy_png(64, 64, days)).await;
         let id: ImageId = meta["id"].as_str().unwrap().parse().unwrap();
         c.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
         t.app.images.mark_processed(id).await.unwrap();
@@ -57,7 +57,7 @@ async fn processed_results_follow_the_plan_retention() {
             "{plan:?} removed at {} days",
             days + 1
         );
-        let c = t.login(&email, "member password").await;
+        let c = t.client().login(&email, "member password").await;
         assert_eq!(
             c.json(&format!("/api/v1/images/{id}")).await.0,
             StatusCode::NOT_FOUND

@@ -11,9 +11,9 @@ async fn upload_then_download_is_byte_identical_for_each_format_and_encoding() {
     let t = spawn_app().await;
     let c = t.admin().await;
     let cases = [
-        (encode(noisy_rgb(300, 200, 1), ImageFormat::Png), "png"),
-        (encode(noisy_rgb(301, 199, 2), ImageFormat::Jpeg), "jpeg"),
-        (encode(noisy_rgb(64, 48, 3), ImageFormat::WebP), "webp"),
+        (encode(noise_rgb(300, 200, 1), ImageFormat::Png), "png"),
+        (encode(noise_rgb(301, 199, 2), ImageFormat::Jpeg), "jpeg"),
+        (encode(noise_rgb(64, 48, 3), ImageFormat::WebP), "webp"),
     ];
     for (bytes, fmt) in cases {
         // raw body, with a deliberately generic content type: the format is sniffed
@@ -58,7 +58,7 @@ async fn upload_then_download_is_byte_identical_for_each_format_and_encoding() {
         "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.png\"\r\nContent-Type: image/png\r\n\r\n"
     )
     .into_bytes();
-    body.extend_from_slice(&png(16, 16, 3));
+    body.extend_from_slice(&noisy_png(16, 16, 3));
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
     let r = c
         .post("/api/v1/images")
@@ -79,8 +79,8 @@ async fn upload_then_download_is_byte_identical_for_each_format_and_encoding() {
 async fn nothing_under_the_data_dir_reveals_an_uploaded_image() {
     let t = spawn_app().await;
     let c = t.admin().await;
-    let png = png(200, 150, 7);
-    let jpeg = encode(noisy_rgb(200, 150, 8), ImageFormat::Jpeg);
+    let png = noisy_png(200, 150, 7);
+    let jpeg = encode(noise_rgb(200, 150, 8), ImageFormat::Jpeg);
     for b in [&png, &jpeg] {
         let meta = c.upload(b.clone()).await;
         c.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
@@ -120,7 +120,7 @@ async fn nothing_under_the_data_dir_reveals_an_uploaded_image() {
 async fn a_flipped_byte_in_a_stored_file_is_an_integrity_error() {
     let t = spawn_app().await;
     let c = t.admin().await;
-    let meta = c.upload(png(120, 90, 11)).await;
+    let meta = c.upload(noisy_png(120, 90, 11)).await;
     let id: image_layered::ids::ImageId = meta["id"].as_str().unwrap().parse().unwrap();
     let rec = t.app.store.get_image(id).unwrap().unwrap();
     let path = t.app.blobs.path_of(rec.owner, rec.original_blob);
@@ -142,7 +142,7 @@ async fn a_flipped_byte_in_a_stored_file_is_an_integrity_error() {
 async fn thumbnail_job_produces_a_256px_png_and_reports_over_sse() {
     let t = spawn_app().await;
     let c = t.admin().await;
-    let meta = c.upload(png(640, 320, 5)).await;
+    let meta = c.upload(noisy_png(640, 320, 5)).await;
     let id = meta["id"].as_str().unwrap();
     let job_id = meta["thumbnail_job_id"].as_str().unwrap();
     let job = c.wait_job(job_id).await;
@@ -177,7 +177,7 @@ async fn thumbnail_job_produces_a_256px_png_and_reports_over_sse() {
 async fn sse_streams_progress_until_done() {
     let t = spawn_app_with(&[("IMAGE_LAYERED__JOBS__WORKERS", "1")]).await;
     let c = t.admin().await;
-    let meta = c.upload(png(1600, 1200, 9)).await;
+    let meta = c.upload(noisy_png(1600, 1200, 9)).await;
     let job_id = meta["thumbnail_job_id"].as_str().unwrap();
     let r = c
         .get(&format!("/api/v1/jobs/{job_id}/events"))
@@ -200,7 +200,7 @@ async fn sse_streams_progress_until_done() {
 async fn bad_uploads_get_precise_4xx_and_the_server_stays_healthy() {
     let t = spawn_app_with(&[("IMAGE_LAYERED__UPLOADS__MAX_BYTES", "1048576")]).await;
     let c = t.admin().await;
-    let good = png(100, 80, 3);
+    let good = noisy_png(100, 80, 3);
     // a PNG header declaring 100000×100000 followed by a few bytes of IDAT
     let bomb = {
         let mut img = good.clone();
@@ -250,7 +250,7 @@ async fn bad_uploads_get_precise_4xx_and_the_server_stays_healthy() {
         ),
         (
             "oversized",
-            png(800, 600, 4),
+            noisy_png(800, 600, 4),
             "image/png",
             StatusCode::PAYLOAD_TOO_LARGE,
             "payload_too_large",
@@ -270,7 +270,7 @@ async fn bad_uploads_get_precise_4xx_and_the_server_stays_healthy() {
         assert_eq!(body["error"]["code"], code, "{name}: {body}");
         assert!(body["error"]["message"].as_str().unwrap().len() > 10);
         assert!(started.elapsed().as_secs() < 5, "{name} was slow");
-        let h = reqwest::get(t.url("/healthz")).await.unwrap();
+        let h = reqwest::get(t.client().url("/healthz")).await.unwrap();
         assert_eq!(h.status(), StatusCode::OK);
     }
     // nothing was stored by the failures; a good upload still works
@@ -293,9 +293,9 @@ async fn bad_uploads_get_precise_4xx_and_the_server_stays_healthy() {
 async fn metrics_count_requests_by_route_and_status() {
     let t = spawn_app().await;
     let c = t.admin().await;
-    c.upload(png(10, 10, 1)).await;
+    c.upload(noisy_png(10, 10, 1)).await;
     let _ = c.get("/api/v1/images/not-an-id").send().await.unwrap();
-    let text = reqwest::get(t.url("/metrics"))
+    let text = reqwest::get(t.client().url("/metrics"))
         .await
         .unwrap()
         .text()
@@ -314,7 +314,7 @@ async fn metrics_count_requests_by_route_and_status() {
     assert!(text.contains("image_layered_jobs{state="));
     assert!(text.contains(r#"image_layered_store_bytes{part="blobs"}"#));
     // no models in this app: up, but not ready, and it says why
-    let r = reqwest::get(t.url("/readyz")).await.unwrap();
+    let r = reqwest::get(t.client().url("/readyz")).await.unwrap();
     assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body: serde_json::Value = r.json().await.unwrap();
     assert_eq!(body["store"], "ok");

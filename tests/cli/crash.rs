@@ -33,11 +33,7 @@ async fn sigkill_during_upload_burst_loses_no_acknowledged_upload() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for _ in 0..UPLOADERS {
-        let (http, url, key) = (
-            server.http.clone(),
-            server.url("/api/v1/images"),
-            key.clone(),
-        );
+        let admin = server.with_key(&key);
         let (acked, other_answers, next, stop) = (
             acked.clone(),
             other_answers.clone(),
@@ -51,9 +47,8 @@ async fn sigkill_during_upload_burst_loses_no_acknowledged_upload() {
                 let mut rng = Rng::new(1000 + i);
                 let (w, h) = (8 + rng.below(120) as u32, 8 + rng.below(120) as u32);
                 let png = noisy_png(w, h, i);
-                let sent = http
-                    .post(&url)
-                    .bearer_auth(&key)
+                let sent = admin
+                    .post("/api/v1/images")
                     .header("content-type", "image/png")
                     .body(png.clone())
                     .send()
@@ -151,16 +146,17 @@ async fn sigkill_during_upload_burst_loses_no_acknowledged_upload() {
     let server = server.restart(&env).await;
 
     // Let every thumbnail job settle, so no blob write is in flight while we count.
-    let before = server.images(&key).await;
+    let before = server.with_key(&key).images().await;
     for (id, img) in &before {
         if let Some(job) = img["thumbnail_job_id"].as_str() {
             let j = server
-                .wait_job_final(&key, job, Duration::from_secs(60))
+                .with_key(&key)
+                .wait_job_until(job, Duration::from_secs(60), is_final)
                 .await;
             assert_eq!(j["state"], "succeeded", "thumbnail job of {id}: {j}");
         }
     }
-    let images = server.images(&key).await;
+    let images = server.with_key(&key).images().await;
 
     // Every acknowledged upload survived, byte for byte.
     for a in &acked {
@@ -171,7 +167,8 @@ async fn sigkill_during_upload_burst_loses_no_acknowledged_upload() {
         );
         assert_eq!(images[&a.id]["sha256"], a.sha256.as_str(), "image {}", a.id);
         let (status, bytes) = server
-            .get_bytes(&key, &format!("/api/v1/images/{}/original", a.id))
+            .with_key(&key)
+            .bytes(&format!("/api/v1/images/{}/original", a.id))
             .await;
         assert_eq!(status, StatusCode::OK, "original of {}", a.id);
         assert!(
@@ -186,14 +183,16 @@ async fn sigkill_during_upload_burst_loses_no_acknowledged_upload() {
     for (id, img) in &images {
         expected_blobs += 1;
         let (status, bytes) = server
-            .get_bytes(&key, &format!("/api/v1/images/{id}/original"))
+            .with_key(&key)
+            .bytes(&format!("/api/v1/images/{id}/original"))
             .await;
         assert_eq!(status, StatusCode::OK, "original of {id}: {img}");
         assert_eq!(sha256_hex(&bytes), img["sha256"].as_str().unwrap(), "{id}");
         if img["thumbnail_url"].is_string() {
             expected_blobs += 1;
             let (status, png) = server
-                .get_bytes(&key, &format!("/api/v1/images/{id}/thumbnail"))
+                .with_key(&key)
+                .bytes(&format!("/api/v1/images/{id}/thumbnail"))
                 .await;
             assert_eq!(status, StatusCode::OK, "thumbnail of {id}");
             let (w, h) = dimensions(&png);
@@ -253,7 +252,7 @@ async fn job_interrupted_by_sigkill_completes_after_restart() {
     let mut caught = None;
     for (n, (w, h)) in [(4000u32, 3000u32), (6000, 4500)].into_iter().enumerate() {
         let png = noisy_png(w, h, 77 + n as u64);
-        let img = server.upload_png(&key, &png).await;
+        let img = server.with_key(&key).upload(png.clone()).await;
         let id = img["id"].as_str().unwrap().to_string();
         let job = img["thumbnail_job_id"]
             .as_str()
@@ -262,7 +261,7 @@ async fn job_interrupted_by_sigkill_completes_after_restart() {
         let path = format!("/api/v1/jobs/{job}");
         let started = Instant::now();
         loop {
-            let (status, j) = server.get_json(&key, &path).await;
+            let (status, j) = server.with_key(&key).json(&path).await;
             assert_eq!(status, StatusCode::OK, "{j}");
             let state = j["state"].as_str().unwrap_or("").to_string();
             if state == "running" {
@@ -287,15 +286,20 @@ async fn job_interrupted_by_sigkill_completes_after_restart() {
     let (id, job, png, (w, h)) = caught.expect("no thumbnail job was ever seen running");
 
     let server = server.restart(&env).await;
-    let (_, j) = server.get_json(&key, &format!("/api/v1/jobs/{job}")).await;
+    let (_, j) = server
+        .with_key(&key)
+        .json(&format!("/api/v1/jobs/{job}"))
+        .await;
     eprintln!("after the restart the job is {}", j["state"]);
     let j = server
-        .wait_job_final(&key, &job, Duration::from_secs(60))
+        .with_key(&key)
+        .wait_job_until(&job, Duration::from_secs(60), is_final)
         .await;
     assert_eq!(j["state"], "succeeded", "{j}\n{}", server.log_tail(20));
 
     let (status, thumb) = server
-        .get_bytes(&key, &format!("/api/v1/images/{id}/thumbnail"))
+        .with_key(&key)
+        .bytes(&format!("/api/v1/images/{id}/thumbnail"))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -310,13 +314,14 @@ async fn job_interrupted_by_sigkill_completes_after_restart() {
         "aspect ratio kept"
     );
     let (status, original) = server
-        .get_bytes(&key, &format!("/api/v1/images/{id}/original"))
+        .with_key(&key)
+        .bytes(&format!("/api/v1/images/{id}/original"))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(original == png, "original changed");
 
     // Exactly the original and the thumbnail of each image remain; nothing half-written.
-    let images = server.images(&key).await;
+    let images = server.with_key(&key).images().await;
     let expected: usize = images
         .values()
         .map(|i| 1 + usize::from(i["thumbnail_url"].is_string()))
@@ -392,7 +397,8 @@ async fn sigterm_finishes_in_flight_and_exits_cleanly() {
     // What was acknowledged during the shutdown is durable.
     let server = server.restart(&env).await;
     let (status, bytes) = server
-        .get_bytes(&key, &format!("/api/v1/images/{id}/original"))
+        .with_key(&key)
+        .bytes(&format!("/api/v1/images/{id}/original"))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -408,11 +414,12 @@ async fn sigterm_lets_the_running_job_finish() {
     let mut server = Server::start(&env).await;
     let key = server.admin_key().await;
     let png = noisy_png(4000, 3000, 99);
-    let img = server.upload_png(&key, &png).await;
+    let img = server.with_key(&key).upload(png).await;
     let id = img["id"].as_str().unwrap().to_string();
     let job = img["thumbnail_job_id"].as_str().unwrap().to_string();
     let j = server
-        .wait_job(&key, &job, Duration::from_secs(30), |s| {
+        .with_key(&key)
+        .wait_job_until(&job, Duration::from_secs(30), |s| {
             s == "running" || is_final(s)
         })
         .await;
@@ -427,10 +434,14 @@ async fn sigterm_lets_the_running_job_finish() {
 
     let server = server.restart(&env).await;
     // Recorded before the exit, not re-run after the restart.
-    let (_, j) = server.get_json(&key, &format!("/api/v1/jobs/{job}")).await;
+    let (_, j) = server
+        .with_key(&key)
+        .json(&format!("/api/v1/jobs/{job}"))
+        .await;
     assert_eq!(j["state"], "succeeded", "{j}");
     let (status, thumb) = server
-        .get_bytes(&key, &format!("/api/v1/images/{id}/thumbnail"))
+        .with_key(&key)
+        .bytes(&format!("/api/v1/images/{id}/thumbnail"))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(dimensions(&thumb), (256, 192));
@@ -447,18 +458,24 @@ async fn sigterm_ends_open_event_streams_promptly() {
     };
     let mut server = Server::start_with(&env, opts).await;
     let key = server.admin_key().await;
-    let big = server.upload_png(&key, &noisy_png(4000, 3000, 123)).await;
-    let small = server.upload_png(&key, &noisy_png(32, 32, 124)).await;
+    let big = server
+        .with_key(&key)
+        .upload(noisy_png(4000, 3000, 123))
+        .await;
+    let small = server.with_key(&key).upload(noisy_png(32, 32, 124)).await;
     let big_job = big["thumbnail_job_id"].as_str().unwrap().to_string();
     let small_job = small["thumbnail_job_id"].as_str().unwrap().to_string();
     // The only worker is busy with the big image; the small one waits in the queue.
     server
-        .wait_job(&key, &big_job, Duration::from_secs(30), |s| {
+        .with_key(&key)
+        .wait_job_until(&big_job, Duration::from_secs(30), |s| {
             s == "running" || is_final(s)
         })
         .await;
     let mut events = server
-        .get(&key, &format!("/api/v1/jobs/{small_job}/events"))
+        .with_key(&key)
+        .get(&format!("/api/v1/jobs/{small_job}/events"))
+        .send()
         .await
         .expect("open the event stream");
     assert_eq!(events.status(), StatusCode::OK);
@@ -490,12 +507,11 @@ async fn sigkill_during_edits_loses_no_acknowledged_revision_or_undo_state() {
     let mut server = Server::start(&env).await;
     let key = server.admin_key().await;
     let design = std::fs::read("tests/fixtures/eval/public-1-012/composite.png").unwrap();
-    let img = server.upload_png(&key, &design).await;
+    let img = server.with_key(&key).upload(design).await;
     let id = img["id"].as_str().unwrap();
     let r = server
-        .http
-        .post(server.url(&format!("/api/v1/images/{id}/decompose")))
-        .bearer_auth(&key)
+        .with_key(&key)
+        .post(&format!("/api/v1/images/{id}/decompose"))
         .json(&serde_json::json!({"mode": "palette", "layers": 3}))
         .send()
         .await
@@ -503,15 +519,17 @@ async fn sigkill_during_edits_loses_no_acknowledged_revision_or_undo_state() {
     assert_eq!(r.status(), StatusCode::ACCEPTED);
     let job: Value = r.json().await.unwrap();
     let job = server
-        .wait_job_final(
-            &key,
+        .with_key(&key)
+        .wait_job_until(
             job["job_id"].as_str().unwrap(),
             Duration::from_secs(60),
+            is_final,
         )
         .await;
     let doc_id = job["result"]["document_id"].as_str().unwrap().to_string();
     let (_, doc) = server
-        .get_json(&key, &format!("/api/v1/documents/{doc_id}"))
+        .with_key(&key)
+        .json(&format!("/api/v1/documents/{doc_id}"))
         .await;
     let layer = doc["layers"][1]["id"].as_str().unwrap().to_string();
 
@@ -520,10 +538,9 @@ async fn sigkill_during_edits_loses_no_acknowledged_revision_or_undo_state() {
     let stop = Arc::new(AtomicBool::new(false));
     let mut tasks = Vec::new();
     for worker in 0..2u64 {
-        let (http, url, key, layer, acked, stop) = (
-            server.http.clone(),
-            server.url(&format!("/api/v1/documents/{doc_id}/ops")),
-            key.clone(),
+        let (admin, path, layer, acked, stop) = (
+            server.with_key(&key),
+            format!("/api/v1/documents/{doc_id}/ops"),
             layer.clone(),
             acked.clone(),
             stop.clone(),
@@ -537,7 +554,7 @@ async fn sigkill_during_edits_loses_no_acknowledged_revision_or_undo_state() {
                 } else {
                     serde_json::json!({"op": "recolor", "layer_id": layer, "hue_shift": 7})
                 };
-                let sent = http.post(&url).bearer_auth(&key).json(&body).send().await;
+                let sent = admin.post(&path).json(&body).send().await;
                 let Ok(r) = sent else { break };
                 if r.status() != StatusCode::OK {
                     break;
@@ -561,7 +578,7 @@ async fn sigkill_during_edits_loses_no_acknowledged_revision_or_undo_state() {
 
     let server = server.restart(&env).await;
     let path = format!("/api/v1/documents/{doc_id}");
-    let (s, doc) = server.get_json(&key, &path).await;
+    let (s, doc) = server.with_key(&key).json(&path).await;
     assert_eq!(s, StatusCode::OK);
     let revision = doc["revision"].as_u64().unwrap();
     assert!(
@@ -571,9 +588,12 @@ async fn sigkill_during_edits_loses_no_acknowledged_revision_or_undo_state() {
     // undo every state back to the decomposition: each state's layers are all readable
     let mut undone = 0;
     loop {
-        let (_, d) = server.get_json(&key, &path).await;
+        let (_, d) = server.with_key(&key).json(&path).await;
         for l in d["layers"].as_array().unwrap() {
-            let (s, png) = server.get_bytes(&key, l["url"].as_str().unwrap()).await;
+            let (s, png) = server
+                .with_key(&key)
+                .bytes(l["url"].as_str().unwrap())
+                .await;
             assert_eq!(s, StatusCode::OK, "a layer of a history state is gone");
             image::load_from_memory(&png).expect("a layer PNG decodes");
         }
@@ -581,9 +601,8 @@ async fn sigkill_during_edits_loses_no_acknowledged_revision_or_undo_state() {
             break;
         }
         let r = server
-            .http
-            .post(server.url(&format!("{path}/undo")))
-            .bearer_auth(&key)
+            .with_key(&key)
+            .post(&format!("{path}/undo"))
             .send()
             .await
             .unwrap();
@@ -596,9 +615,8 @@ async fn sigkill_during_edits_loses_no_acknowledged_revision_or_undo_state() {
     );
     // and it takes edits again
     let r = server
-        .http
-        .post(server.url(&format!("{path}/ops")))
-        .bearer_auth(&key)
+        .with_key(&key)
+        .post(&format!("{path}/ops"))
         .json(&serde_json::json!({"op": "rename", "layer_id": layer, "name": "after"}))
         .send()
         .await

@@ -46,7 +46,7 @@ async fn wrong_master_key_fails_clearly() {
     let mut server = Server::start(&env).await;
     let key = server.admin_key().await;
     let png = noisy_png(64, 48, 11);
-    let id = server.upload_png(&key, &png).await["id"]
+    let id = server.with_key(&key).upload(png.clone()).await["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -73,7 +73,8 @@ async fn wrong_master_key_fails_clearly() {
     std::fs::write(env.master_key(), &right).unwrap();
     let server = Server::start(&env).await;
     let (status, bytes) = server
-        .get_bytes(&key, &format!("/api/v1/images/{id}/original"))
+        .with_key(&key)
+        .bytes(&format!("/api/v1/images/{id}/original"))
         .await;
     assert_eq!(status, StatusCode::OK);
     assert!(
@@ -100,7 +101,7 @@ async fn keys_rotate_keeps_data_readable_and_retires_old_key() {
     let mut server = Server::start(&env).await;
     let key = server.admin_key().await;
     let png = noisy_png(80, 60, 21);
-    let id = server.upload_png(&key, &png).await["id"]
+    let id = server.with_key(&key).upload(png.clone()).await["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -124,7 +125,7 @@ async fn keys_rotate_keeps_data_readable_and_retires_old_key() {
     );
 
     let mut server = Server::start(&env).await;
-    let (status, bytes) = server.get_bytes(&key, &original).await;
+    let (status, bytes) = server.with_key(&key).bytes(&original).await;
     assert_eq!(status, StatusCode::OK);
     assert!(bytes == png, "not byte-identical after rotation");
     server.stop().await;
@@ -146,7 +147,7 @@ async fn keys_rotate_keeps_data_readable_and_retires_old_key() {
     assert!(out.ok().contains("generation 2 -> 3"), "{}", out.describe());
     assert_eq!(key_generation(&env), "3");
     let mut server = Server::start(&env).await;
-    let (status, bytes) = server.get_bytes(&key, &original).await;
+    let (status, bytes) = server.with_key(&key).bytes(&original).await;
     assert_eq!(status, StatusCode::OK);
     assert!(bytes == png, "not byte-identical after the second rotation");
     server.stop().await;
@@ -177,7 +178,7 @@ async fn keys_rotate_keeps_data_readable_and_retires_old_key() {
             .contains(&random_key),
         "master.key is not the planted next key"
     );
-    let (status, bytes) = server.get_bytes(&key, &original).await;
+    let (status, bytes) = server.with_key(&key).bytes(&original).await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         bytes == png,

@@ -1,8 +1,10 @@
 //! Integration tests of the real `image-layered` binary: crash safety under SIGKILL, graceful
 //! SIGTERM, the store lock, master keys, the retention sweep, account commands, configuration
 //! printing, and TLS. Every test has its own temporary data dir and port; helpers live in
-//! `support`.
+//! `support` and, shared with the API suite, `common`.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod support;
 
 mod config;

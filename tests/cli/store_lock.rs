@@ -60,12 +60,7 @@ async fn second_process_is_told_the_store_is_in_use() {
     }
 
     // The server did not notice, and the store is usable once it stops.
-    let health = server
-        .http
-        .get(server.url("/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let health = server.client.get("/healthz").send().await.unwrap();
     assert_eq!(health.status(), reqwest::StatusCode::OK);
     server.stop().await;
     let out = env.run(&["user", "list"]);

@@ -26,7 +26,7 @@ async fn studio_page_in_chromium_signs_in_decomposes_hides_a_layer_and_exports_p
     let server = Server::start_with(&env, opts).await;
     let started = Instant::now();
     loop {
-        let r = server.http.get(server.url("/readyz")).send().await.unwrap();
+        let r = server.client.get("/readyz").send().await.unwrap();
         if r.status() == StatusCode::OK {
             break;
         }
@@ -44,7 +44,7 @@ async fn studio_page_in_chromium_signs_in_decomposes_hides_a_layer_and_exports_p
     cmd.args([
         "tests/e2e_studio.py",
         "--url",
-        &server.base,
+        &server.client.base,
         "--email",
         ADMIN_EMAIL,
         "--password",

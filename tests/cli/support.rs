@@ -1,10 +1,10 @@
-//! Shared helpers for the command-line tests: a hermetic data dir, the real binary as a
-//! server (start, SIGKILL, SIGTERM, restart), one-shot CLI commands with a timeout, an HTTP
-//! client with the usual calls, deterministic test images, and polling with a deadline.
+//! Helpers for the command-line tests: a hermetic data dir, the real binary as a server
+//! (start, SIGKILL, SIGTERM, restart), one-shot CLI commands with a timeout, and polling with
+//! a deadline. The HTTP client, test images and the admin's credentials are shared with the
+//! API suite (`tests/common`, re-exported here).
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -15,8 +15,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
-pub const ADMIN_EMAIL: &str = "admin@localhost";
-pub const ADMIN_PASSWORD: &str = "correct horse battery staple";
+pub use crate::common::*;
 
 /// Longest wait for a server to answer /healthz after it was spawned.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -230,8 +229,8 @@ pub struct ServerOpts {
 pub struct Server {
     pub child: Child,
     pub port: u16,
-    pub base: String,
-    pub http: reqwest::Client,
+    /// An anonymous client of this server; [`Server::with_key`] authenticates one.
+    pub client: Client,
     pub stdout_path: PathBuf,
     pub stderr_path: PathBuf,
     pub data: PathBuf,
@@ -272,7 +271,7 @@ fn spawn_serve(env: &Env, opts: &ServerOpts, port: u16) -> (Child, PathBuf, Path
     )
 }
 
-fn client(opts: &ServerOpts, port: u16) -> (reqwest::Client, String) {
+fn server_client(opts: &ServerOpts, port: u16, log: &Path) -> Client {
     let mut b = reqwest::Client::builder()
         .timeout(Duration::from_secs(60))
         .connect_timeout(Duration::from_secs(5))
@@ -287,7 +286,10 @@ fn client(opts: &ServerOpts, port: u16) -> (reqwest::Client, String) {
         }
         None => format!("http://127.0.0.1:{port}"),
     };
-    (b.build().expect("reqwest client"), base)
+    Client {
+        server_log: Some(log.to_path_buf()),
+        ..Client::new(b.build().expect("reqwest client"), base)
+    }
 }
 
 impl Server {
@@ -315,12 +317,10 @@ impl Server {
         let port = free_port();
         let started = Instant::now();
         let (child, stdout_path, stderr_path) = spawn_serve(env, &opts, port);
-        let (http, base) = client(&opts, port);
         let mut server = Server {
             child,
             port,
-            base,
-            http,
+            client: server_client(&opts, port, &stderr_path),
             stdout_path,
             stderr_path,
             data: env.data.clone(),
@@ -338,8 +338,8 @@ impl Server {
                 });
             }
             let probe = server
-                .http
-                .get(server.url("/healthz"))
+                .client
+                .get("/healthz")
                 .timeout(Duration::from_secs(2))
                 .send()
                 .await;
@@ -353,10 +353,6 @@ impl Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
     }
 
     pub fn pid(&self) -> u32 {
@@ -373,9 +369,7 @@ impl Server {
 
     /// The last `n` lines of the server's stderr (for assertion messages).
     pub fn log_tail(&self, n: usize) -> String {
-        let log = self.stderr();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(n)..].join("\n")
+        log_tail(&self.stderr_path, n)
     }
 
     /// SIGKILL (what `Child::kill` sends on Unix) and reap.
@@ -440,36 +434,18 @@ impl Server {
 
     // --- HTTP -----------------------------------------------------------------------
 
-    pub async fn login(&self, email: &str, password: &str) -> reqwest::Response {
-        self.http
-            .post(self.url("/api/v1/auth/login"))
-            .json(&serde_json::json!({"email": email, "password": password}))
-            .send()
-            .await
-            .expect("POST /api/v1/auth/login")
-    }
-
-    /// Logs in and returns the `name=value` of the session cookie.
-    pub async fn session(&self, email: &str, password: &str) -> String {
-        let resp = self.login(email, password).await;
-        assert_eq!(resp.status(), StatusCode::OK, "login as {email}");
-        let cookie = resp
-            .headers()
-            .get(reqwest::header::SET_COOKIE)
-            .expect("Set-Cookie on login")
-            .to_str()
-            .expect("ASCII cookie")
-            .to_string();
-        cookie.split(';').next().expect("cookie pair").to_string()
+    /// A client of this server that sends `key` as a bearer token.
+    pub fn with_key(&self, key: &str) -> Client {
+        self.client.with_key(key)
     }
 
     /// Logs in as `email` and creates an API key; returns the key.
     pub async fn api_key_for(&self, email: &str, password: &str) -> String {
-        let cookie = self.session(email, password).await;
         let resp = self
-            .http
-            .post(self.url("/api/v1/keys"))
-            .header(reqwest::header::COOKIE, cookie)
+            .client
+            .login(email, password)
+            .await
+            .post("/api/v1/keys")
             .json(&serde_json::json!({"name": "cli tests"}))
             .send()
             .await
@@ -483,90 +459,6 @@ impl Server {
     pub async fn admin_key(&self) -> String {
         self.api_key_for(ADMIN_EMAIL, ADMIN_PASSWORD).await
     }
-
-    /// Uploads a raw `image/*` body; returns the status and the JSON (or `Null`).
-    pub async fn upload(&self, key: &str, bytes: Vec<u8>, ctype: &str) -> (StatusCode, Value) {
-        let resp = self
-            .http
-            .post(self.url("/api/v1/images"))
-            .bearer_auth(key)
-            .header(reqwest::header::CONTENT_TYPE, ctype)
-            .body(bytes)
-            .send()
-            .await
-            .expect("POST /api/v1/images");
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    /// Uploads a PNG and asserts 201; returns the image JSON.
-    pub async fn upload_png(&self, key: &str, png: &[u8]) -> Value {
-        let (status, v) = self.upload(key, png.to_vec(), "image/png").await;
-        assert_eq!(status, StatusCode::CREATED, "upload: {v}");
-        v
-    }
-
-    pub async fn get(&self, key: &str, path: &str) -> Result<reqwest::Response, reqwest::Error> {
-        self.http.get(self.url(path)).bearer_auth(key).send().await
-    }
-
-    pub async fn get_json(&self, key: &str, path: &str) -> (StatusCode, Value) {
-        let resp = self.get(key, path).await.expect("GET");
-        let status = resp.status();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn get_bytes(&self, key: &str, path: &str) -> (StatusCode, Vec<u8>) {
-        let resp = self.get(key, path).await.expect("GET");
-        let status = resp.status();
-        (status, resp.bytes().await.expect("body").to_vec())
-    }
-
-    /// The member's images, by id.
-    pub async fn images(&self, key: &str) -> BTreeMap<String, Value> {
-        let (status, v) = self.get_json(key, "/api/v1/images").await;
-        assert_eq!(status, StatusCode::OK, "list images: {v}");
-        v["images"]
-            .as_array()
-            .expect("images array")
-            .iter()
-            .map(|i| (i["id"].as_str().expect("id").to_string(), i.clone()))
-            .collect()
-    }
-
-    /// Polls a job until `done(state)` holds; returns the job JSON.
-    pub async fn wait_job(
-        &self,
-        key: &str,
-        job_id: &str,
-        timeout: Duration,
-        done: impl Fn(&str) -> bool,
-    ) -> Value {
-        let path = format!("/api/v1/jobs/{job_id}");
-        let started = Instant::now();
-        loop {
-            let (status, v) = self.get_json(key, &path).await;
-            assert_eq!(status, StatusCode::OK, "GET {path}: {v}");
-            if done(v["state"].as_str().unwrap_or("")) {
-                return v;
-            }
-            assert!(
-                started.elapsed() < timeout,
-                "job {job_id} still {} after {timeout:?}; log tail:\n{}",
-                v["state"],
-                self.log_tail(20)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    /// Waits for a job to reach a final state.
-    pub async fn wait_job_final(&self, key: &str, job_id: &str, timeout: Duration) -> Value {
-        self.wait_job(key, job_id, timeout, |s| {
-            matches!(s, "succeeded" | "failed" | "cancelled")
-        })
-        .await
-    }
 }
 
 impl Drop for Server {
@@ -575,31 +467,9 @@ impl Drop for Server {
     }
 }
 
-pub fn is_final(state: &str) -> bool {
-    matches!(state, "succeeded" | "failed" | "cancelled")
-}
-
 // ---------------------------------------------------------------------------------------
 // Files on disk
 // ---------------------------------------------------------------------------------------
-
-/// Every file below `dir`, recursively (empty if it does not exist).
-pub fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return out;
-    };
-    for e in entries.flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            out.extend(files_under(&p));
-        } else {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
-}
 
 pub fn file_name(p: &Path) -> String {
     p.file_name()
@@ -615,64 +485,6 @@ pub fn simple_id(id: &str) -> String {
 // ---------------------------------------------------------------------------------------
 // Images
 // ---------------------------------------------------------------------------------------
-
-/// A tiny deterministic PRNG (xorshift64*), so test images are noisy but reproducible.
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Self {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    pub fn fill(&mut self, buf: &mut [u8]) {
-        for chunk in buf.chunks_mut(8) {
-            let v = self.next_u64().to_le_bytes();
-            chunk.copy_from_slice(&v[..chunk.len()]);
-        }
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
-
-/// An RGB image of pure noise.
-pub fn noise_rgb(w: u32, h: u32, seed: u64) -> image::RgbImage {
-    let mut buf = vec![0u8; (w * h * 3) as usize];
-    Rng::new(seed).fill(&mut buf);
-    image::RgbImage::from_raw(w, h, buf).expect("buffer size")
-}
-
-/// A noisy PNG (fast compression: noise does not compress anyway).
-pub fn noisy_png(w: u32, h: u32, seed: u64) -> Vec<u8> {
-    use image::codecs::png::{CompressionType, FilterType, PngEncoder};
-    use image::ImageEncoder;
-    let img = noise_rgb(w, h, seed);
-    let mut out = Vec::new();
-    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::NoFilter)
-        .write_image(img.as_raw(), w, h, image::ExtendedColorType::Rgb8)
-        .expect("encode PNG");
-    out
-}
-
-/// A noisy JPEG.
-pub fn noisy_jpeg(w: u32, h: u32, seed: u64) -> Vec<u8> {
-    let img = noise_rgb(w, h, seed);
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
-        .encode_image(&img)
-        .expect("encode JPEG");
-    out
-}
 
 /// Decodes image bytes (PNG or JPEG) and returns (width, height).
 pub fn dimensions(bytes: &[u8]) -> (u32, u32) {

@@ -11,11 +11,12 @@ async fn sweep_cli_dry_run_and_as_of() {
     let env = Env::new();
     let mut server = Server::start(&env).await;
     let key = server.admin_key().await;
-    let img = server.upload_png(&key, &noisy_png(120, 90, 31)).await;
+    let img = server.with_key(&key).upload(noisy_png(120, 90, 31)).await;
     let id = img["id"].as_str().unwrap().to_string();
     let job = img["thumbnail_job_id"].as_str().unwrap().to_string();
     let j = server
-        .wait_job_final(&key, &job, Duration::from_secs(30))
+        .with_key(&key)
+        .wait_job_until(&job, Duration::from_secs(30), is_final)
         .await;
     assert_eq!(j["state"], "succeeded", "{j}");
     server.stop().await;
@@ -77,13 +78,17 @@ async fn sweep_cli_dry_run_and_as_of() {
     assert!(out.ok().contains("0 objects due"), "{}", out.describe());
 
     let server = Server::start(&env).await;
-    let (status, _) = server.get_json(&key, &format!("/api/v1/images/{id}")).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
     let (status, _) = server
-        .get_bytes(&key, &format!("/api/v1/images/{id}/original"))
+        .with_key(&key)
+        .json(&format!("/api/v1/images/{id}"))
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    assert!(server.images(&key).await.is_empty());
+    let (status, _) = server
+        .with_key(&key)
+        .bytes(&format!("/api/v1/images/{id}/original"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(server.with_key(&key).images().await.is_empty());
     assert!(
         files_under(&env.blobs()).is_empty(),
         "{:?}",

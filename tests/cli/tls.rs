@@ -113,7 +113,7 @@ async fn tls13_only() {
     eprintln!("TLS 1.2 refused: {err}");
 
     // The login cookie is __Host- prefixed and Secure.
-    let resp = server.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let resp = server.client.post_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(resp.status(), reqwest::StatusCode::OK);
     let cookie = resp
         .headers()
@@ -137,8 +137,8 @@ async fn tls13_only() {
     // ...and it authenticates over HTTPS.
     let pair = cookie.split(';').next().unwrap().to_string();
     let me = server
-        .http
-        .get(server.url("/api/v1/me"))
+        .client
+        .get("/api/v1/me")
         .header(reqwest::header::COOKIE, pair)
         .send()
         .await

@@ -154,20 +154,20 @@ async fn user_commands() {
 
     // The new members can sign in and store an image.
     let mut server = Server::start(&env).await;
-    let resp = server.login("g@h.i", &generated).await;
+    let resp = server.client.post_login("g@h.i", &generated).await;
     assert_eq!(
         resp.status(),
         StatusCode::OK,
         "login with the generated password"
     );
-    let resp = server.login(EMAIL, PASSWORD).await;
+    let resp = server.client.post_login(EMAIL, PASSWORD).await;
     assert_eq!(resp.status(), StatusCode::OK);
     let me: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(me["id"], id.as_str());
     assert_eq!(me["plan"], "pro");
     assert_eq!(me["name"], "A");
     let key = server.api_key_for(EMAIL, PASSWORD).await;
-    server.upload_png(&key, &noisy_png(40, 30, 41)).await;
+    server.with_key(&key).upload(noisy_png(40, 30, 41)).await;
     let member_blobs = env.blobs().join(simple_id(&id));
     assert!(member_blobs.is_dir(), "{member_blobs:?}");
     server.stop().await;
@@ -179,14 +179,14 @@ async fn user_commands() {
     assert!(list_line(out.ok(), EMAIL).is_none(), "{}", out.describe());
 
     let server = Server::start(&env).await;
-    let resp = server.login(EMAIL, PASSWORD).await;
+    let resp = server.client.post_login(EMAIL, PASSWORD).await;
     assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
-    let (status, _) = server.get_json(&key, "/api/v1/me").await;
+    let (status, _) = server.with_key(&key).json("/api/v1/me").await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
         "the deleted member's API key"
     );
-    let resp = server.login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    let resp = server.client.post_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(resp.status(), StatusCode::OK, "the admin is untouched");
 }
