@@ -6,7 +6,6 @@
 #![allow(dead_code)]
 
 use std::io::Read;
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -17,7 +16,7 @@ use sha2::{Digest, Sha256};
 
 pub use crate::common::*;
 
-/// Longest wait for a server to answer /healthz after it was spawned.
+/// Longest wait for a server to print its address and answer /healthz after it was spawned.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for a one-shot command (user, keys, sweep, config).
 pub const CLI_TIMEOUT: Duration = Duration::from_secs(30);
@@ -28,12 +27,6 @@ pub fn bin() -> &'static str {
 
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
-}
-
-/// A free loopback port (bound, read, released).
-pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
 }
 
 // ---------------------------------------------------------------------------------------
@@ -224,10 +217,12 @@ pub struct ServerOpts {
     pub tls_ca_pem: Option<String>,
 }
 
-/// A running `image-layered serve` on its own port, with stdout and stderr in files under
+/// A running `image-layered serve` on a port of its own choosing (`--listen 127.0.0.1:0`; the
+/// port is read from the `listening on` line it prints), with stdout and stderr in files under
 /// the env's root (so a full pipe never blocks it, and failures can quote the log).
 pub struct Server {
     pub child: Child,
+    /// The port the server reported.
     pub port: u16,
     /// An anonymous client of this server; [`Server::with_key`] authenticates one.
     pub client: Client,
@@ -249,13 +244,12 @@ pub struct StartFailure {
 
 static LOG_SEQ: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-fn spawn_serve(env: &Env, opts: &ServerOpts, port: u16) -> (Child, PathBuf, PathBuf) {
+fn spawn_serve(env: &Env, opts: &ServerOpts) -> (Child, PathBuf, PathBuf) {
     let n = LOG_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let stdout_path = env.root.path().join(format!("serve-{n}.out"));
     let stderr_path = env.root.path().join(format!("serve-{n}.err"));
-    let listen = format!("127.0.0.1:{port}");
     let mut cmd = env.command(
-        &["serve", "--listen", &listen],
+        &["serve", "--listen", "127.0.0.1:0"],
         &[("IMAGE_LAYERED__BOOTSTRAP__ADMIN_PASSWORD", ADMIN_PASSWORD)],
     );
     for (k, v) in &opts.env {
@@ -269,6 +263,21 @@ fn spawn_serve(env: &Env, opts: &ServerOpts, port: u16) -> (Child, PathBuf, Path
         stdout_path,
         stderr_path,
     )
+}
+
+/// The port in `image-layered <version> listening on http(s)://127.0.0.1:PORT`, once that
+/// line is complete in `stdout`.
+fn listening_port(stdout: &str) -> Option<u16> {
+    stdout
+        .split_inclusive('\n')
+        .filter(|l| l.ends_with('\n'))
+        .find_map(|l| l.split_once(" listening on "))
+        .map(|(_, url)| {
+            let addr = url.trim().split_once("://").map_or(url.trim(), |(_, a)| a);
+            addr.parse::<std::net::SocketAddr>()
+                .unwrap_or_else(|e| panic!("bad address in {url:?}: {e}"))
+                .port()
+        })
 }
 
 fn server_client(opts: &ServerOpts, port: u16, log: &Path) -> Client {
@@ -299,24 +308,41 @@ impl Server {
     }
 
     pub async fn start_with(env: &Env, opts: ServerOpts) -> Server {
-        // A port picked free can be taken by the time the server binds it: try a few.
-        let mut last = None;
-        for _ in 0..3 {
-            match Self::try_start(env, opts.clone()).await {
-                Ok(s) => return s,
-                Err(f) if f.stderr.contains("cannot listen") => last = Some(f),
-                Err(f) => panic!("server exited before it was healthy: {f:?}"),
-            }
+        match Self::try_start(env, opts).await {
+            Ok(s) => s,
+            Err(f) => panic!("server exited before it was healthy: {f:?}"),
         }
-        panic!("server could not bind a port: {last:?}");
     }
 
     /// Starts a server; `Err` if it exits before answering /healthz (what a refused start
     /// looks like). Panics if it neither exits nor becomes healthy within [`START_TIMEOUT`].
     pub async fn try_start(env: &Env, opts: ServerOpts) -> Result<Server, StartFailure> {
-        let port = free_port();
         let started = Instant::now();
-        let (child, stdout_path, stderr_path) = spawn_serve(env, &opts, port);
+        let (mut child, stdout_path, stderr_path) = spawn_serve(env, &opts);
+        let read = |p: &Path| std::fs::read_to_string(p).unwrap_or_default();
+        let port = loop {
+            if let Some(port) = listening_port(&read(&stdout_path)) {
+                break port;
+            }
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return Err(StartFailure {
+                    status,
+                    elapsed: started.elapsed(),
+                    stdout: read(&stdout_path),
+                    stderr: read(&stderr_path),
+                });
+            }
+            if started.elapsed() > START_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!(
+                    "server printed no address within {START_TIMEOUT:?}; stdout:\n{}\nstderr:\n{}",
+                    read(&stdout_path),
+                    read(&stderr_path)
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
         let mut server = Server {
             child,
             port,
@@ -423,7 +449,8 @@ impl Server {
         );
     }
 
-    /// A fresh server on the same data dir (and options), after this one has exited.
+    /// A fresh server on the same data dir (and options), after this one has exited. It
+    /// listens on a new port.
     pub async fn restart(&mut self, env: &Env) -> Server {
         assert!(
             self.exited.is_some(),
