@@ -16,8 +16,9 @@ use image::{GrayImage, Luma, Rgba, RgbaImage};
 use image_layered::app::App;
 use image_layered::clock::{SharedClock, SystemClock};
 use image_layered::config::{Config, Overrides};
+use image_layered::documents::edit::OpRequest;
 use image_layered::engine::{edit, Layer, LayerKind, LayerStack};
-use image_layered::images::edit::OpRequest;
+use image_layered::store::DocumentMode;
 use serde_json::json;
 
 const SIDE: u32 = 1024;
@@ -108,8 +109,7 @@ fn main() {
     .unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
     let app = App::open(config, clock).unwrap();
-    rt.block_on(image_layered::cli::bootstrap_admin(&app))
-        .unwrap();
+    rt.block_on(app.bootstrap_admin()).unwrap();
     if models.is_some() {
         app.load_models(&image_layered::models::SilentProgress)
             .unwrap();
@@ -124,8 +124,10 @@ fn main() {
     let stack = stack();
     let composite = image::DynamicImage::ImageRgb8(stack.composite());
     let image = rt.block_on(images.upload(owner, png(&composite))).unwrap();
-    let doc = images
-        .store_stack(owner, image.id, "bench", &stack)
+    let documents = app.documents.clone();
+    let props = vec![image_layered::engine::LayerProps::default(); stack.layers.len()];
+    let doc = documents
+        .store_stack(owner, image.id, DocumentMode::ImportOra, &stack, &props)
         .unwrap();
     let photo = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(800, 600, |x, y| {
         image::Rgb([(x / 4) as u8, (y / 3) as u8, ((x + y) / 6) as u8])
@@ -142,7 +144,7 @@ fn main() {
         .unwrap()
         .id;
 
-    let lid = |z: usize| images.get_document(owner, doc.id).unwrap().layers[z].id;
+    let lid = |z: usize| documents.get(owner, doc.id).unwrap().layers[z].id;
     let l2 = stack.layers[2].rgba.clone();
     let l0 = stack.layers[0].rgba.clone();
     let photo_rgba = photo.to_rgba8();
@@ -270,15 +272,15 @@ fn main() {
         let mut service = Vec::new();
         for _ in 0..reps {
             let t = Instant::now();
-            images.edit_blocking(owner, doc.id, &req).unwrap();
+            documents.edit_blocking(owner, doc.id, &req).unwrap();
             service.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            images.step_blocking(owner, doc.id, false, None).unwrap();
+            documents.step_blocking(owner, doc.id, false, None).unwrap();
             undo_times.push(t.elapsed().as_secs_f64() * 1e3);
             let t = Instant::now();
-            images.step_blocking(owner, doc.id, true, None).unwrap();
+            documents.step_blocking(owner, doc.id, true, None).unwrap();
             redo_times.push(t.elapsed().as_secs_f64() * 1e3);
-            images.step_blocking(owner, doc.id, false, None).unwrap();
+            documents.step_blocking(owner, doc.id, false, None).unwrap();
         }
         let service = median(service);
         match engine {

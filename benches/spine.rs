@@ -130,13 +130,14 @@ async fn start() -> Server {
     .unwrap();
     let clock: SharedClock = Arc::new(SystemClock);
     let app = App::open(config, clock).unwrap();
-    image_layered::cli::bootstrap_admin(&app).await.unwrap();
+    app.bootstrap_admin().await.unwrap();
     let admin = app.store.user_by_email("admin@localhost").unwrap().unwrap();
     let (_, key) = app.auth.create_api_key(admin.id, "bench").await.unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::watch::channel(false);
-    tokio::spawn(app.clone().run(listener, rx));
+    let server = image_layered::http::Server::new(app.clone()).unwrap();
+    tokio::spawn(image_layered::http::run(server, listener, rx));
     Server {
         base,
         key,

@@ -1,44 +1,37 @@
-//! Builds the studio from a [`Config`] and a clock: opens the store (schema-checked), the
-//! master key (checked against the store, so a wrong key fails at start-up), the blob
-//! directory (reconciled against the metadata), the job queue (interrupted jobs re-queued),
-//! and the services on top; then runs the HTTP server, the workers and the retention
-//! scheduler until shutdown. Tests build it on port 0 with a temp data dir and a manual clock.
+//! Builds the studio's services from a [`Config`] and a clock: opens the store
+//! (schema-checked), the master key (checked against the store, so a wrong key fails at
+//! start-up), the blob directory (reconciled against the metadata), the job queue
+//! (interrupted jobs re-queued) and the services on top; and runs the background work — the
+//! job workers and the retention scheduler — until shutdown. It knows nothing of HTTP:
+//! `crate::http` serves an [`App`], and tests build one with a temp data dir and a manual
+//! clock.
 
-use std::collections::HashMap;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio_rustls::TlsAcceptor;
+use tokio::task::JoinHandle;
 
-use crate::auth::{Auth, SessionPolicy};
-use crate::blobs::{BlobError, BlobStore, Keyring};
+use crate::auth::{AccountError, Auth, Bootstrapped, SessionPolicy};
+use crate::blobs::{open_keyring, restrict_dir, BlobError, BlobStore, Keyring, MasterKeyError};
 use crate::clock::{unix, SharedClock};
-use crate::config::Config;
-use crate::config::Device;
-use crate::engine::DecodeLimits;
-use crate::http::metrics::Metrics;
-use crate::images::{CutoutJob, ImageService, InferenceSlot, RetentionPeriods, ThumbnailJob};
+use crate::config::{Config, Device};
+use crate::documents::DocumentService;
+use crate::images::{ImageService, InferenceSlot};
 use crate::inference::{Inference, InferenceError, InferenceOptions, ModelFiles};
-use crate::jobs::{JobHandler, JobQueue, JobsConfig};
+use crate::jobs::{JobContext, JobFailure, JobHandler, JobQueue};
 use crate::models::{FetchProgress, ModelError, ModelStore};
 use crate::retention::Sweeper;
-use crate::store::{Store, StoreConfig, StoreError};
-
-const KEK_CHECK: &str = "kek_check";
+use crate::store::{JobKind, Store, StoreError};
+use crate::vault::Vault;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("master key {path}: {source}")]
-    Keys { path: PathBuf, source: BlobError },
-    #[error("the master key at {0} does not belong to this data dir (wrong key or wrong --data-dir); start with the key the store was created with")]
-    WrongMasterKey(PathBuf),
-    #[error("the data dir has accounts but its master key {0} is missing; restore the key file (without it the stored images cannot be read)")]
-    MissingMasterKey(PathBuf),
+    #[error(transparent)]
+    MasterKey(#[from] MasterKeyError),
     #[error(transparent)]
     Blob(#[from] BlobError),
     #[error("there is no image-layered store in {0}; check --data-dir (or start `serve` once to create one)")]
@@ -47,8 +40,6 @@ pub enum StartError {
     Models(#[from] ModelError),
     #[error(transparent)]
     Inference(#[from] InferenceError),
-    #[error("TLS: {0}")]
-    Tls(String),
     #[error("cannot create the data dir {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -60,10 +51,8 @@ impl StartError {
     pub fn code(&self) -> &'static str {
         match self {
             StartError::Store(e) => e.code(),
-            StartError::Keys { .. } | StartError::MissingMasterKey(_) => "master_key_unusable",
-            StartError::WrongMasterKey(_) => "wrong_master_key",
+            StartError::MasterKey(e) => e.code(),
             StartError::Blob(e) => e.code(),
-            StartError::Tls(_) => "tls_config",
             StartError::NoStore(_) => "no_store",
             StartError::Models(e) => e.code(),
             StartError::Inference(e) => e.code(),
@@ -72,7 +61,7 @@ impl StartError {
     }
 }
 
-/// Everything the handlers, jobs and commands share.
+/// The studio's services, shared by the HTTP server, the job workers and the commands.
 pub struct App {
     pub config: Config,
     pub clock: SharedClock,
@@ -81,13 +70,9 @@ pub struct App {
     pub keyring: Arc<Keyring>,
     pub auth: Auth,
     pub images: ImageService,
+    pub documents: DocumentService,
     pub jobs: JobQueue,
     pub sweeper: Sweeper,
-    pub metrics: Metrics,
-    pub tls: bool,
-    pub tls_acceptor: Option<TlsAcceptor>,
-    /// Turns true when shutdown begins; long-lived responses (event streams) end on it.
-    pub stopping: watch::Sender<bool>,
     /// The inference service, once [`App::load_models`] has loaded it.
     pub inference: InferenceSlot,
     /// Why the models are not loaded (for `/readyz`), while they are not.
@@ -113,136 +98,77 @@ pub fn open_store(config: &Config) -> Result<Store, StartError> {
         source,
     })?;
     restrict_dir(dir);
-    Ok(Store::open(
-        &dir.join("db"),
-        &StoreConfig {
-            cache_capacity_bytes: config.store.cache_capacity_bytes(),
-            flush_every_ms: config.store.flush_every_ms,
-        },
-    )?)
+    Ok(Store::open(&dir.join("db"), &config.store)?)
 }
 
-#[cfg(unix)]
-fn restrict_dir(dir: &std::path::Path) {
-    use std::os::unix::fs::PermissionsExt;
-    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+/// The background work of a running studio, until [`Background::stop`].
+pub struct Background {
+    workers: Vec<JoinHandle<()>>,
+    scheduler: JoinHandle<()>,
 }
 
-#[cfg(not(unix))]
-fn restrict_dir(_dir: &std::path::Path) {}
-
-/// Opens the master key for `store`: created with the store, verified against it afterwards.
-/// An interrupted rotation is completed here.
-pub fn open_keyring(config: &Config, store: &Store) -> Result<Keyring, StartError> {
-    let path = config.master_key_path();
-    let keys_err = |source| StartError::Keys {
-        path: path.clone(),
-        source,
-    };
-    let check = store.meta_get(KEK_CHECK)?;
-    let fresh = check.is_none() && store.count_users() == 0;
-    if !fresh && !path.exists() {
-        return Err(StartError::MissingMasterKey(path));
-    }
-    if let Some(parent) = path.parent() {
-        let _ = std::fs::create_dir_all(parent);
-        restrict_dir(parent);
-    }
-    let mut keyring = Keyring::open(&path, fresh).map_err(keys_err)?;
-    match check {
-        Some(v) if v.len() > 4 => {
-            let generation = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
-            match keyring.verify_check(generation, &v[4..]) {
-                Ok(()) => {}
-                Err(BlobError::WrongMasterKey | BlobError::UnknownGeneration(_)) => {
-                    return Err(StartError::WrongMasterKey(path))
-                }
-                Err(e) => return Err(keys_err(e)),
+impl Background {
+    /// Lets each worker finish its current job within `grace` (a job still running after it
+    /// is abandoned here; it is persisted as running and runs again at the next start), and
+    /// stops the scheduler. Call after the shutdown signal turned true.
+    pub async fn stop(self, app: &App) {
+        let grace = app.config.server.shutdown_grace();
+        let drained = tokio::time::timeout(grace, async {
+            for w in self.workers {
+                let _ = w.await;
             }
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!("a job was still running at the end of the grace period; it will run again at the next start");
         }
-        _ => write_check(store, &keyring)?,
+        let _ = self.scheduler.await;
+        if let Err(e) = app.store.flush().await {
+            tracing::error!("final flush failed: {e}");
+        }
     }
-    if keyring.pending_rotation() {
-        tracing::warn!("completing an interrupted master key rotation");
-        rotate_keys(store, &mut keyring).map_err(keys_err)?;
-    }
-    Ok(keyring)
 }
 
-fn write_check(store: &Store, keyring: &Keyring) -> Result<(), StoreError> {
-    let (generation, bytes) = keyring.check_value();
-    let mut v = generation.to_be_bytes().to_vec();
-    v.extend_from_slice(&bytes);
-    store.meta_set(KEK_CHECK, &v)?;
-    store.flush_blocking()
+/// Runs each job by its kind (a `match`: a kind without a handler does not compile).
+struct JobDispatch {
+    images: ImageService,
+    documents: DocumentService,
 }
 
-/// Re-wraps every live data key under a new master-key generation, then retires the old key
-/// file. Crash-safe: the new key file is durable before any data key uses it, and the old one
-/// is only replaced after every re-wrapped key is flushed. Returns (old, new, keys re-wrapped).
-pub fn rotate_keys(store: &Store, keyring: &mut Keyring) -> Result<(u32, u32, usize), BlobError> {
-    let store_err = |e: StoreError| BlobError::Io(std::io::Error::other(e.to_string()));
-    let old = keyring.current_generation();
-    let new = keyring.begin_rotation()?;
-    let old = if old == new { new - 1 } else { old };
-    let keys = store.all_data_keys().map_err(store_err)?;
-    let mut rewrapped = Vec::with_capacity(keys.len());
-    for (owner, wrapped) in &keys {
-        let dk = keyring.unwrap(wrapped, *owner)?;
-        rewrapped.push((*owner, keyring.wrap(&dk, *owner)));
+impl JobHandler for JobDispatch {
+    fn run(&self, ctx: &mut JobContext) -> Result<serde_json::Value, JobFailure> {
+        match ctx.job().kind.clone() {
+            JobKind::Thumbnail { image_id } => self.images.run_thumbnail(ctx, image_id),
+            JobKind::Cutout { image_id } => self.images.run_cutout(ctx, image_id),
+            JobKind::Decompose {
+                image_id,
+                layers,
+                mode,
+            } => self.documents.run_decompose(ctx, image_id, layers, mode),
+            JobKind::Edit { document_id, op } => self.documents.run_edit(ctx, document_id, op),
+        }
     }
-    store.replace_data_keys(&rewrapped).map_err(store_err)?;
-    write_check(store, keyring).map_err(store_err)?;
-    store.flush_blocking().map_err(store_err)?;
-    keyring.finish_rotation()?;
-    Ok((old, new, rewrapped.len()))
 }
 
 impl App {
-    /// Opens everything; nothing is served yet.
+    /// Opens everything; nothing runs yet.
     pub fn open(config: Config, clock: SharedClock) -> Result<Arc<App>, StartError> {
         let store = open_store(&config)?;
         let keyring = Arc::new(open_keyring(&config, &store)?);
         let blobs = Arc::new(BlobStore::open(&config.server.data_dir.join("blobs"))?);
-        let tls_acceptor = match config.tls.paths() {
-            Some((cert, key)) => Some(crate::http::load_tls(cert, key).map_err(StartError::Tls)?),
-            None => None,
-        };
         reconcile(&store, &blobs)?;
-        let jobs = JobQueue::new(
-            store.clone(),
-            clock.clone(),
-            JobsConfig {
-                workers: config.jobs.workers,
-                max_attempts: config.jobs.max_attempts,
-                retry_backoff_ms: config.jobs.retry_backoff_ms,
-            },
-        );
+        let jobs = JobQueue::new(store.clone(), clock.clone(), config.jobs.clone());
         jobs.recover()?;
-        let r = &config.retention;
-        let periods = RetentionPeriods {
-            temporary_secs: r.temporary_hours as i64 * 3600,
-            free_secs: r.free_days as i64 * 86400,
-            pro_secs: r.pro_days as i64 * 86400,
-            studio_secs: r.studio_days as i64 * 86400,
-        };
-        let u = &config.uploads;
+        let vault = Vault::new(store.clone(), blobs.clone(), keyring.clone());
         let inference = InferenceSlot::default();
         let images = ImageService::new(
-            store.clone(),
-            blobs.clone(),
-            keyring.clone(),
+            vault.clone(),
             clock.clone(),
             jobs.clone(),
-            DecodeLimits {
-                max_pixels: u.max_pixels,
-                max_side: u.max_side,
-                ..DecodeLimits::default()
-            },
-            periods,
-            u.decode_concurrency,
             inference.clone(),
+            &config,
         );
+        let documents = DocumentService::new(vault, images.clone(), clock.clone(), jobs.clone());
         let auth = Auth::new(
             store.clone(),
             clock.clone(),
@@ -252,10 +178,13 @@ impl App {
             },
             config.auth.argon2_concurrency,
         );
-        let sweeper = Sweeper::new(store.clone(), images.clone(), r.sweep_batch);
+        let sweeper = Sweeper::new(
+            store.clone(),
+            images.clone(),
+            documents.clone(),
+            config.retention.sweep_batch,
+        );
         Ok(Arc::new(App {
-            tls: tls_acceptor.is_some(),
-            tls_acceptor,
             config,
             clock,
             store,
@@ -263,68 +192,40 @@ impl App {
             keyring,
             auth,
             images,
+            documents,
             jobs,
             sweeper,
-            metrics: Metrics::default(),
-            stopping: watch::channel(false).0,
             inference,
             models_note: std::sync::Mutex::new("not loaded yet".into()),
         }))
     }
 
-    /// The job handlers by kind.
-    pub fn handlers(&self) -> crate::jobs::Handlers {
-        let mut h: HashMap<&'static str, Arc<dyn JobHandler>> = HashMap::new();
-        h.insert("thumbnail", Arc::new(ThumbnailJob(self.images.clone())));
-        h.insert("cutout", Arc::new(CutoutJob(self.images.clone())));
-        h.insert(
-            "decompose",
-            Arc::new(crate::images::decompose::DecomposeJob(self.images.clone())),
-        );
-        h.insert(
-            "edit",
-            Arc::new(crate::images::edit::EditJob(self.images.clone())),
-        );
-        Arc::new(h)
+    /// Creates the first admin when there are no members (see [`crate::auth::bootstrap_admin`]).
+    pub async fn bootstrap_admin(&self) -> Result<Option<Bootstrapped>, AccountError> {
+        crate::auth::bootstrap_admin(
+            &self.store,
+            &self.keyring,
+            &self.config.bootstrap,
+            self.now(),
+        )
+        .await
     }
 
-    /// Runs workers, the retention scheduler and the HTTP server until `shutdown` is true;
-    /// then drains requests and lets workers finish their current job.
-    pub async fn run(self: Arc<Self>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
-        let workers = crate::jobs::spawn_workers(&self.jobs, self.handlers(), shutdown.clone());
+    /// Starts the job workers and the retention scheduler; they stop when `shutdown` turns
+    /// true ([`Background::stop`] waits for them).
+    pub fn start_background(&self, shutdown: watch::Receiver<bool>) -> Background {
+        let dispatch: crate::jobs::SharedHandler = Arc::new(JobDispatch {
+            images: self.images.clone(),
+            documents: self.documents.clone(),
+        });
+        let workers = crate::jobs::spawn_workers(&self.jobs, dispatch, shutdown.clone());
         let scheduler = crate::retention::spawn_scheduler(
             self.sweeper.clone(),
             self.config.retention.schedule.clone(),
             self.clock.clone(),
-            shutdown.clone(),
+            shutdown,
         );
-        let mut signal = shutdown.clone();
-        let app = self.clone();
-        tokio::spawn(async move {
-            while !*signal.borrow() {
-                if signal.changed().await.is_err() {
-                    break;
-                }
-            }
-            app.stopping.send_replace(true);
-        });
-        crate::http::serve(self.clone(), listener, shutdown).await;
-        // Workers finish their current job within the grace period; a job still running after
-        // it is abandoned here and runs again at the next start (running is memory-only).
-        let grace = self.config.server.shutdown_grace();
-        let drained = tokio::time::timeout(grace, async {
-            for w in workers {
-                let _ = w.await;
-            }
-        })
-        .await;
-        if drained.is_err() {
-            tracing::warn!("a job was still running at the end of the grace period; it will run again at the next start");
-        }
-        let _ = scheduler.await;
-        if let Err(e) = self.store.flush().await {
-            tracing::error!("final flush failed: {e}");
-        }
+        Background { workers, scheduler }
     }
 
     /// Loads the models (see [`load_inference`]) for the server. Models that are missing with

@@ -53,6 +53,18 @@ pub fn unix(t: OffsetDateTime) -> i64 {
     t.unix_timestamp()
 }
 
+/// Unix seconds as RFC 3339 (UTC), the form every timestamp takes in the API and the CLI;
+/// empty for a time outside what RFC 3339 can write.
+pub fn rfc3339(t: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(t)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -63,5 +75,6 @@ mod tests {
         assert_eq!(c.now(), OffsetDateTime::UNIX_EPOCH);
         c.advance(Duration::hours(49));
         assert_eq!(unix(c.now()), 49 * 3600);
+        assert_eq!(rfc3339(49 * 3600), "1970-01-03T01:00:00Z");
     }
 }

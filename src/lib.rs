@@ -1,24 +1,29 @@
 //! image-layered: a self-hostable AI image-layering studio in one binary.
 //!
-//! Map of the crate (one responsibility per module):
-//! - [`cli`]: the command line of API.md as functions; `main.rs` only parses and dispatches.
+//! Map of the crate (one responsibility per module; dependencies point down this list's
+//! services to the pure code, never from a service to `http`):
+//! - [`cli`]: the command line of API.md as functions (`serve`, `accounts`, `offline`,
+//!   `models`); `main.rs` only parses and dispatches.
 //! - [`config`]: one typed configuration, defaults < file < env < flags.
-//! - [`app`]: builds everything from a config and a clock; runs server, workers, scheduler.
-//! - [`clock`]: the injectable clock behind every time decision.
-//! - [`ids`]: typed UUIDv7 identifiers.
+//! - [`app`]: builds the services from a config and a clock; runs the workers and scheduler.
+//! - [`http`]: hyper server, TLS, route table, handlers, metrics; serves an [`app::App`].
+//! - [`error`]: the one table from every service's error to `{code, message}` and a status.
+//! - [`auth`]: members, passwords, sessions, API keys, the first admin.
+//! - [`images`]: uploads as a service; the thumbnail and cutout jobs.
+//! - [`documents`]: layered documents — decompose jobs, import, editing with history, export.
+//! - [`retention`]: the TTL sweep and its cron schedule.
+//! - [`jobs`]: the persisted queue and its workers.
+//! - [`vault`]: what images and documents share — store, blobs, keyring, data keys.
 //! - [`store`]: sled behind typed methods — metadata, indexes, TTL index, jobs.
 //! - [`blobs`]: encrypted files (AES-256-GCM STREAM), master key generations, data keys.
-//! - [`engine`]: pure image code (decode with limits, EXIF, thumbnails; later decomposition).
 //! - [`models`]: pinned fetch (pip/npm), verification and install of the runtime and models.
 //! - [`inference`]: the only code that touches `ort`: runtime, execution providers, sessions,
 //!   ISNet segmentation and PP-OCRv4 text detection/recognition with their pre/post-processing.
-//! - [`images`]: uploads as a service over store + blobs; the thumbnail job.
-//! - [`auth`]: members, passwords, sessions, API keys.
-//! - [`jobs`]: the persisted queue and its workers.
-//! - [`retention`]: the TTL sweep and its cron schedule.
-//! - [`http`]: hyper server, TLS, route table, handlers, metrics.
+//! - [`engine`]: pure image code — decoding with limits, EXIF, thumbnails, decomposition
+//!   (peel and palette), inpainting, layer edits, PSD/OpenRaster/ZIP export and import.
 //! - [`eval`]: scores decompositions against ground-truth layers exactly as `score.py` does.
-//! - [`error`]: the one mapping from errors to `{code, message}` and an HTTP status.
+//! - [`clock`]: the injectable clock behind every time decision, and RFC 3339 rendering.
+//! - [`ids`]: typed UUIDv7 identifiers.
 
 pub mod app;
 pub mod auth;
@@ -26,6 +31,7 @@ pub mod blobs;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod documents;
 pub mod engine;
 pub mod error;
 pub mod eval;
@@ -37,3 +43,4 @@ pub mod jobs;
 pub mod models;
 pub mod retention;
 pub mod store;
+pub mod vault;

@@ -2,12 +2,12 @@
 //! command. Errors are one line on stderr; exit 0 ok, 1 runtime failure, 2 bad usage or input.
 
 use clap::Parser;
-use image_layered::cli::{self, Cli, Command, ConfigCommand, KeysCommand};
+use image_layered::cli::{self, Cli, Command};
 
 fn main() {
     let cli = Cli::parse();
     let listen = match &cli.command {
-        Some(Command::Serve { listen }) => *listen,
+        Some(Command::Serve(args)) => args.listen,
         _ => None,
     };
     let config = match cli::load_config(&cli.global, listen) {
@@ -24,50 +24,7 @@ fn main() {
             "cannot start the runtime: {e}"
         ))),
     };
-    let result = runtime.block_on(async move {
-        match cli.command.unwrap_or(Command::Serve { listen: None }) {
-            Command::Serve { .. } => cli::serve(config).await,
-            Command::User(cmd) => cli::user(config, cmd).await,
-            Command::Keys(KeysCommand::Rotate) => cli::keys_rotate(config),
-            Command::Keys(KeysCommand::Init { key_file }) => cli::keys_init(config, key_file),
-            Command::Sweep { dry_run, as_of } => cli::sweep(config, dry_run, as_of).await,
-            Command::Models(cmd) => cli::models(config, cmd),
-            Command::Decompose {
-                input,
-                output,
-                layers,
-                mode,
-                format,
-                device,
-                verbose,
-            } => cli::decompose(
-                config, &input, &output, layers, mode, format, device, verbose,
-            ),
-            Command::Eval {
-                dataset,
-                out,
-                json,
-                mode,
-                layers,
-                device,
-            } => {
-                let mut config = config;
-                if let Some(d) = device {
-                    config.inference.device = d;
-                }
-                cli::eval(config, &dataset, out.as_deref(), json, mode, layers)
-            }
-            Command::Cutout {
-                input,
-                output,
-                device,
-            } => cli::cutout(config, &input, &output, device),
-            Command::Config(ConfigCommand::Print) => {
-                print!("{}", config.redacted_toml());
-                Ok(())
-            }
-        }
-    });
+    let result = runtime.block_on(cli::run(config, cli.command));
     // Blocking work (a job on its way out) gets a moment, not forever: it reruns next start.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
     if let Err(e) = result {

@@ -2,21 +2,59 @@
 //! logging in to a session, API keys, and resolving a request's credentials to a
 //! [`Principal`]. Sessions expire when idle and at an absolute age, both read from the
 //! injected clock; only token hashes are stored. Hashing runs on blocking threads under a
-//! concurrency cap, so a login burst cannot starve the server.
+//! concurrency cap, so a login burst cannot starve the server. The first admin is made here
+//! too ([`bootstrap_admin`]), when a studio starts with no members.
 
 pub mod password;
 pub mod tokens;
 
 use std::sync::Arc;
 
-use hyper::StatusCode;
 use tokio::sync::Semaphore;
 
 use crate::blobs::{DataKey, Keyring};
 use crate::clock::{unix, SharedClock};
-use crate::error::ApiError;
+use crate::config::BootstrapConfig;
 use crate::ids::{ApiKeyId, UserId};
-use crate::store::{ApiKeyRecord, Plan, Role, SessionRecord, Store, UserRecord};
+use crate::store::{ApiKeyRecord, Plan, Role, SessionRecord, Store, StoreError, UserRecord};
+
+/// What can go wrong signing in and with sessions and API keys; `crate::error` maps each to
+/// an HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("the email or password is wrong")]
+    InvalidCredentials,
+    #[error("{0}")]
+    InvalidName(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{context}: {message}")]
+    Internal {
+        context: &'static str,
+        message: String,
+    },
+}
+
+impl AuthError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::InvalidCredentials => "invalid_credentials",
+            AuthError::InvalidName(_) => "invalid_name",
+            AuthError::NotFound(_) => "not_found",
+            AuthError::Store(e) => e.code(),
+            AuthError::Internal { .. } => "internal_error",
+        }
+    }
+
+    fn internal(context: &'static str, e: impl std::fmt::Display) -> Self {
+        AuthError::Internal {
+            context,
+            message: e.to_string(),
+        }
+    }
+}
 
 /// Session lifetime settings, from `[auth]`.
 #[derive(Debug, Clone)]
@@ -73,6 +111,8 @@ pub enum AccountError {
     Store(#[from] crate::store::StoreError),
     #[error(transparent)]
     Blob(#[from] crate::blobs::BlobError),
+    #[error("{0}")]
+    Internal(String),
 }
 
 impl AccountError {
@@ -82,6 +122,7 @@ impl AccountError {
             AccountError::Conflict(_) => "email_taken",
             AccountError::Store(e) => e.code(),
             AccountError::Blob(e) => e.code(),
+            AccountError::Internal(_) => "internal_error",
         }
     }
 }
@@ -120,7 +161,58 @@ pub fn create_user(
     Ok(user)
 }
 
+/// The admin made on first start.
+pub struct Bootstrapped {
+    pub user: UserRecord,
+    /// The one-time password, when none was configured (shown once, never logged).
+    pub generated_password: Option<String>,
+}
+
+/// Creates the first admin when the store has no members, with the configured password or
+/// a generated one-time password. `Ok(None)` when there are members already.
+pub async fn bootstrap_admin(
+    store: &Store,
+    keyring: &Arc<Keyring>,
+    config: &BootstrapConfig,
+    now: i64,
+) -> Result<Option<Bootstrapped>, AccountError> {
+    if store.count_users() > 0 {
+        return Ok(None);
+    }
+    let configured = config.admin_password.expose().to_string();
+    let generated = configured.is_empty();
+    let password = if generated {
+        tokens::random_token()
+    } else {
+        configured
+    };
+    let email = config.admin_email.clone();
+    let (store2, keyring, pw) = (store.clone(), keyring.clone(), password.clone());
+    let user = tokio::task::spawn_blocking(move || {
+        create_user(
+            &store2,
+            &keyring,
+            now,
+            NewUser {
+                email: &email,
+                name: "Administrator",
+                role: Role::Admin,
+                plan: Plan::Studio,
+                password: &pw,
+            },
+        )
+    })
+    .await
+    .map_err(|e| AccountError::Internal(e.to_string()))??;
+    store.flush().await?;
+    Ok(Some(Bootstrapped {
+        user,
+        generated_password: generated.then_some(password),
+    }))
+}
+
 /// Login, sessions and API keys over the store.
+#[derive(Clone)]
 pub struct Auth {
     store: Store,
     clock: SharedClock,
@@ -146,16 +238,9 @@ impl Auth {
     }
 
     /// Checks credentials and opens a session. Returns the cookie token (shown once).
-    pub async fn login(&self, email: &str, pw: &str) -> Result<(String, UserRecord), ApiError> {
-        let bad = || {
-            ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "the email or password is wrong",
-            )
-        };
+    pub async fn login(&self, email: &str, pw: &str) -> Result<(String, UserRecord), AuthError> {
         if email.len() > 254 || pw.len() > password::MAX_PASSWORD_BYTES {
-            return Err(bad());
+            return Err(AuthError::InvalidCredentials);
         }
         let user = self.store.user_by_email(email)?;
         let phc = user
@@ -167,10 +252,12 @@ impl Auth {
             .hashing
             .acquire()
             .await
-            .map_err(|e| ApiError::internal("semaphore", e))?;
-        let ok = tokio::task::spawn_blocking(move || password::verify_password(&pw, &phc)).await?;
+            .map_err(|e| AuthError::internal("semaphore", e))?;
+        let ok = tokio::task::spawn_blocking(move || password::verify_password(&pw, &phc))
+            .await
+            .map_err(|e| AuthError::internal("password check", e))?;
         let Some(mut user) = user.filter(|_| ok) else {
-            return Err(bad());
+            return Err(AuthError::InvalidCredentials);
         };
         let now = unix(self.clock.now());
         let token = tokens::random_token();
@@ -191,7 +278,7 @@ impl Auth {
     }
 
     /// Resolves a session cookie; expired sessions are removed and rejected.
-    pub fn from_session(&self, token: &str) -> Result<Option<Principal>, ApiError> {
+    pub fn from_session(&self, token: &str) -> Result<Option<Principal>, AuthError> {
         let hash = tokens::sha256(token);
         let Some(mut rec) = self.store.get_session(&hash)? else {
             return Ok(None);
@@ -219,7 +306,7 @@ impl Auth {
     }
 
     /// Resolves an API key (`il_<id>_<secret>`).
-    pub fn from_api_key(&self, key: &str) -> Result<Option<Principal>, ApiError> {
+    pub fn from_api_key(&self, key: &str) -> Result<Option<Principal>, AuthError> {
         let Some((id, secret)) = tokens::parse_api_key(key) else {
             return Ok(None);
         };
@@ -244,13 +331,13 @@ impl Auth {
         }))
     }
 
-    fn touch_user(&self, mut user: UserRecord, now: i64) -> Result<(), ApiError> {
+    fn touch_user(&self, mut user: UserRecord, now: i64) -> Result<(), AuthError> {
         user.last_active_at = now;
         self.store.put_user(&user)?;
         Ok(())
     }
 
-    pub async fn logout(&self, session: &[u8; 32]) -> Result<(), ApiError> {
+    pub async fn logout(&self, session: &[u8; 32]) -> Result<(), AuthError> {
         self.store.delete_session(session)?;
         self.store.flush().await?;
         Ok(())
@@ -261,8 +348,8 @@ impl Auth {
         &self,
         user: UserId,
         name: &str,
-    ) -> Result<(ApiKeyRecord, String), ApiError> {
-        let name = validate_name(name).map_err(|m| ApiError::bad_request("invalid_name", m))?;
+    ) -> Result<(ApiKeyRecord, String), AuthError> {
+        let name = validate_name(name).map_err(AuthError::InvalidName)?;
         let id = ApiKeyId::new();
         let (key, secret_hash) = tokens::new_api_key(id);
         let rec = ApiKeyRecord {
@@ -276,6 +363,23 @@ impl Auth {
         self.store.put_api_key(&rec)?;
         self.store.flush().await?;
         Ok((rec, key))
+    }
+
+    /// The member's API keys (blocking).
+    pub fn list_api_keys(&self, user: UserId) -> Result<Vec<ApiKeyRecord>, AuthError> {
+        Ok(self.store.list_api_keys(user)?)
+    }
+
+    /// Revokes one of the member's API keys; another member's is `NotFound`.
+    pub async fn delete_api_key(&self, user: UserId, id: ApiKeyId) -> Result<(), AuthError> {
+        match self.store.get_api_key(id)? {
+            Some(k) if k.user_id == user => {
+                self.store.delete_api_key(id)?;
+                self.store.flush().await?;
+                Ok(())
+            }
+            _ => Err(AuthError::NotFound("API key")),
+        }
     }
 
     pub fn session_cookie_max_age(&self) -> i64 {

@@ -13,6 +13,10 @@
 //! Invariants: a key file is never overwritten in place or clobbered (new files appear
 //! atomically via a temp file and a hard link); key bytes never reach logs, errors or
 //! `Debug` output and are zeroized on drop.
+//!
+//! [`open_keyring`] ties a key file to a data dir: a check value in the store proves at every
+//! start that the key is the one the data was written under, and [`rotate_keys`] runs a
+//! rotation against the store's wrapped keys.
 
 use std::fmt;
 use std::fs::{self, OpenOptions};
@@ -26,8 +30,105 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::{sync_dir, BlobError};
+use super::{restrict_dir, sync_dir, BlobError};
+use crate::config::Config;
 use crate::ids::UserId;
+use crate::store::{Store, StoreError};
+
+/// The store's meta key holding the master key's check value.
+const KEK_CHECK: &str = "kek_check";
+
+/// Why the master key of a data dir cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterKeyError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("master key {path}: {source}")]
+    Keys { path: PathBuf, source: BlobError },
+    #[error("the master key at {0} does not belong to this data dir (wrong key or wrong --data-dir); start with the key the store was created with")]
+    WrongMasterKey(PathBuf),
+    #[error("the data dir has accounts but its master key {0} is missing; restore the key file (without it the stored images cannot be read)")]
+    MissingMasterKey(PathBuf),
+}
+
+impl MasterKeyError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            MasterKeyError::Store(e) => e.code(),
+            MasterKeyError::Keys { .. } | MasterKeyError::MissingMasterKey(_) => {
+                "master_key_unusable"
+            }
+            MasterKeyError::WrongMasterKey(_) => "wrong_master_key",
+        }
+    }
+}
+
+/// Opens the master key for `store`: created with the store, verified against it afterwards.
+/// An interrupted rotation is completed here.
+pub fn open_keyring(config: &Config, store: &Store) -> Result<Keyring, MasterKeyError> {
+    let path = config.master_key_path();
+    let keys_err = |source| MasterKeyError::Keys {
+        path: path.clone(),
+        source,
+    };
+    let check = store.meta_get(KEK_CHECK)?;
+    let fresh = check.is_none() && store.count_users() == 0;
+    if !fresh && !path.exists() {
+        return Err(MasterKeyError::MissingMasterKey(path));
+    }
+    if let Some(parent) = path.parent() {
+        let _ = fs::create_dir_all(parent);
+        restrict_dir(parent);
+    }
+    let mut keyring = Keyring::open(&path, fresh).map_err(keys_err)?;
+    match check {
+        Some(v) if v.len() > 4 => {
+            let generation = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
+            match keyring.verify_check(generation, &v[4..]) {
+                Ok(()) => {}
+                Err(BlobError::WrongMasterKey | BlobError::UnknownGeneration(_)) => {
+                    return Err(MasterKeyError::WrongMasterKey(path))
+                }
+                Err(e) => return Err(keys_err(e)),
+            }
+        }
+        _ => write_check(store, &keyring)?,
+    }
+    if keyring.pending_rotation() {
+        tracing::warn!("completing an interrupted master key rotation");
+        rotate_keys(store, &mut keyring).map_err(keys_err)?;
+    }
+    Ok(keyring)
+}
+
+fn write_check(store: &Store, keyring: &Keyring) -> Result<(), StoreError> {
+    let (generation, bytes) = keyring.check_value();
+    let mut v = generation.to_be_bytes().to_vec();
+    v.extend_from_slice(&bytes);
+    store.meta_set(KEK_CHECK, &v)?;
+    store.flush_blocking()
+}
+
+/// Re-wraps every live data key under a new master-key generation, then retires the old key
+/// file. Crash-safe: the new key file is durable before any data key uses it, and the old one
+/// is only replaced after every re-wrapped key is flushed. Returns (old, new, keys re-wrapped).
+pub fn rotate_keys(store: &Store, keyring: &mut Keyring) -> Result<(u32, u32, usize), BlobError> {
+    let store_err = |e: StoreError| BlobError::Io(io::Error::other(e.to_string()));
+    let old = keyring.current_generation();
+    let new = keyring.begin_rotation()?;
+    let old = if old == new { new - 1 } else { old };
+    let keys = store.all_data_keys().map_err(store_err)?;
+    let mut rewrapped = Vec::with_capacity(keys.len());
+    for (owner, wrapped) in &keys {
+        let dk = keyring.unwrap(wrapped, *owner)?;
+        rewrapped.push((*owner, keyring.wrap(&dk, *owner)));
+    }
+    store.replace_data_keys(&rewrapped).map_err(store_err)?;
+    write_check(store, keyring).map_err(store_err)?;
+    store.flush_blocking().map_err(store_err)?;
+    keyring.finish_rotation()?;
+    Ok((old, new, rewrapped.len()))
+}
 
 const FILE_TITLE: &str = "image-layered master key v1";
 const CHECK_LABEL: &[u8] = b"image-layered key check v1";

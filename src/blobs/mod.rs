@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 
-pub use keyring::{DataKey, Keyring, WrappedKey};
+pub use keyring::{open_keyring, rotate_keys, DataKey, Keyring, MasterKeyError, WrappedKey};
 pub use stream::{DecryptReader, EncryptWriter};
 
 use crate::ids::{BlobId, UserId};
@@ -82,6 +82,12 @@ impl From<io::Error> for BlobError {
     fn from(e: io::Error) -> Self {
         Self::from_io(e)
     }
+}
+
+/// Makes a directory private to its owner (mode 0700); best effort.
+pub(crate) fn restrict_dir(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
 }
 
 /// fsyncs a directory so that entries created, renamed or removed in it are durable.

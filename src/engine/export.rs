@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use super::layers::{Layer, LayerKind, LayerStack};
+use super::layers::{Layer, LayerKind, LayerProps, LayerStack};
 
 /// The file name of the manifest inside a directory or ZIP.
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -69,6 +69,10 @@ pub enum ExportError {
     Manifest(#[from] serde_json::Error),
     #[error("writing the ZIP failed: {0}")]
     Zip(#[from] zip::result::ZipError),
+    #[error("encoding the PSD failed: {0}")]
+    Psd(#[from] super::psd::PsdError),
+    #[error("encoding the OpenRaster file failed: {0}")]
+    Ora(#[from] super::ora::OraError),
     #[error("{}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -85,6 +89,8 @@ impl ExportError {
             ExportError::Png(_) => "export_png",
             ExportError::Manifest(_) => "export_manifest",
             ExportError::Zip(_) => "export_zip",
+            ExportError::Psd(_) => "export_psd",
+            ExportError::Ora(_) => "export_ora",
             ExportError::Io { .. } => "export_io",
         }
     }
@@ -203,6 +209,104 @@ fn check_sizes(stack: &LayerStack) -> Result<(), ExportError> {
         }
     }
     Ok(())
+}
+
+/// Layered and flat export formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExportFormat {
+    Png,
+    Jpeg,
+    Webp,
+    Zip,
+    Psd,
+    Ora,
+}
+
+impl std::str::FromStr for ExportFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "png" => Ok(ExportFormat::Png),
+            "jpeg" | "jpg" => Ok(ExportFormat::Jpeg),
+            "webp" => Ok(ExportFormat::Webp),
+            "zip" => Ok(ExportFormat::Zip),
+            "psd" => Ok(ExportFormat::Psd),
+            "ora" => Ok(ExportFormat::Ora),
+            other => Err(format!(
+                "unknown export format {other:?}: use png, jpeg, webp, zip, ora or psd"
+            )),
+        }
+    }
+}
+
+impl ExportFormat {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            ExportFormat::Png => "image/png",
+            ExportFormat::Jpeg => "image/jpeg",
+            ExportFormat::Webp => "image/webp",
+            ExportFormat::Zip => "application/zip",
+            ExportFormat::Psd => "image/vnd.adobe.photoshop",
+            ExportFormat::Ora => "image/openraster",
+        }
+    }
+
+    pub fn extension(self) -> &'static str {
+        match self {
+            ExportFormat::Png => "png",
+            ExportFormat::Jpeg => "jpg",
+            ExportFormat::Webp => "webp",
+            ExportFormat::Zip => "zip",
+            ExportFormat::Psd => "psd",
+            ExportFormat::Ora => "ora",
+        }
+    }
+}
+
+/// Encodes a stack as one file. PSD and OpenRaster keep each layer's opacity and
+/// visibility (`props`, one per layer) as layer settings; ZIP and the flat formats fold them
+/// into the pixels (a hidden layer is transparent), and the flat formats are the composite,
+/// freshly encoded (so they carry no metadata at all).
+pub fn encode(
+    stack: &LayerStack,
+    props: &[LayerProps],
+    format: ExportFormat,
+) -> Result<Vec<u8>, ExportError> {
+    match format {
+        ExportFormat::Psd => return Ok(super::psd::encode_psd(stack, props)?),
+        ExportFormat::Ora => return Ok(super::ora::encode_ora(stack, props)?),
+        _ => {}
+    }
+    let factor = |p: &LayerProps| if p.visible { p.opacity } else { 0.0 };
+    let stack = if props.iter().all(|p| factor(p) >= 1.0) {
+        std::borrow::Cow::Borrowed(stack)
+    } else {
+        let mut folded = stack.clone();
+        for (layer, p) in folded.layers.iter_mut().zip(props) {
+            let f = factor(p);
+            if f < 1.0 {
+                for px in layer.rgba.pixels_mut() {
+                    px.0[3] = (px.0[3] as f32 * f).round() as u8;
+                }
+            }
+        }
+        std::borrow::Cow::Owned(folded)
+    };
+    let flat = match format {
+        ExportFormat::Zip => return zip_bytes(&stack).map(|(bytes, _)| bytes),
+        ExportFormat::Png => image::ImageFormat::Png,
+        ExportFormat::Jpeg => image::ImageFormat::Jpeg,
+        _ => image::ImageFormat::WebP,
+    };
+    let composite = image::DynamicImage::ImageRgb8(stack.composite());
+    let img = if flat == image::ImageFormat::WebP {
+        image::DynamicImage::ImageRgba8(composite.to_rgba8())
+    } else {
+        composite
+    };
+    let mut out = Cursor::new(Vec::new());
+    img.write_to(&mut out, flat)?;
+    Ok(out.into_inner())
 }
 
 /// Writes `bytes` to a temp file next to `path`, fsyncs it and renames it over `path`.

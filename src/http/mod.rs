@@ -2,6 +2,10 @@
 //! configured), hyper 1 connections with a header-read timeout, a request timeout around every
 //! handler, security headers on every response, request metrics, and graceful shutdown that
 //! stops accepting and lets in-flight requests finish (bounded by `shutdown_grace_secs`).
+//!
+//! A [`Server`] is the app's services plus what only HTTP needs — the TLS acceptor, the
+//! request metrics and the watch that ends long-lived responses (event streams) when shutdown
+//! begins; [`run`] runs a studio: the app's background work and this server.
 
 pub mod handlers;
 pub mod metrics;
@@ -11,6 +15,7 @@ pub mod router;
 mod tls;
 
 use std::convert::Infallible;
+use std::ops::Deref;
 use std::sync::Arc;
 
 use hyper::body::Incoming;
@@ -22,17 +27,87 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
 use crate::error::ApiError;
+use metrics::Metrics;
 use respond::Body;
 
+pub use request::file_body;
 pub use tls::load_tls;
 
+/// The app as the HTTP server sees it: its services (through `Deref`) and the HTTP-only
+/// parts.
+pub struct Server {
+    app: Arc<App>,
+    acceptor: Option<TlsAcceptor>,
+    /// Whether the server speaks TLS (cookie names, HSTS).
+    pub tls: bool,
+    pub metrics: Metrics,
+    /// Turns true when shutdown begins; long-lived responses (event streams) end on it.
+    pub stopping: watch::Sender<bool>,
+}
+
+impl Deref for Server {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.app
+    }
+}
+
+impl Server {
+    /// The server for `app`, with TLS when `[tls]` names a certificate and key (the error
+    /// names the file and what is wrong with it).
+    pub fn new(app: Arc<App>) -> Result<Arc<Server>, String> {
+        let acceptor = match app.config.tls.paths() {
+            Some((cert, key)) => Some(load_tls(cert, key).map_err(|e| format!("TLS: {e}"))?),
+            None => None,
+        };
+        Ok(Arc::new(Server {
+            app,
+            tls: acceptor.is_some(),
+            acceptor,
+            metrics: Metrics::default(),
+            stopping: watch::channel(false).0,
+        }))
+    }
+
+    pub fn scheme(&self) -> &'static str {
+        if self.tls {
+            "https"
+        } else {
+            "http"
+        }
+    }
+
+    pub fn app(&self) -> &Arc<App> {
+        &self.app
+    }
+}
+
+/// Runs a studio until `shutdown` turns true: the app's workers and scheduler, and `server`
+/// on `listener`; then drains requests and lets workers finish their current job.
+pub async fn run(server: Arc<Server>, listener: TcpListener, shutdown: watch::Receiver<bool>) {
+    let background = server.app.start_background(shutdown.clone());
+    serve(server.clone(), listener, shutdown).await;
+    background.stop(&server.app).await;
+}
+
 /// Serves until `shutdown` turns true, then drains in-flight connections.
-pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
+pub async fn serve(app: Arc<Server>, listener: TcpListener, mut shutdown: watch::Receiver<bool>) {
     let graceful = GracefulShutdown::new();
-    let tls = app.tls_acceptor.clone();
+    let tls = app.acceptor.clone();
+    let mut signal = shutdown.clone();
+    let stopping = app.clone();
+    tokio::spawn(async move {
+        while !*signal.borrow() {
+            if signal.changed().await.is_err() {
+                break;
+            }
+        }
+        stopping.stopping.send_replace(true);
+    });
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -102,7 +177,7 @@ pub async fn serve(app: Arc<App>, listener: TcpListener, mut shutdown: watch::Re
 }
 
 /// Runs one request through the router under the request timeout and decorates the answer.
-pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(app: Arc<Server>, req: Request<Incoming>) -> Response<Body> {
     let timeout = app.config.server.request_timeout();
     let (pattern, result) = match tokio::time::timeout(timeout, router::dispatch(&app, req)).await {
         Ok(r) => r,

@@ -1,18 +1,19 @@
 //! Reading requests: bodies under a size limit (413 above it, checked from Content-Length
-//! first), JSON bodies with precise 400s, cookies, and resolving credentials to a member —
-//! session cookie (with a same-origin check on state changes, against CSRF) or API key.
+//! first), uploaded files (multipart or raw), JSON bodies with precise 400s, cookies, and
+//! resolving credentials to a member — session cookie (with a same-origin check on state
+//! changes, against CSRF) or API key.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, COOKIE, HOST, ORIGIN};
+use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, ORIGIN};
 use hyper::http::request::Parts;
 use hyper::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 
-use crate::app::App;
 use crate::auth::Principal;
 use crate::error::ApiError;
+use crate::http::Server;
 
 /// Name of the session cookie (`__Host-` prefixed under TLS, where browsers allow it).
 pub fn session_cookie_name(tls: bool) -> &'static str {
@@ -102,18 +103,18 @@ fn same_origin(parts: &Parts) -> bool {
     }
 }
 
-/// The member behind a request, or 401.
-pub fn authenticate(app: &App, parts: &Parts) -> Result<Principal, ApiError> {
+/// The member behind a request, or 401. The store lookups run on the blocking pool.
+pub async fn authenticate(app: &Server, parts: &Parts) -> Result<Principal, ApiError> {
     if let Some(key) = bearer(parts) {
-        return app
-            .auth
-            .from_api_key(key)?
+        let (auth, key) = (app.auth.clone(), key.to_string());
+        return tokio::task::spawn_blocking(move || auth.from_api_key(&key))
+            .await??
             .ok_or_else(ApiError::unauthorized);
     }
     if let Some(token) = cookie(parts, session_cookie_name(app.tls)) {
-        let principal = app
-            .auth
-            .from_session(token)?
+        let (auth, token) = (app.auth.clone(), token.to_string());
+        let principal = tokio::task::spawn_blocking(move || auth.from_session(&token))
+            .await??
             .ok_or_else(ApiError::unauthorized)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe && !same_origin(parts) {
@@ -125,4 +126,67 @@ pub fn authenticate(app: &App, parts: &Parts) -> Result<Principal, ApiError> {
         return Ok(principal);
     }
     Err(ApiError::unauthorized())
+}
+
+/// Room for multipart framing on top of the file limit.
+const MULTIPART_OVERHEAD: u64 = 64 * 1024;
+
+/// The uploaded file of a request: a multipart field `file`, or the raw body (`image/*`,
+/// `application/octet-stream` or `application/zip`), within `uploads.max_bytes`.
+pub async fn file_body(app: &Server, parts: &Parts, body: Incoming) -> Result<Vec<u8>, ApiError> {
+    let limit = app.config.uploads.max_bytes;
+    let raw_ctype = parts
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    // media types compare case-insensitively; the boundary is case-sensitive
+    let ctype = raw_ctype.to_ascii_lowercase();
+    Ok(if ctype.starts_with("multipart/form-data") {
+        let boundary = multer::parse_boundary(raw_ctype).map_err(|e| {
+            ApiError::bad_request(
+                "invalid_multipart",
+                format!("bad multipart content type: {e}"),
+            )
+        })?;
+        let raw = read_body(parts, body, limit + MULTIPART_OVERHEAD).await?;
+        multipart_file(raw, boundary, limit).await?
+    } else if ctype.is_empty()
+        || ctype.starts_with("image/")
+        || ctype == "application/octet-stream"
+        || ctype == "application/zip"
+    {
+        read_body(parts, body, limit).await?.to_vec()
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!("send the file as multipart/form-data (field `file`) or as a raw image/* body, not {ctype}"),
+        ));
+    })
+}
+
+async fn multipart_file(body: Bytes, boundary: String, limit: u64) -> Result<Vec<u8>, ApiError> {
+    let stream = futures_util::stream::once(async move { Ok::<_, std::io::Error>(body) });
+    let constraints =
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().for_field("file", limit));
+    let mut mp = multer::Multipart::with_constraints(stream, boundary, constraints);
+    let bad = |e: multer::Error| match e {
+        multer::Error::FieldSizeExceeded { .. } | multer::Error::StreamSizeExceeded { .. } => {
+            ApiError::too_large(limit)
+        }
+        other => ApiError::bad_request(
+            "invalid_multipart",
+            format!("malformed multipart body: {other}"),
+        ),
+    };
+    while let Some(field) = mp.next_field().await.map_err(bad)? {
+        if field.name() == Some("file") {
+            return Ok(field.bytes().await.map_err(bad)?.to_vec());
+        }
+    }
+    Err(ApiError::bad_request(
+        "missing_file",
+        "the multipart body has no field named `file`",
+    ))
 }

@@ -6,14 +6,14 @@ use hyper::{Method, Request, StatusCode};
 
 use super::handlers::{auth, documents, images, jobs, system, web};
 use super::respond::HttpResult;
-use crate::app::App;
 use crate::error::ApiError;
+use crate::http::Server;
 
 /// A matched route's pattern, e.g. `/api/v1/images/{id}`; "unmatched" for misses.
 pub type Pattern = &'static str;
 
 /// Dispatches a request; returns the route pattern along with the response.
-pub async fn dispatch(app: &App, req: Request<Incoming>) -> (Pattern, HttpResult) {
+pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpResult) {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();

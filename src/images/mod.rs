@@ -3,51 +3,71 @@
 //! original encrypted under the owner's data key, record it with a temporary TTL and queue its
 //! thumbnail, all acknowledged only after the blob is fsynced and the store flushed. Reads are
 //! owner-checked: another member's image does not exist. Deletion removes metadata first
-//! (flushed), then the blobs.
+//! (flushed), then the blobs; deleting an image deletes every document made from it. The
+//! thumbnail and cutout jobs live here too.
 
 pub mod cutout;
-pub mod decompose;
-mod documents;
-pub mod edit;
 mod thumbnail;
 
 use std::io::Read;
 use std::sync::Arc;
 
-use hyper::StatusCode;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::blobs::{BlobStore, DataKey, Keyring};
+use crate::blobs::{BlobError, DataKey};
 use crate::clock::{unix, SharedClock};
-use crate::engine::{self, DecodeLimits};
-use crate::error::ApiError;
-use crate::ids::{BlobId, DocumentId, ImageId, JobId, UserId};
-use crate::jobs::JobQueue;
-use crate::store::{DocumentRecord, ImageRecord, ImageState, JobKind, Plan, Store};
+use crate::config::{Config, RetentionConfig};
+use crate::engine::{self, DecodeError, DecodeLimits};
+use crate::ids::{BlobId, ImageId, JobId, UserId};
+use crate::jobs::{JobFailure, JobQueue};
+use crate::store::{ImageRecord, ImageState, JobKind, Plan, StoreError};
+use crate::vault::{Vault, VaultError};
 
-pub use cutout::CutoutJob;
-pub use documents::ExportFormat;
-pub use thumbnail::ThumbnailJob;
+pub use thumbnail::THUMBNAIL_SIDE;
 
 /// The inference service, once the models are loaded (shared with the app).
 pub type InferenceSlot = Arc<std::sync::OnceLock<Arc<crate::inference::Inference>>>;
 
-/// Retention periods, from `[retention]`.
-#[derive(Debug, Clone)]
-pub struct RetentionPeriods {
-    pub temporary_secs: i64,
-    pub free_secs: i64,
-    pub pro_secs: i64,
-    pub studio_secs: i64,
+/// What can go wrong with images; `crate::error` maps each to an HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error("the models are not loaded yet; see /readyz (an operator runs `image-layered models fetch`)")]
+    ModelsNotReady,
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("{context}: {message}")]
+    Internal {
+        context: &'static str,
+        message: String,
+    },
 }
 
-impl RetentionPeriods {
-    pub fn for_plan(&self, plan: Plan) -> i64 {
-        match plan {
-            Plan::Free => self.free_secs,
-            Plan::Pro => self.pro_secs,
-            Plan::Studio => self.studio_secs,
+impl ImageError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            ImageError::NotFound(_) => "not_found",
+            ImageError::ModelsNotReady => "models_not_ready",
+            ImageError::Decode(e) => e.code(),
+            ImageError::Vault(e) => e.code(),
+            ImageError::Store(e) => e.code(),
+            ImageError::Blob(e) => e.code(),
+            ImageError::Internal { .. } => "internal_error",
+        }
+    }
+
+    pub(crate) fn internal(context: &'static str, e: impl std::fmt::Display) -> Self {
+        ImageError::Internal {
+            context,
+            message: e.to_string(),
         }
     }
 }
@@ -55,51 +75,45 @@ impl RetentionPeriods {
 /// Uploads, reads and deletes of images; shared by the HTTP handlers, jobs and the sweep.
 #[derive(Clone)]
 pub struct ImageService {
-    pub(crate) store: Store,
-    pub(crate) blobs: Arc<BlobStore>,
-    pub(crate) keyring: Arc<Keyring>,
+    pub(crate) vault: Vault,
     clock: SharedClock,
     jobs: JobQueue,
-    limits: DecodeLimits,
-    retention: RetentionPeriods,
+    pub(crate) limits: DecodeLimits,
+    retention: RetentionConfig,
     decode_slots: Arc<Semaphore>,
     pub(crate) inference: InferenceSlot,
-    doc_locks: Arc<edit::DocLocks>,
 }
 
 impl ImageService {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        store: Store,
-        blobs: Arc<BlobStore>,
-        keyring: Arc<Keyring>,
+        vault: Vault,
         clock: SharedClock,
         jobs: JobQueue,
-        limits: DecodeLimits,
-        retention: RetentionPeriods,
-        decode_concurrency: usize,
         inference: InferenceSlot,
+        config: &Config,
     ) -> Self {
+        let u = &config.uploads;
         Self {
-            store,
-            blobs,
-            keyring,
+            vault,
             clock,
             jobs,
-            limits,
-            retention,
-            decode_slots: Arc::new(Semaphore::new(decode_concurrency.max(1))),
+            limits: DecodeLimits {
+                max_pixels: u.max_pixels,
+                max_side: u.max_side,
+                ..DecodeLimits::default()
+            },
+            retention: config.retention.clone(),
+            decode_slots: Arc::new(Semaphore::new(u.decode_concurrency.max(1))),
             inference,
-            doc_locks: Arc::default(),
         }
     }
 
-    /// The member's unwrapped data key.
-    pub(crate) fn data_key(&self, owner: UserId) -> Result<DataKey, ApiError> {
-        let wrapped = self.store.data_key(owner)?.ok_or_else(|| {
-            ApiError::internal("data key", format!("member {owner} has no data key"))
-        })?;
-        Ok(self.keyring.unwrap(&wrapped, owner)?)
+    /// One of the upload decode slots (an import holds one for its whole run).
+    pub(crate) async fn decode_slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>, ImageError> {
+        self.decode_slots
+            .acquire()
+            .await
+            .map_err(|e| ImageError::internal("decode slots", e))
     }
 
     /// For a job on `image_id`: its record, its owner's data key and the decoded original.
@@ -107,21 +121,22 @@ impl ImageService {
     pub(crate) fn load_for_job(
         &self,
         image_id: ImageId,
-    ) -> Result<(ImageRecord, DataKey, engine::Decoded), crate::jobs::JobFailure> {
-        use crate::jobs::JobFailure;
+    ) -> Result<(ImageRecord, DataKey, engine::Decoded), JobFailure> {
         let img = self
+            .vault
             .store
             .get_image(image_id)
             .map_err(|e| JobFailure::Retry(e.to_string()))?
-            .ok_or_else(|| JobFailure::abort("image_deleted", "the image was deleted"))?;
+            .ok_or_else(image_deleted)?;
         let key = self
+            .vault
             .data_key(img.owner)
-            .map_err(|e| JobFailure::abort(e.code, e.message))?;
+            .map_err(|e| JobFailure::from(ImageError::from(e)))?;
         let bytes = self
-            .blobs
+            .vault
             .read_all(&key, img.owner, img.original_blob)
             .map_err(|e| match e {
-                crate::blobs::BlobError::Io(io) => JobFailure::Retry(io.to_string()),
+                BlobError::Io(io) => JobFailure::Retry(io.to_string()),
                 other => JobFailure::abort(other.code(), other.to_string()),
             })?;
         let decoded = engine::decode(&bytes, &self.limits)
@@ -130,12 +145,8 @@ impl ImageService {
     }
 
     /// Validates, stores and records an upload; queues its thumbnail.
-    pub async fn upload(&self, owner: UserId, bytes: Vec<u8>) -> Result<ImageRecord, ApiError> {
-        let _slot = self
-            .decode_slots
-            .acquire()
-            .await
-            .map_err(|e| ApiError::internal("decode slots", e))?;
+    pub async fn upload(&self, owner: UserId, bytes: Vec<u8>) -> Result<ImageRecord, ImageError> {
+        let _slot = self.decode_slot().await?;
         self.upload_in_slot(owner, bytes).await
     }
 
@@ -144,27 +155,22 @@ impl ImageService {
         &self,
         owner: UserId,
         bytes: Vec<u8>,
-    ) -> Result<ImageRecord, ApiError> {
+    ) -> Result<ImageRecord, ImageError> {
         let this = self.clone();
-        let rec = tokio::task::spawn_blocking(move || this.store_upload(owner, &bytes)).await??;
-        self.store.flush().await?;
+        let rec = tokio::task::spawn_blocking(move || this.store_upload(owner, &bytes))
+            .await
+            .map_err(|e| ImageError::internal("upload task", e))??;
+        self.vault.store.flush().await?;
         self.jobs.notify();
         Ok(rec)
     }
 
-    fn store_upload(&self, owner: UserId, bytes: &[u8]) -> Result<ImageRecord, ApiError> {
+    fn store_upload(&self, owner: UserId, bytes: &[u8]) -> Result<ImageRecord, ImageError> {
         let decoded = engine::decode(bytes, &self.limits)?;
-        let key = self.data_key(owner)?;
+        let key = self.vault.data_key(owner)?;
         let now = unix(self.clock.now());
         let id = ImageId::new();
-        let blob = BlobId::new();
-        self.blobs.put(
-            &key,
-            self.keyring.current_generation(),
-            owner,
-            blob,
-            &mut &bytes[..],
-        )?;
+        let blob = self.vault.put(&key, owner, bytes)?;
         let mut job = self
             .jobs
             .new_job(owner, JobKind::Thumbnail { image_id: id });
@@ -180,39 +186,52 @@ impl ImageService {
             exif: decoded.exif,
             state: ImageState::Temporary,
             created_at: now,
-            expires_at: now + self.retention.temporary_secs,
+            expires_at: now + self.retention.temporary_ttl().as_secs() as i64,
             original_blob: blob,
             thumbnail_blob: None,
             thumbnail_job: Some(job.id),
             cutout_blob: None,
         };
-        if let Err(e) = self.store.insert_image(&rec, Some(&job)) {
-            let _ = self.blobs.delete(owner, blob);
+        if let Err(e) = self.vault.store.insert_image(&rec, Some(&job)) {
+            self.vault.unlink_blocking(owner, [blob]);
             return Err(e.into());
         }
         Ok(rec)
     }
 
-    /// The member's image; another member's is 404.
-    pub fn get(&self, owner: UserId, id: ImageId) -> Result<ImageRecord, ApiError> {
-        self.store
+    /// The member's image; another member's is `NotFound`.
+    pub fn get(&self, owner: UserId, id: ImageId) -> Result<ImageRecord, ImageError> {
+        self.vault
+            .store
             .get_image(id)?
             .filter(|i| i.owner == owner)
-            .ok_or_else(|| ApiError::not_found("image"))
+            .ok_or(ImageError::NotFound("image"))
     }
 
-    pub fn list(&self, owner: UserId) -> Result<Vec<ImageRecord>, ApiError> {
-        Ok(self.store.list_images(owner)?)
+    pub fn list(&self, owner: UserId) -> Result<Vec<ImageRecord>, ImageError> {
+        Ok(self.vault.store.list_images(owner)?)
     }
 
     /// A decrypting reader over one of the image's blobs.
-    pub fn open_blob(&self, owner: UserId, blob: BlobId) -> Result<Box<dyn Read + Send>, ApiError> {
-        let key = self.data_key(owner)?;
-        Ok(Box::new(self.blobs.open_reader(&key, owner, blob)?))
+    pub fn open_blob(
+        &self,
+        owner: UserId,
+        blob: BlobId,
+    ) -> Result<Box<dyn Read + Send>, ImageError> {
+        Ok(self.vault.open_reader(owner, blob)?)
+    }
+
+    /// An uploaded image of the member's, decoded (replacement pictures, brush masks).
+    /// Blocking.
+    pub fn load_decoded(&self, owner: UserId, id: ImageId) -> Result<engine::Decoded, ImageError> {
+        let rec = self.get(owner, id)?;
+        let key = self.vault.data_key(owner)?;
+        let bytes = self.vault.read_all(&key, owner, rec.original_blob)?;
+        Ok(engine::decode(&bytes, &self.limits)?)
     }
 
     /// Deletes an image: metadata (flushed) first, then its blobs.
-    pub async fn delete(&self, owner: UserId, id: ImageId) -> Result<(), ApiError> {
+    pub async fn delete(&self, owner: UserId, id: ImageId) -> Result<(), ImageError> {
         self.get(owner, id)?;
         self.delete_any(id).await?;
         Ok(())
@@ -220,63 +239,44 @@ impl ImageService {
 
     /// Deletes an image whoever owns it (sweep, account deletion), with every document made
     /// from it. `Ok(None)` if already gone.
-    pub async fn delete_any(&self, id: ImageId) -> Result<Option<ImageRecord>, ApiError> {
-        for doc in self.store.documents_of_image(id)? {
-            self.delete_document_any(doc.id).await?;
+    pub async fn delete_any(&self, id: ImageId) -> Result<Option<ImageRecord>, ImageError> {
+        for doc in self.vault.store.documents_of_image(id)? {
+            self.vault.delete_document(doc.id).await?;
         }
-        let Some(rec) = self.store.delete_image(id)? else {
+        let Some(rec) = self.vault.store.delete_image(id)? else {
             return Ok(None);
         };
-        self.store.flush().await?;
-        self.unlink(rec.owner, rec.blobs().collect()).await?;
+        self.vault.store.flush().await?;
+        self.vault.unlink(rec.owner, rec.blobs().collect()).await?;
         Ok(Some(rec))
     }
 
-    /// Deletes a document and its layer blobs. `Ok(None)` if already gone.
-    pub async fn delete_document_any(
-        &self,
-        id: DocumentId,
-    ) -> Result<Option<DocumentRecord>, ApiError> {
-        let Some(doc) = self.store.delete_document(id)? else {
-            return Ok(None);
+    /// How long a processed result of a member on `plan` is kept, in seconds.
+    fn plan_retention_secs(&self, plan: Plan) -> i64 {
+        let ttl = match plan {
+            Plan::Free => self.retention.free_ttl(),
+            Plan::Pro => self.retention.pro_ttl(),
+            Plan::Studio => self.retention.studio_ttl(),
         };
-        self.store.flush().await?;
-        self.unlink(doc.owner, doc.blobs().collect()).await?;
-        Ok(Some(doc))
-    }
-
-    /// Unlinks blob files after their metadata is gone (a failure is left to the reconciler).
-    async fn unlink(&self, owner: UserId, doomed: Vec<BlobId>) -> Result<(), ApiError> {
-        let blobs = self.blobs.clone();
-        tokio::task::spawn_blocking(move || {
-            for b in doomed {
-                if let Err(e) = blobs.delete(owner, b) {
-                    tracing::warn!(blob = %b, "could not remove blob file (the reconciler will): {e}");
-                }
-            }
-        })
-        .await?;
-        Ok(())
+        ttl.as_secs() as i64
     }
 
     /// When a result processed now for `owner` expires: now + their plan's retention.
-    pub(crate) fn processed_expiry(&self, owner: UserId) -> Result<i64, ApiError> {
-        let plan =
-            self.store.get_user(owner)?.map(|u| u.plan).ok_or_else(|| {
-                ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such member")
-            })?;
-        Ok(unix(self.clock.now()) + self.retention.for_plan(plan))
+    pub(crate) fn processed_expiry(&self, owner: UserId) -> Result<i64, ImageError> {
+        let plan = self
+            .vault
+            .store
+            .get_user(owner)?
+            .map(|u| u.plan)
+            .ok_or(ImageError::NotFound("member"))?;
+        Ok(unix(self.clock.now()) + self.plan_retention_secs(plan))
     }
 
     /// Queues background removal for the member's image.
-    pub async fn request_cutout(&self, owner: UserId, id: ImageId) -> Result<JobId, ApiError> {
+    pub async fn request_cutout(&self, owner: UserId, id: ImageId) -> Result<JobId, ImageError> {
         self.get(owner, id)?;
         if self.inference.get().is_none() {
-            return Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "models_not_ready",
-                "the models are not loaded yet; see /readyz (an operator runs `image-layered models fetch`)",
-            ));
+            return Err(ImageError::ModelsNotReady);
         }
         let job = self.jobs.new_job(owner, JobKind::Cutout { image_id: id });
         self.jobs.enqueue(&job).await?;
@@ -284,16 +284,58 @@ impl ImageService {
     }
 
     /// Marks an image processed: from now on it is kept for the owner's plan retention.
-    /// (The decomposition job calls this when it stores a result.)
-    pub async fn mark_processed(&self, id: ImageId) -> Result<ImageRecord, ApiError> {
+    pub async fn mark_processed(&self, id: ImageId) -> Result<ImageRecord, ImageError> {
         let mut rec = self
+            .vault
             .store
             .get_image(id)?
-            .ok_or_else(|| ApiError::not_found("image"))?;
+            .ok_or(ImageError::NotFound("image"))?;
         rec.state = ImageState::Processed;
         rec.expires_at = self.processed_expiry(rec.owner)?;
-        self.store.update_image(&rec)?;
-        self.store.flush().await?;
+        self.vault.store.update_image(&rec)?;
+        self.vault.store.flush().await?;
         Ok(rec)
     }
+
+    /// Links a freshly written blob into the image's record with `link` (which returns the
+    /// blob it replaces), moving a temporary image to its plan retention when `processed`.
+    /// A deleted image aborts the job and unlinks the new blob. Blocking.
+    fn link_result(
+        &self,
+        image_id: ImageId,
+        owner: UserId,
+        blob: BlobId,
+        processed: bool,
+        link: impl FnOnce(&mut ImageRecord) -> Option<BlobId>,
+    ) -> Result<(), JobFailure> {
+        let retry = |e: &dyn std::fmt::Display| JobFailure::Retry(e.to_string());
+        let Some(mut current) = self
+            .vault
+            .store
+            .get_image(image_id)
+            .map_err(|e| retry(&e))?
+        else {
+            self.vault.unlink_blocking(owner, [blob]);
+            return Err(image_deleted());
+        };
+        let old = link(&mut current);
+        if processed && current.state == ImageState::Temporary {
+            current.state = ImageState::Processed;
+            current.expires_at = self
+                .processed_expiry(current.owner)
+                .map_err(|e| retry(&e))?;
+        }
+        self.vault
+            .store
+            .update_image(&current)
+            .map_err(|e| retry(&e))?;
+        self.vault.store.flush_blocking().map_err(|e| retry(&e))?;
+        self.vault.unlink_blocking(owner, old);
+        Ok(())
+    }
+}
+
+/// The job's image is gone.
+pub(crate) fn image_deleted() -> JobFailure {
+    JobFailure::abort("image_deleted", "the image was deleted")
 }

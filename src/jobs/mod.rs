@@ -2,8 +2,9 @@
 //! cancelled); a pool of workers claims them one at a time by transaction and runs each on a
 //! blocking thread inside a panic boundary, so a panicking job fails alone. Failures are
 //! classified: `Retry` re-queues with exponential backoff up to `max_attempts`, `Abort` fails
-//! at once (bad input). Progress and state changes are broadcast for SSE. "Running" lives in
-//! memory only: after a crash the store's running jobs are queued again at start-up.
+//! at once (bad input). Progress and state changes are broadcast for SSE. A claimed job is
+//! persisted as running; the running set with its cancel flags lives in memory, so after a
+//! crash the store's running jobs are queued again at start-up (their process is gone).
 
 mod worker;
 
@@ -14,18 +15,11 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, Notify};
 
 use crate::clock::{unix, SharedClock};
+use crate::config::JobsConfig;
 use crate::ids::{JobId, UserId};
 use crate::store::{JobKind, JobRecord, JobState, Store, StoreError};
 
-pub use worker::{spawn_workers, Handlers};
-
-/// Queue settings, from `[jobs]`.
-#[derive(Debug, Clone)]
-pub struct JobsConfig {
-    pub workers: usize,
-    pub max_attempts: u32,
-    pub retry_backoff_ms: u64,
-}
+pub use worker::{spawn_workers, SharedHandler};
 
 /// How a job run ended, when it did not succeed.
 #[derive(Debug)]
@@ -78,7 +72,7 @@ impl JobContext {
     }
 }
 
-/// Runs one kind of job. Called on a blocking thread.
+/// Runs jobs (the app dispatches on the job's kind). Called on a blocking thread.
 pub trait JobHandler: Send + Sync + 'static {
     fn run(&self, ctx: &mut JobContext) -> Result<serde_json::Value, JobFailure>;
 }

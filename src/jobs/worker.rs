@@ -2,7 +2,6 @@
 //! for jobs waiting out a retry backoff) when nothing is runnable. A run happens on a blocking
 //! thread; a panic there becomes a failed job, never a dead worker.
 
-use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,8 +13,9 @@ use super::{JobContext, JobFailure, JobHandler, JobQueue};
 use crate::clock::unix;
 use crate::store::{JobError, JobRecord, JobState};
 
-/// Job handlers by job kind name.
-pub type Handlers = Arc<HashMap<&'static str, Arc<dyn JobHandler>>>;
+/// What runs every job: the app's dispatch by kind (a `match`, so a kind without a handler
+/// does not compile).
+pub type SharedHandler = Arc<dyn JobHandler>;
 
 const IDLE_POLL: Duration = Duration::from_millis(250);
 
@@ -23,20 +23,20 @@ const IDLE_POLL: Duration = Duration::from_millis(250);
 /// current job.
 pub fn spawn_workers(
     queue: &JobQueue,
-    handlers: Handlers,
+    handler: SharedHandler,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<JoinHandle<()>> {
     (0..queue.inner.config.workers.max(1))
         .map(|n| {
             let queue = queue.clone();
-            let handlers = handlers.clone();
+            let handler = handler.clone();
             let mut shutdown = shutdown.clone();
             tokio::spawn(async move {
                 loop {
                     if *shutdown.borrow() {
                         break;
                     }
-                    match queue.run_next(&handlers).await {
+                    match queue.run_next(&handler).await {
                         Ok(Some(_)) => continue,
                         Ok(None) => {}
                         Err(e) => tracing::error!(worker = n, "job queue: {e}"),
@@ -56,7 +56,7 @@ impl JobQueue {
     /// Claims and runs the next runnable job, if any; returns it as finally recorded.
     pub async fn run_next(
         &self,
-        handlers: &Handlers,
+        handler: &SharedHandler,
     ) -> Result<Option<JobRecord>, crate::store::StoreError> {
         let now = unix(self.inner.clock.now());
         let Some(job) = self.inner.store.claim_next_job(now)? else {
@@ -69,33 +69,21 @@ impl JobQueue {
             .lock()
             .expect("lock")
             .insert(job.id, cancel.clone());
-        let handler = handlers.get(job.kind.name()).cloned();
+        let handler = handler.clone();
         let mut ctx = JobContext {
             job: job.clone(),
             queue: self.clone(),
             cancel,
         };
-        let outcome = match handler {
-            None => Err(JobFailure::abort(
-                "unknown_job_kind",
-                format!("no handler for job kind {}", job.kind.name()),
-            )),
-            Some(h) => {
-                let joined = tokio::task::spawn_blocking(move || {
-                    let r = h.run(&mut ctx);
-                    (r, ctx.job.progress)
-                })
-                .await;
-                match joined {
-                    Ok((r, _)) => r,
-                    Err(e) => {
-                        tracing::error!(job = %job.id, "job panicked: {e}");
-                        Err(JobFailure::abort(
-                            "job_panicked",
-                            "the job crashed; this is a bug — the server log has details",
-                        ))
-                    }
-                }
+        let joined = tokio::task::spawn_blocking(move || handler.run(&mut ctx)).await;
+        let outcome = match joined {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(job = %job.id, "job panicked: {e}");
+                Err(JobFailure::abort(
+                    "job_panicked",
+                    "the job crashed; this is a bug — the server log has details",
+                ))
             }
         };
         self.inner.running.lock().expect("lock").remove(&job.id);
@@ -156,8 +144,8 @@ impl JobQueue {
 mod tests {
     use super::*;
     use crate::clock::{ManualClock, SharedClock};
+    use crate::config::JobsConfig;
     use crate::ids::{ImageId, UserId};
-    use crate::jobs::JobsConfig;
     use crate::store::JobKind;
     use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -175,7 +163,7 @@ mod tests {
         }
     }
 
-    fn setup(mode: &'static str) -> (tempfile::TempDir, JobQueue, Handlers, ManualClock) {
+    fn setup(mode: &'static str) -> (tempfile::TempDir, JobQueue, SharedHandler, ManualClock) {
         let (dir, store) = crate::store::temp_store();
         let clock = ManualClock::new(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(1));
         let shared: SharedClock = Arc::new(clock.clone());
@@ -188,9 +176,7 @@ mod tests {
                 retry_backoff_ms: 1500,
             },
         );
-        let mut h: HashMap<&'static str, Arc<dyn JobHandler>> = HashMap::new();
-        h.insert("thumbnail", Arc::new(Scripted(AtomicU32::new(0), mode)));
-        (dir, q, Arc::new(h), clock)
+        (dir, q, Arc::new(Scripted(AtomicU32::new(0), mode)), clock)
     }
 
     fn kind() -> JobKind {

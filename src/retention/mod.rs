@@ -10,10 +10,31 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::clock::{unix, SharedClock};
-use crate::error::ApiError;
+use crate::documents::{DocumentError, DocumentService};
 use crate::ids::{DocumentId, ImageId};
-use crate::images::ImageService;
-use crate::store::{Store, TtlEntry, TtlKind};
+use crate::images::{ImageError, ImageService};
+use crate::store::{Store, StoreError, TtlEntry, TtlKind};
+
+/// Why a sweep stopped (what it removed before stays removed).
+#[derive(Debug, thiserror::Error)]
+pub enum SweepError {
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Document(#[from] DocumentError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl SweepError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SweepError::Image(e) => e.code(),
+            SweepError::Document(e) => e.code(),
+            SweepError::Store(e) => e.code(),
+        }
+    }
+}
 
 /// One object the sweep removed (or, in a dry run, would remove).
 #[derive(Debug, Clone, serde::Serialize)]
@@ -48,20 +69,27 @@ fn describe(e: &TtlEntry) -> Swept {
 pub struct Sweeper {
     store: Store,
     images: ImageService,
+    documents: DocumentService,
     batch: usize,
 }
 
 impl Sweeper {
-    pub fn new(store: Store, images: ImageService, batch: usize) -> Self {
+    pub fn new(
+        store: Store,
+        images: ImageService,
+        documents: DocumentService,
+        batch: usize,
+    ) -> Self {
         Self {
             store,
             images,
+            documents,
             batch: batch.max(1),
         }
     }
 
     /// What a sweep at `as_of` would remove, without removing anything.
-    pub fn due(&self, as_of: i64) -> Result<Vec<Swept>, ApiError> {
+    pub fn due(&self, as_of: i64) -> Result<Vec<Swept>, SweepError> {
         Ok(self
             .store
             .ttl_due(as_of, usize::MAX)?
@@ -71,7 +99,7 @@ impl Sweeper {
     }
 
     /// Removes everything due at `as_of`, batch by batch; returns what was removed.
-    pub async fn sweep(&self, as_of: i64) -> Result<Vec<Swept>, ApiError> {
+    pub async fn sweep(&self, as_of: i64) -> Result<Vec<Swept>, SweepError> {
         let mut removed = Vec::new();
         loop {
             let due = self.store.ttl_due(as_of, self.batch)?;
@@ -93,7 +121,7 @@ impl Sweeper {
                     }
                     TtlKind::Document => {
                         let gone = match DocumentId::from_slice(&entry.id) {
-                            Some(id) => self.images.delete_document_any(id).await?,
+                            Some(id) => self.documents.delete_any(id).await?,
                             None => None,
                         };
                         match gone {
@@ -148,7 +176,7 @@ pub fn spawn_scheduler(
                 return;
             }
             if let Err(e) = sweeper.sweep(unix(clock.now())).await {
-                tracing::error!("retention sweep failed: {}", e.message);
+                tracing::error!("retention sweep failed: {e}");
             }
         }
     })

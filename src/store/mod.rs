@@ -13,32 +13,18 @@ mod records;
 mod ttl;
 mod users;
 
+use crate::config::StoreConfig;
 use std::path::{Path, PathBuf};
 
 pub use records::{
-    ApiKeyRecord, DocState, DocumentRecord, ImageRecord, ImageState, JobError, JobKind, JobRecord,
-    JobState, LayerRecord, LogEntry, Plan, Role, SessionRecord, UserRecord,
+    ApiKeyRecord, DocState, DocumentMode, DocumentRecord, HistoryOp, ImageRecord, ImageState,
+    JobError, JobKind, JobRecord, JobState, LayerRecord, LogEntry, Plan, Role, SessionRecord,
+    UserRecord,
 };
 pub use ttl::{TtlEntry, TtlKind};
 
 /// The schema this build reads and writes.
 pub const SCHEMA_VERSION: u32 = 1;
-
-/// sled settings, from `[store]` in the config.
-#[derive(Debug, Clone)]
-pub struct StoreConfig {
-    pub cache_capacity_bytes: u64,
-    pub flush_every_ms: u64,
-}
-
-impl Default for StoreConfig {
-    fn default() -> Self {
-        Self {
-            cache_capacity_bytes: 128 << 20,
-            flush_every_ms: 200,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -110,7 +96,7 @@ impl Store {
     pub fn open(dir: &Path, cfg: &StoreConfig) -> Result<Self> {
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(cfg.cache_capacity_bytes)
+            .cache_capacity(cfg.cache_capacity_bytes())
             .flush_every_ms(Some(cfg.flush_every_ms))
             .mode(sled::Mode::HighThroughput)
             .open()

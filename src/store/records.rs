@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::engine::decompose::{DecomposeMode, LayerCount};
 use crate::engine::LayerKind;
 use crate::engine::{ExifInfo, ImageFormatKind};
 use crate::ids::{ApiKeyId, BlobId, DocumentId, ImageId, JobId, LayerId, UserId};
@@ -166,10 +167,10 @@ pub enum JobKind {
     /// Decomposition into a layered document.
     Decompose {
         image_id: ImageId,
-        /// "auto" or 2..=10 total layers.
-        layers: String,
+        /// Stored as "auto" or the number of layers (2..=10), as a string.
+        layers: LayerCount,
         /// "peel" or "palette".
-        mode: String,
+        mode: DecomposeMode,
     },
     /// A slow document edit (inpaint, split): the op as sent, `revision` included.
     Edit {
@@ -236,13 +237,13 @@ pub struct DocumentRecord {
     pub width: u32,
     pub height: u32,
     pub revision: u64,
-    pub mode: String,
+    pub mode: DocumentMode,
     pub layers: Vec<LayerRecord>,
     pub created_at: i64,
     pub expires_at: i64,
     /// The op that made the current state (`"decompose"`, `"import"`, `"recolor"`, ...).
     #[serde(default)]
-    pub last_op: String,
+    pub last_op: HistoryOp,
     /// Earlier states, oldest first; undo restores the last.
     #[serde(default)]
     pub undo: Vec<DocState>,
@@ -251,11 +252,99 @@ pub struct DocumentRecord {
     pub redo: Vec<DocState>,
 }
 
+/// How a document was made (stored as these strings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DocumentMode {
+    #[serde(rename = "peel")]
+    Peel,
+    #[serde(rename = "palette")]
+    Palette,
+    #[serde(rename = "import-psd")]
+    ImportPsd,
+    #[serde(rename = "import-ora")]
+    ImportOra,
+}
+
+impl DocumentMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocumentMode::Peel => "peel",
+            DocumentMode::Palette => "palette",
+            DocumentMode::ImportPsd => "import-psd",
+            DocumentMode::ImportOra => "import-ora",
+        }
+    }
+}
+
+impl From<DecomposeMode> for DocumentMode {
+    fn from(m: DecomposeMode) -> Self {
+        match m {
+            DecomposeMode::Peel => DocumentMode::Peel,
+            DecomposeMode::Palette => DocumentMode::Palette,
+        }
+    }
+}
+
+/// What made a state of a document: the way it was made (its first state) or an edit op.
+/// Stored as the op's name; a record from before the history was kept has none (`""`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HistoryOp {
+    #[default]
+    #[serde(rename = "")]
+    Unrecorded,
+    Peel,
+    Palette,
+    ImportPsd,
+    ImportOra,
+    Recolor,
+    Replace,
+    Remove,
+    Inpaint,
+    Transform,
+    Reorder,
+    Rename,
+    Merge,
+    Split,
+}
+
+impl HistoryOp {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HistoryOp::Unrecorded => "",
+            HistoryOp::Peel => "peel",
+            HistoryOp::Palette => "palette",
+            HistoryOp::ImportPsd => "import-psd",
+            HistoryOp::ImportOra => "import-ora",
+            HistoryOp::Recolor => "recolor",
+            HistoryOp::Replace => "replace",
+            HistoryOp::Remove => "remove",
+            HistoryOp::Inpaint => "inpaint",
+            HistoryOp::Transform => "transform",
+            HistoryOp::Reorder => "reorder",
+            HistoryOp::Rename => "rename",
+            HistoryOp::Merge => "merge",
+            HistoryOp::Split => "split",
+        }
+    }
+}
+
+impl From<DocumentMode> for HistoryOp {
+    fn from(m: DocumentMode) -> Self {
+        match m {
+            DocumentMode::Peel => HistoryOp::Peel,
+            DocumentMode::Palette => HistoryOp::Palette,
+            DocumentMode::ImportPsd => HistoryOp::ImportPsd,
+            DocumentMode::ImportOra => HistoryOp::ImportOra,
+        }
+    }
+}
+
 /// One state of a document's history: its layer list (blobs are shared between states and
 /// never rewritten) and the op that produced it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DocState {
-    pub op: String,
+    pub op: HistoryOp,
     pub layers: Vec<LayerRecord>,
 }
 
@@ -284,5 +373,36 @@ impl DocumentRecord {
             .chain(self.redo.iter().flat_map(|s| s.layers.iter()))
             .map(|l| l.blob)
             .filter(move |b| seen.insert(*b))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn typed_fields_keep_the_bytes_on_disk() {
+        let kind = JobKind::Decompose {
+            image_id: ImageId(uuid::Uuid::nil()),
+            layers: LayerCount::Exactly(4),
+            mode: DecomposeMode::Palette,
+        };
+        let json = serde_json::to_string(&kind).unwrap();
+        assert_eq!(
+            json,
+            r#"{"kind":"decompose","image_id":"00000000-0000-0000-0000-000000000000","layers":"4","mode":"palette"}"#
+        );
+        assert_eq!(serde_json::from_str::<JobKind>(&json).unwrap(), kind);
+        for (op, text) in [
+            (HistoryOp::Unrecorded, r#""""#),
+            (HistoryOp::ImportPsd, r#""import-psd""#),
+            (HistoryOp::Recolor, r#""recolor""#),
+        ] {
+            assert_eq!(serde_json::to_string(&op).unwrap(), text);
+            assert_eq!(serde_json::from_str::<HistoryOp>(text).unwrap(), op);
+            assert_eq!(format!("\"{}\"", op.as_str()), text);
+        }
+        let mode = serde_json::to_string(&DocumentMode::ImportOra).unwrap();
+        assert_eq!(mode, r#""import-ora""#);
     }
 }

@@ -463,14 +463,14 @@ async fn replace_merge_transform_and_inpaint_change_only_their_layers() {
     // a job re-run after a crash (its edit landed, its success was not recorded) applies
     // nothing twice: the log knows the job
     let owner = t.app.store.user_by_email(ADMIN_EMAIL).unwrap().unwrap().id;
-    let mut again = image_layered::images::edit::OpRequest::parse(
+    let mut again = image_layered::documents::edit::OpRequest::parse(
         json!({"op": "inpaint", "layer_id": l0, "mask_image_id": mask_meta["id"]}),
     )
     .unwrap();
     again.job = Some(j["job_id"].as_str().unwrap().parse().unwrap());
-    let images = t.app.images.clone();
+    let documents = t.app.documents.clone();
     let id = doc_id.parse().unwrap();
-    let rerun = tokio::task::spawn_blocking(move || images.edit_blocking(owner, id, &again))
+    let rerun = tokio::task::spawn_blocking(move || documents.edit_blocking(owner, id, &again))
         .await
         .unwrap()
         .unwrap();

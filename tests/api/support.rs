@@ -9,6 +9,7 @@ use image_layered::app::App;
 use image_layered::auth::{create_user, NewUser};
 use image_layered::clock::{ManualClock, SharedClock};
 use image_layered::config::{Config, Overrides};
+use image_layered::http::Server;
 use image_layered::store::{Plan, Role};
 use tokio::sync::watch;
 
@@ -17,6 +18,7 @@ pub use crate::common::*;
 pub struct TestApp {
     pub base: String,
     pub app: Arc<App>,
+    pub server: Arc<Server>,
     pub clock: ManualClock,
     pub dir: tempfile::TempDir,
     shutdown: watch::Sender<bool>,
@@ -52,16 +54,16 @@ pub async fn spawn_app_with(env: &[(&str, &str)]) -> TestApp {
     let clock = ManualClock::new(time::macros::datetime!(2026-06-01 12:00 UTC));
     let shared: SharedClock = Arc::new(clock.clone());
     let app = App::open(config, shared).expect("app opens");
-    image_layered::cli::bootstrap_admin(&app)
-        .await
-        .expect("admin");
+    app.bootstrap_admin().await.expect("admin");
+    let server = Server::new(app.clone()).expect("server");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr: SocketAddr = listener.local_addr().unwrap();
     let (tx, rx) = watch::channel(false);
-    tokio::spawn(app.clone().run(listener, rx));
+    tokio::spawn(image_layered::http::run(server.clone(), listener, rx));
     TestApp {
         base: format!("http://{addr}"),
         app,
+        server,
         clock,
         dir,
         shutdown: tx,

@@ -344,7 +344,7 @@ async fn event_streams_end_when_the_server_shuts_down() {
     assert!(String::from_utf8_lossy(&first).contains("\"queued\""));
     t.shutdown();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert!(*t.app.stopping.borrow(), "stopping was not signalled");
+    assert!(*t.server.stopping.borrow(), "stopping was not signalled");
     let rest = tokio::time::timeout(std::time::Duration::from_secs(5), async {
         while let Ok(Some(_)) = r.chunk().await {}
     })

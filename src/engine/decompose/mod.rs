@@ -31,7 +31,40 @@ pub trait PeelModels {
     fn inpaint(&self, img: &RgbImage, mask: &GrayImage) -> RgbImage;
 }
 
-/// How many layers to produce.
+/// Which decomposition pipeline: peel (objects, text and a completed background, with the
+/// models) or palette (flat-colour layers, no models).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DecomposeMode {
+    #[default]
+    Peel,
+    Palette,
+}
+
+impl DecomposeMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecomposeMode::Peel => "peel",
+            DecomposeMode::Palette => "palette",
+        }
+    }
+}
+
+impl std::str::FromStr for DecomposeMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "peel" => Ok(DecomposeMode::Peel),
+            "palette" => Ok(DecomposeMode::Palette),
+            other => Err(format!(
+                "mode must be \"peel\" or \"palette\", not {other:?}"
+            )),
+        }
+    }
+}
+
+/// How many layers to produce. Stored and sent as its string form (`"auto"`, `"4"`); read
+/// from a string or a number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum LayerCount {
     /// As many as there are salient objects and text lines.
@@ -67,6 +100,19 @@ impl LayerCount {
                 "layers must be \"auto\" or a number from 2 to 10, not {other}"
             )),
         }
+    }
+}
+
+impl serde::Serialize for LayerCount {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for LayerCount {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let v = serde_json::Value::deserialize(d)?;
+        LayerCount::from_json(Some(&v)).map_err(serde::de::Error::custom)
     }
 }
 

@@ -13,22 +13,26 @@ use super::oklab::{oklab_to_srgb, srgb_to_oklab};
 use super::resample::{box_blur, resample_into, AxisMap, Edge};
 use super::{check_range, layer_bbox, EditError};
 
-/// How the replacement is fitted into the footprint's box.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// How the replacement is fitted into the footprint's box (as the op names it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Fit {
     /// Scaled to fit inside, aspect kept, centred; the rest of the box stays transparent.
     Contain,
     /// Scaled to cover the box, aspect kept, centred; what overhangs is cropped.
+    #[default]
     Cover,
     /// Scaled to the box exactly, aspect not kept.
     Stretch,
 }
 
-/// Where the result's alpha comes from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Where the result's alpha comes from (as the op names it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum MaskSource {
     /// The replacement's alpha times the original layer's: the new content takes the old
     /// shape.
+    #[default]
     Layer,
     /// The replacement's own alpha: its shape, inside the footprint's box.
     Image,

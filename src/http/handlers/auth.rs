@@ -5,11 +5,12 @@ use hyper::header::{HeaderValue, SET_COOKIE};
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
-use crate::app::App;
+use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::http::request::{authenticate, parse_json, read_body, session_cookie_name};
 use crate::http::respond::{empty, json, HttpResult};
 use crate::http::router::parse_id;
+use crate::http::Server;
 use crate::ids::ApiKeyId;
 use crate::store::UserRecord;
 
@@ -31,7 +32,7 @@ fn me_json(u: &UserRecord) -> serde_json::Value {
     })
 }
 
-fn cookie_header(app: &App, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
+fn cookie_header(app: &Server, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
     let secure = if app.tls { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
@@ -40,7 +41,7 @@ fn cookie_header(app: &App, value: &str, max_age: i64) -> Result<HeaderValue, Ap
     .map_err(|e| ApiError::internal("cookie", e))
 }
 
-pub async fn login(app: &App, req: Request<Incoming>) -> HttpResult {
+pub async fn login(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let body: LoginBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
     let (token, user) = app.auth.login(&body.email, &body.password).await?;
@@ -52,9 +53,9 @@ pub async fn login(app: &App, req: Request<Incoming>) -> HttpResult {
     Ok(r)
 }
 
-pub async fn logout(app: &App, req: Request<Incoming>) -> HttpResult {
+pub async fn logout(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, _) = req.into_parts();
-    let principal = authenticate(app, &parts)?;
+    let principal = authenticate(app, &parts).await?;
     if let Some(session) = principal.session {
         app.auth.logout(&session).await?;
     }
@@ -64,9 +65,9 @@ pub async fn logout(app: &App, req: Request<Incoming>) -> HttpResult {
     Ok(r)
 }
 
-pub async fn me(app: &App, req: Request<Incoming>) -> HttpResult {
+pub async fn me(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, _) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     Ok(json(StatusCode::OK, &me_json(&p.user)))
 }
 
@@ -76,41 +77,41 @@ struct KeyBody {
     name: String,
 }
 
-pub async fn create_key(app: &App, req: Request<Incoming>) -> HttpResult {
+pub async fn create_key(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, body) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let body: KeyBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
     let (rec, key) = app.auth.create_api_key(p.user.id, &body.name).await?;
     Ok(json(
         StatusCode::CREATED,
-        &serde_json::json!({"id": rec.id, "name": rec.name, "key": key, "created_at": rec.created_at}),
+        &serde_json::json!({
+            "id": rec.id, "name": rec.name, "key": key, "created_at": rfc3339(rec.created_at),
+        }),
     ))
 }
 
-pub async fn list_keys(app: &App, req: Request<Incoming>) -> HttpResult {
+pub async fn list_keys(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, _) = req.into_parts();
-    let p = authenticate(app, &parts)?;
-    let keys: Vec<_> = app
-        .store
-        .list_api_keys(p.user.id)?
+    let p = authenticate(app, &parts).await?;
+    let auth = app.auth.clone();
+    let owner = p.user.id;
+    let keys: Vec<_> = tokio::task::spawn_blocking(move || auth.list_api_keys(owner))
+        .await??
         .into_iter()
         .map(|k| {
-            serde_json::json!({"id": k.id, "name": k.name, "created_at": k.created_at, "last_used_at": k.last_used_at})
+            serde_json::json!({
+                "id": k.id, "name": k.name, "created_at": rfc3339(k.created_at),
+                "last_used_at": k.last_used_at.map(rfc3339),
+            })
         })
         .collect();
     Ok(json(StatusCode::OK, &serde_json::json!({ "keys": keys })))
 }
 
-pub async fn delete_key(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn delete_key(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let id: ApiKeyId = parse_id(id, "API key")?;
-    match app.store.get_api_key(id)? {
-        Some(k) if k.user_id == p.user.id => {
-            app.store.delete_api_key(id)?;
-            app.store.flush().await?;
-            Ok(empty(StatusCode::NO_CONTENT))
-        }
-        _ => Err(ApiError::not_found("API key")),
-    }
+    app.auth.delete_api_key(p.user.id, id).await?;
+    Ok(empty(StatusCode::NO_CONTENT))
 }

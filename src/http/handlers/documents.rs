@@ -6,11 +6,15 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
-use crate::app::App;
+use crate::clock::rfc3339;
+use crate::documents::edit::OpRequest;
+use crate::engine::decompose::{DecomposeMode, LayerCount};
+use crate::engine::export::ExportFormat;
 use crate::error::ApiError;
-use crate::http::request::{authenticate, parse_json, read_body};
+use crate::http::request::{authenticate, file_body, parse_json, read_body};
 use crate::http::respond::{json, stream_reader, HttpResult};
 use crate::http::router::parse_id;
+use crate::http::Server;
 use crate::ids::{DocumentId, ImageId, LayerId};
 use crate::store::DocumentRecord;
 
@@ -31,9 +35,9 @@ fn summary_json(d: &DocumentRecord) -> serde_json::Value {
         "width": d.width,
         "height": d.height,
         "revision": d.revision,
-        "mode": d.mode,
-        "created_at": super::images::rfc3339(d.created_at),
-        "expires_at": super::images::rfc3339(d.expires_at),
+        "mode": d.mode.as_str(),
+        "created_at": rfc3339(d.created_at),
+        "expires_at": rfc3339(d.expires_at),
     })
 }
 
@@ -58,9 +62,9 @@ pub fn document_json(d: &DocumentRecord) -> serde_json::Value {
     v
 }
 
-pub async fn decompose(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn decompose(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, body) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
     let raw = read_body(&parts, body, 16 * 1024).await?;
     let body: DecomposeBody = if raw.is_empty() {
@@ -71,18 +75,16 @@ pub async fn decompose(app: &App, req: Request<Incoming>, id: &str) -> HttpResul
     } else {
         parse_json(&raw)?
     };
-    let layers = crate::engine::decompose::LayerCount::from_json(body.layers.as_ref())
-        .map_err(|m| ApiError::bad_request("invalid_layers", m))?
-        .to_string();
-    let mode = body.mode.unwrap_or_else(|| "peel".into());
-    if !matches!(mode.as_str(), "peel" | "palette") {
-        return Err(ApiError::bad_request(
-            "invalid_mode",
-            format!("mode must be \"peel\" or \"palette\", not {mode:?}"),
-        ));
-    }
+    let layers = LayerCount::from_json(body.layers.as_ref())
+        .map_err(|m| ApiError::bad_request("invalid_layers", m))?;
+    let mode: DecomposeMode = match body.mode {
+        None => DecomposeMode::Peel,
+        Some(m) => m
+            .parse()
+            .map_err(|m| ApiError::bad_request("invalid_mode", m))?,
+    };
     let job_id = app
-        .images
+        .documents
         .request_decompose(p.user.id, id, layers, mode)
         .await?;
     Ok(json(
@@ -91,28 +93,28 @@ pub async fn decompose(app: &App, req: Request<Incoming>, id: &str) -> HttpResul
     ))
 }
 
-pub async fn get(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
     Ok(json(
         StatusCode::OK,
-        &document_json(&app.images.get_document(p.user.id, id)?),
+        &document_json(&app.documents.get(p.user.id, id)?),
     ))
 }
 
-pub async fn layer(app: &App, req: Request<Incoming>, id: &str, layer: &str) -> HttpResult {
+pub async fn layer(app: &Server, req: Request<Incoming>, id: &str, layer: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
     let layer: LayerId = parse_id(layer, "layer")?;
-    let reader = app.images.open_layer(p.user.id, id, layer)?;
+    let reader = app.documents.open_layer(p.user.id, id, layer)?;
     stream_reader(StatusCode::OK, "image/png", reader).await
 }
 
-pub async fn export(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn export(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
     let format = parts
         .uri
@@ -121,14 +123,13 @@ pub async fn export(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
         .split('&')
         .find_map(|kv| kv.strip_prefix("format="))
         .unwrap_or("png");
-    let format: crate::images::ExportFormat = format
+    let format: ExportFormat = format
         .parse()
         .map_err(|m| ApiError::bad_request("invalid_format", m))?;
-    app.images.get_document(p.user.id, id)?;
-    let images = app.images.clone();
+    app.documents.get(p.user.id, id)?;
+    let documents = app.documents.clone();
     let owner = p.user.id;
-    let bytes =
-        tokio::task::spawn_blocking(move || images.export_document(owner, id, format)).await??;
+    let bytes = tokio::task::spawn_blocking(move || documents.export(owner, id, format)).await??;
     let mut r = crate::http::respond::bytes(StatusCode::OK, format.content_type(), bytes);
     if let Ok(v) = hyper::header::HeaderValue::from_str(&format!(
         "attachment; filename=\"document-{id}.{}\"",
@@ -142,24 +143,25 @@ pub async fn export(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
 
 /// `POST /api/v1/documents/{id}/ops`: fast ops answer `200` with the new document, slow ones
 /// (inpaint, split) `202 {job_id}`.
-pub async fn ops(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn ops(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, body) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
     let raw = read_body(&parts, body, 64 * 1024).await?;
     let value: serde_json::Value = parse_json(&raw)?;
-    let op = crate::images::edit::OpRequest::parse(value)?;
+    let op = OpRequest::parse(value)?;
     let owner = p.user.id;
     if op.op.is_slow() {
-        app.images.check_op(owner, id, &op)?;
-        let job_id = app.images.request_edit(owner, id, &op).await?;
+        app.documents.check_op(owner, id, &op)?;
+        let job_id = app.documents.request_edit(owner, id, &op).await?;
         return Ok(json(
             StatusCode::ACCEPTED,
             &serde_json::json!({ "job_id": job_id }),
         ));
     }
-    let images = app.images.clone();
-    let doc = tokio::task::spawn_blocking(move || images.edit_blocking(owner, id, &op)).await??;
+    let documents = app.documents.clone();
+    let doc =
+        tokio::task::spawn_blocking(move || documents.edit_blocking(owner, id, &op)).await??;
     Ok(json(StatusCode::OK, &document_json(&doc)))
 }
 
@@ -171,9 +173,9 @@ struct StepBody {
 }
 
 /// `POST /api/v1/documents/{id}/undo` and `/redo`: one step through the history.
-pub async fn step(app: &App, req: Request<Incoming>, id: &str, forward: bool) -> HttpResult {
+pub async fn step(app: &Server, req: Request<Incoming>, id: &str, forward: bool) -> HttpResult {
     let (parts, body) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
     let raw = read_body(&parts, body, 4 * 1024).await?;
     let body: StepBody = if raw.is_empty() {
@@ -181,32 +183,32 @@ pub async fn step(app: &App, req: Request<Incoming>, id: &str, forward: bool) ->
     } else {
         parse_json(&raw)?
     };
-    let images = app.images.clone();
+    let documents = app.documents.clone();
     let owner = p.user.id;
     let doc = tokio::task::spawn_blocking(move || {
-        images.step_blocking(owner, id, forward, body.revision)
+        documents.step_blocking(owner, id, forward, body.revision)
     })
     .await??;
     Ok(json(StatusCode::OK, &document_json(&doc)))
 }
 
 /// `POST /api/v1/documents`: import a .psd or .ora as a new document (`201`).
-pub async fn import(app: &App, req: Request<Incoming>) -> HttpResult {
+pub async fn import(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, body) = req.into_parts();
-    let p = authenticate(app, &parts)?;
-    let bytes = super::images::file_body(app, &parts, body).await?;
-    let doc = app.images.import_document(p.user.id, bytes).await?;
+    let p = authenticate(app, &parts).await?;
+    let bytes = file_body(app, &parts, body).await?;
+    let doc = app.documents.import(p.user.id, bytes).await?;
     Ok(json(StatusCode::CREATED, &document_json(&doc)))
 }
 
 /// `GET /api/v1/documents`: the member's documents, newest first (summaries; `GET
 /// /api/v1/documents/{id}` has the layers).
-pub async fn list(app: &App, req: Request<Incoming>) -> HttpResult {
+pub async fn list(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, _) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let docs: Vec<_> = app
-        .images
-        .list_documents(p.user.id)?
+        .documents
+        .list(p.user.id)?
         .iter()
         .map(|d| {
             let mut v = summary_json(d);

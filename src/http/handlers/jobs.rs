@@ -9,12 +9,12 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::images::rfc3339;
-use crate::app::App;
+use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::http::request::authenticate;
 use crate::http::respond::{json, HttpResult};
 use crate::http::router::parse_id;
+use crate::http::Server;
 use crate::ids::JobId;
 use crate::store::{JobRecord, JobState};
 
@@ -41,9 +41,9 @@ fn sse_frame(job: &JobRecord) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {}\n\n", job_json(job)))
 }
 
-pub async fn get(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let id: JobId = parse_id(id, "job")?;
     let job = app
         .jobs
@@ -52,9 +52,9 @@ pub async fn get(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
     Ok(json(StatusCode::OK, &job_json(&job)))
 }
 
-pub async fn cancel(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn cancel(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let id: JobId = parse_id(id, "job")?;
     let job = app
         .jobs
@@ -64,9 +64,9 @@ pub async fn cancel(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
     Ok(json(StatusCode::ACCEPTED, &job_json(&job)))
 }
 
-pub async fn events(app: &App, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn events(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
-    let p = authenticate(app, &parts)?;
+    let p = authenticate(app, &parts).await?;
     let id: JobId = parse_id(id, "job")?;
     // Subscribe before reading the state, so no change falls between the two.
     let rx = app.jobs.subscribe();

@@ -2,18 +2,19 @@
 
 use hyper::StatusCode;
 
-use crate::app::App;
 use crate::http::respond::{bytes, json, HttpResult};
+use crate::http::Server;
 
-pub async fn healthz(_app: &App) -> HttpResult {
+pub async fn healthz(_app: &Server) -> HttpResult {
     Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))
 }
 
-pub async fn readyz(app: &App) -> HttpResult {
-    let store_ok = app
-        .store
-        .get_user(crate::ids::UserId(uuid::Uuid::nil()))
-        .is_ok();
+pub async fn readyz(app: &Server) -> HttpResult {
+    let store = app.store.clone();
+    let store_ok =
+        tokio::task::spawn_blocking(move || store.get_user(crate::ids::UserId(uuid::Uuid::nil())))
+            .await
+            .is_ok_and(|r| r.is_ok());
     let models = match app.inference.get() {
         Some(inf) => serde_json::json!({
             "state": "loaded", "provider": inf.provider(), "loaded": inf.loaded(),
@@ -39,11 +40,17 @@ pub async fn readyz(app: &App) -> HttpResult {
     ))
 }
 
-pub async fn metrics(app: &App) -> HttpResult {
-    let jobs = app.jobs.counts()?;
-    let store_bytes = app.store.size_on_disk();
-    let blobs = app.blobs.clone();
-    let blob_bytes = tokio::task::spawn_blocking(move || blobs.disk_usage().unwrap_or(0)).await?;
+pub async fn metrics(app: &Server) -> HttpResult {
+    let (jobs, store, blobs) = (app.jobs.clone(), app.store.clone(), app.blobs.clone());
+    let (jobs, store_bytes, blob_bytes) = tokio::task::spawn_blocking(move || {
+        let counts = jobs.counts()?;
+        Ok::<_, crate::store::StoreError>((
+            counts,
+            store.size_on_disk(),
+            blobs.disk_usage().unwrap_or(0),
+        ))
+    })
+    .await??;
     Ok(bytes(
         StatusCode::OK,
         "text/plain; version=0.0.4",

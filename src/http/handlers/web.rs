@@ -5,9 +5,9 @@
 
 use hyper::StatusCode;
 
-use crate::app::App;
 use crate::error::ApiError;
 use crate::http::respond::{bytes, HttpResult};
+use crate::http::Server;
 
 /// (name, content type, embedded bytes)
 const FILES: &[(&str, &str, &[u8])] = &[
@@ -29,7 +29,7 @@ const FILES: &[(&str, &str, &[u8])] = &[
 ];
 
 /// `GET /` and `GET /assets/{name}`.
-pub async fn file(app: &App, name: &str) -> HttpResult {
+pub async fn file(app: &Server, name: &str) -> HttpResult {
     let Some(&(name, content_type, embedded)) = FILES.iter().find(|(n, _, _)| *n == name) else {
         return Err(ApiError::not_found("file"));
     };

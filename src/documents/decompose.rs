@@ -1,14 +1,21 @@
-//! Decomposition as a service: the pipeline choice (peel with the models, or palette) and the
-//! decompose job, which stores the result as a document — each layer an encrypted PNG blob —
-//! and moves the source image to its owner's plan retention.
+//! Decomposition as a service: the pipeline choice (peel with the models, or palette), the
+//! request that queues a decompose job, and the job itself, which stores the result as a
+//! document — each layer an encrypted PNG blob — and moves the source image to its owner's
+//! plan retention.
 
 use std::sync::Arc;
 
 use image::RgbImage;
 
-use crate::engine::decompose::{peel, DecomposeError, LayerCount, PeelOptions, Timings};
-use crate::engine::LayerStack;
+use super::{DocumentError, DocumentService};
+use crate::engine::decompose::{
+    peel, DecomposeError, DecomposeMode, LayerCount, PeelOptions, Timings,
+};
+use crate::engine::{LayerProps, LayerStack};
+use crate::ids::{ImageId, JobId, UserId};
 use crate::inference::Inference;
+use crate::jobs::{JobContext, JobFailure};
+use crate::store::JobKind;
 
 /// A configured decomposition pipeline.
 pub enum Decomposer {
@@ -58,31 +65,44 @@ impl Decomposer {
     }
 }
 
-/// The decompose job: decrypt and decode the original, run the pipeline, store the layers as
-/// a document, and move the image (and the document) to the owner's plan retention.
-pub struct DecomposeJob(pub super::ImageService);
-
-impl crate::jobs::JobHandler for DecomposeJob {
-    fn run(
+impl DocumentService {
+    /// Queues a decomposition of the member's image.
+    pub async fn request_decompose(
         &self,
-        ctx: &mut crate::jobs::JobContext,
-    ) -> Result<serde_json::Value, crate::jobs::JobFailure> {
-        use crate::jobs::JobFailure;
-        let svc = &self.0;
-        let crate::store::JobKind::Decompose {
-            image_id,
-            layers,
-            mode,
-        } = ctx.job().kind.clone()
-        else {
-            return Err(JobFailure::abort("wrong_job_kind", "not a decompose job"));
-        };
-        let layers: LayerCount = layers
-            .parse()
-            .map_err(|m: String| JobFailure::abort("invalid_layers", m))?;
-        let decomposer = match mode.as_str() {
-            "palette" => Decomposer::Palette { layers },
-            _ => match svc.inference.get().cloned() {
+        owner: UserId,
+        id: ImageId,
+        layers: LayerCount,
+        mode: DecomposeMode,
+    ) -> Result<JobId, DocumentError> {
+        self.images.get(owner, id)?;
+        if mode == DecomposeMode::Peel && self.images.inference.get().is_none() {
+            return Err(crate::images::ImageError::ModelsNotReady.into());
+        }
+        let job = self.jobs.new_job(
+            owner,
+            JobKind::Decompose {
+                image_id: id,
+                layers,
+                mode,
+            },
+        );
+        self.jobs.enqueue(&job).await?;
+        Ok(job.id)
+    }
+
+    /// Runs the `decompose` job: decrypt and decode the original, run the pipeline, store
+    /// the layers as a document, and move the image (and the document) to the owner's plan
+    /// retention.
+    pub fn run_decompose(
+        &self,
+        ctx: &mut JobContext,
+        image_id: ImageId,
+        layers: LayerCount,
+        mode: DecomposeMode,
+    ) -> Result<serde_json::Value, JobFailure> {
+        let decomposer = match mode {
+            DecomposeMode::Palette => Decomposer::Palette { layers },
+            DecomposeMode::Peel => match self.images.inference.get().cloned() {
                 Some(inference) => Decomposer::Peel { inference, layers },
                 None => {
                     return Err(JobFailure::abort(
@@ -92,7 +112,7 @@ impl crate::jobs::JobHandler for DecomposeJob {
                 }
             },
         };
-        let (img, _key, decoded) = svc.load_for_job(image_id)?;
+        let (img, _key, decoded) = self.images.load_for_job(image_id)?;
         ctx.progress(0.05);
         let rgb = decoded.image.to_rgb8();
         let started = std::time::Instant::now();
@@ -111,9 +131,8 @@ impl crate::jobs::JobHandler for DecomposeJob {
                 other => JobFailure::abort(other.code(), other.to_string()),
             })?;
         ctx.check_cancelled()?;
-        let doc = svc
-            .store_stack(img.owner, image_id, &mode, &stack)
-            .map_err(|e| JobFailure::abort(e.code, e.message))?;
+        let props = vec![LayerProps::default(); stack.layers.len()];
+        let doc = self.store_stack(img.owner, image_id, mode.into(), &stack, &props)?;
         Ok(serde_json::json!({
             "document_id": doc.id,
             "image_id": image_id,

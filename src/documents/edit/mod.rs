@@ -20,32 +20,21 @@ mod op;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use hyper::StatusCode;
 use image::RgbaImage;
 
-use super::ImageService;
+use super::{DocumentError, DocumentService};
 use crate::blobs::DataKey;
 use crate::clock::unix;
 use crate::engine::export::encode_layer_png;
 use crate::engine::Layer;
-use crate::error::ApiError;
 use crate::ids::{BlobId, DocumentId, JobId, LayerId, UserId};
 use crate::store::{DocState, DocumentRecord, JobKind, LayerRecord, LogEntry, StoreError};
 
-pub use self::job::EditJob;
 use self::op::validate;
 pub use self::op::{EditOp, OpRequest};
 
 /// Undo depth: older states are dropped (and their blobs freed) beyond this.
 pub const MAX_UNDO: usize = 50;
-
-fn stale(current: u64) -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "stale_revision",
-        format!("the document has changed (it is now at revision {current}); reload it and apply the edit again"),
-    )
-}
 
 /// Per-document edit locks.
 #[derive(Default)]
@@ -62,26 +51,27 @@ impl DocLocks {
 
 /// New blobs written by an edit in progress: unlinked again if it does not commit.
 pub(super) struct Written<'a> {
-    svc: &'a ImageService,
+    svc: &'a DocumentService,
     owner: UserId,
     key: DataKey,
     blobs: Vec<BlobId>,
 }
 
 impl Written<'_> {
-    fn layer(&mut self, template: &LayerRecord, rgba: &RgbaImage) -> Result<LayerRecord, ApiError> {
+    fn layer(
+        &mut self,
+        template: &LayerRecord,
+        rgba: &RgbaImage,
+    ) -> Result<LayerRecord, DocumentError> {
         let layer = Layer {
             name: template.name.clone(),
             kind: template.kind,
             rgba: rgba.clone(),
             text: template.text.clone(),
         };
-        let png = encode_layer_png(&layer).map_err(|e| ApiError::internal("layer encode", e))?;
-        let blob = BlobId::new();
-        let generation = self.svc.keyring.current_generation();
-        self.svc
-            .blobs
-            .put(&self.key, generation, self.owner, blob, &mut &png[..])?;
+        let png =
+            encode_layer_png(&layer).map_err(|e| DocumentError::internal("layer encode", e))?;
+        let blob = self.svc.vault.put(&self.key, self.owner, &png)?;
         self.blobs.push(blob);
         Ok(LayerRecord {
             bbox: layer.bbox(),
@@ -91,13 +81,11 @@ impl Written<'_> {
     }
 
     fn discard(self) {
-        for b in self.blobs {
-            let _ = self.svc.blobs.delete(self.owner, b);
-        }
+        self.svc.vault.unlink_blocking(self.owner, self.blobs);
     }
 }
 
-impl ImageService {
+impl DocumentService {
     /// Checks an op against the document without doing pixel work (used before queueing a
     /// slow op, so its `400`s come back at once).
     pub fn check_op(
@@ -105,26 +93,24 @@ impl ImageService {
         owner: UserId,
         id: DocumentId,
         req: &OpRequest,
-    ) -> Result<DocumentRecord, ApiError> {
-        let doc = self.get_document(owner, id)?;
+    ) -> Result<DocumentRecord, DocumentError> {
+        let doc = self.get(owner, id)?;
         if let Some(r) = req.revision {
             if r != doc.revision {
-                return Err(stale(doc.revision));
+                return Err(DocumentError::StaleRevision(doc.revision));
             }
         }
         let index = layer_index(&doc, req.op.layer_id())?;
         validate(&doc, index, &req.op)?;
         match &req.op {
             EditOp::Inpaint { mask_image_id, .. } => {
-                self.get(owner, *mask_image_id)?;
+                self.images.get(owner, *mask_image_id)?;
             }
             EditOp::Replace { image_id, .. } => {
-                self.get(owner, *image_id)?;
+                self.images.get(owner, *image_id)?;
             }
-            EditOp::Split { .. } if self.inference.get().is_none() => {
-                return Err(ApiError::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "models_not_ready",
+            EditOp::Split { .. } if self.images.inference.get().is_none() => {
+                return Err(DocumentError::ModelsNotReady(
                     "split needs the decomposition models, which are not loaded; see /readyz",
                 ));
             }
@@ -139,7 +125,7 @@ impl ImageService {
         owner: UserId,
         id: DocumentId,
         req: &OpRequest,
-    ) -> Result<JobId, ApiError> {
+    ) -> Result<JobId, DocumentError> {
         let mut raw = req.raw.clone();
         if let (Some(r), Some(map)) = (req.revision, raw.as_object_mut()) {
             map.insert("revision".into(), r.into());
@@ -162,7 +148,7 @@ impl ImageService {
         owner: UserId,
         id: DocumentId,
         req: &OpRequest,
-    ) -> Result<DocumentRecord, ApiError> {
+    ) -> Result<DocumentRecord, DocumentError> {
         self.edit_blocking_with(owner, id, req, &mut |_| {})
     }
 
@@ -174,25 +160,26 @@ impl ImageService {
         id: DocumentId,
         req: &OpRequest,
         progress: &mut dyn FnMut(f32),
-    ) -> Result<DocumentRecord, ApiError> {
-        let lock = self.doc_locks.get(id);
+    ) -> Result<DocumentRecord, DocumentError> {
+        let lock = self.locks.get(id);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(job) = req.job {
             if self
+                .vault
                 .store
                 .document_log(id)?
                 .iter()
                 .any(|e| e.job == Some(job))
             {
                 // this job's edit landed before a crash kept the job from recording it
-                return self.get_document(owner, id);
+                return self.get(owner, id);
             }
         }
         let doc = self.check_op(owner, id, req)?;
         let mut written = Written {
             svc: self,
             owner,
-            key: self.data_key(owner)?,
+            key: self.vault.data_key(owner)?,
             blobs: Vec::new(),
         };
         let result = self
@@ -200,7 +187,7 @@ impl ImageService {
             .and_then(|layers| {
                 let mut new = doc.clone();
                 new.undo.push(DocState {
-                    op: doc.last_op.clone(),
+                    op: doc.last_op,
                     layers: std::mem::take(&mut new.layers),
                 });
                 if new.undo.len() > MAX_UNDO {
@@ -208,7 +195,7 @@ impl ImageService {
                 }
                 new.redo.clear();
                 new.layers = layers;
-                new.last_op = req.op.name().to_string();
+                new.last_op = req.op.name();
                 self.commit(&doc, new, "op", req.raw.clone(), req.job)
             });
         match result {
@@ -227,18 +214,18 @@ impl ImageService {
         id: DocumentId,
         forward: bool,
         revision: Option<u64>,
-    ) -> Result<DocumentRecord, ApiError> {
-        let lock = self.doc_locks.get(id);
+    ) -> Result<DocumentRecord, DocumentError> {
+        let lock = self.locks.get(id);
         let _guard = lock.lock().unwrap_or_else(|p| p.into_inner());
-        let doc = self.get_document(owner, id)?;
+        let doc = self.get(owner, id)?;
         if let Some(r) = revision {
             if r != doc.revision {
-                return Err(stale(doc.revision));
+                return Err(DocumentError::StaleRevision(doc.revision));
             }
         }
         let mut new = doc.clone();
         let current = DocState {
-            op: doc.last_op.clone(),
+            op: doc.last_op,
             layers: std::mem::take(&mut new.layers),
         };
         let (from, to, action) = if forward {
@@ -247,25 +234,18 @@ impl ImageService {
             (&mut new.undo, &mut new.redo, "undo")
         };
         let Some(state) = from.pop() else {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                if forward {
-                    "nothing_to_redo"
-                } else {
-                    "nothing_to_undo"
-                },
-                format!("there is nothing to {action} in this document"),
-            ));
+            return Err(if forward {
+                DocumentError::NothingToRedo
+            } else {
+                DocumentError::NothingToUndo
+            });
         };
-        let stepped = if forward {
-            state.op.clone()
-        } else {
-            current.op.clone()
-        };
+        let stepped = if forward { state.op } else { current.op };
         to.push(current);
         new.layers = state.layers;
         new.last_op = state.op;
-        self.commit(&doc, new, action, serde_json::Value::String(stepped), None)
+        let stepped = serde_json::Value::String(stepped.as_str().to_string());
+        self.commit(&doc, new, action, stepped, None)
     }
 
     /// Writes `new` as the revision after `old` (compare-and-swap), flushes, then unlinks the
@@ -277,7 +257,7 @@ impl ImageService {
         action: &str,
         op: serde_json::Value,
         job: Option<JobId>,
-    ) -> Result<DocumentRecord, ApiError> {
+    ) -> Result<DocumentRecord, DocumentError> {
         new.revision = old.revision + 1;
         let entry = LogEntry {
             revision: new.revision,
@@ -286,30 +266,27 @@ impl ImageService {
             at: unix(self.clock.now()),
             job,
         };
-        match self.store.commit_document(&new, old.revision, &entry) {
+        let store = &self.vault.store;
+        match store.commit_document(&new, old.revision, &entry) {
             Err(StoreError::Conflict(_)) => {
-                let now = self
-                    .store
+                let now = store
                     .get_document(old.id)?
-                    .ok_or_else(|| ApiError::not_found("document"))?;
-                return Err(stale(now.revision));
+                    .ok_or(DocumentError::NotFound("document"))?;
+                return Err(DocumentError::StaleRevision(now.revision));
             }
             other => other?,
         }
-        self.store.flush_blocking()?;
+        store.flush_blocking()?;
         let keep: HashSet<BlobId> = new.blobs().collect();
-        for b in old.blobs().filter(|b| !keep.contains(b)) {
-            if let Err(e) = self.blobs.delete(new.owner, b) {
-                tracing::warn!(blob = %b, "could not remove a dropped layer blob (the reconciler will): {e}");
-            }
-        }
+        self.vault
+            .unlink_blocking(new.owner, old.blobs().filter(|b| !keep.contains(b)));
         Ok(new)
     }
 }
 
-fn layer_index(doc: &DocumentRecord, id: LayerId) -> Result<usize, ApiError> {
+fn layer_index(doc: &DocumentRecord, id: LayerId) -> Result<usize, DocumentError> {
     doc.layers
         .iter()
         .position(|l| l.id == id)
-        .ok_or_else(|| ApiError::not_found("layer"))
+        .ok_or(DocumentError::NotFound("layer"))
 }

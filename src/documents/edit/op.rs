@@ -1,14 +1,15 @@
 //! The op vocabulary of `POST /api/v1/documents/{id}/ops`: parsing a request body into an
 //! [`EditOp`] (unknown ops and fields refused) and checking its fields against the document
-//! before any pixel work, each failure a `400 invalid_op` that names the field.
+//! before any pixel work, each failure an `invalid_op` that names the field. Enumerated
+//! fields (`fit`, `mask`, split's `layers`) are parsed into their types here, once.
 
-use hyper::StatusCode;
 use serde::Deserialize;
 
+use super::DocumentError;
 use crate::engine::decompose::LayerCount;
-use crate::error::ApiError;
+use crate::engine::edit::{Fit, MaskSource};
 use crate::ids::{ImageId, JobId, LayerId};
-use crate::store::DocumentRecord;
+use crate::store::{DocumentRecord, HistoryOp};
 
 /// One edit, as `POST /api/v1/documents/{id}/ops` takes it (API.md).
 #[derive(Debug, Clone, Deserialize)]
@@ -29,12 +30,12 @@ pub enum EditOp {
         layer_id: LayerId,
         image_id: ImageId,
         #[serde(default)]
-        fit: Option<String>,
+        fit: Fit,
         #[serde(default)]
         harmonize: Option<f32>,
         /// "layer" (the layer's alpha, default) or "image" (the replacement's own).
         #[serde(default)]
-        mask: Option<String>,
+        mask: MaskSource,
         /// Edge softening in pixels (default 1.5).
         #[serde(default)]
         feather: Option<f32>,
@@ -72,23 +73,24 @@ pub enum EditOp {
     },
     Split {
         layer_id: LayerId,
+        /// "auto" (default) or the number of parts, 2..=10.
         #[serde(default)]
-        layers: Option<serde_json::Value>,
+        layers: LayerCount,
     },
 }
 
 impl EditOp {
-    pub fn name(&self) -> &'static str {
+    pub fn name(&self) -> HistoryOp {
         match self {
-            EditOp::Recolor { .. } => "recolor",
-            EditOp::Replace { .. } => "replace",
-            EditOp::Remove { .. } => "remove",
-            EditOp::Inpaint { .. } => "inpaint",
-            EditOp::Transform { .. } => "transform",
-            EditOp::Reorder { .. } => "reorder",
-            EditOp::Rename { .. } => "rename",
-            EditOp::Merge { .. } => "merge",
-            EditOp::Split { .. } => "split",
+            EditOp::Recolor { .. } => HistoryOp::Recolor,
+            EditOp::Replace { .. } => HistoryOp::Replace,
+            EditOp::Remove { .. } => HistoryOp::Remove,
+            EditOp::Inpaint { .. } => HistoryOp::Inpaint,
+            EditOp::Transform { .. } => HistoryOp::Transform,
+            EditOp::Reorder { .. } => HistoryOp::Reorder,
+            EditOp::Rename { .. } => HistoryOp::Rename,
+            EditOp::Merge { .. } => HistoryOp::Merge,
+            EditOp::Split { .. } => HistoryOp::Split,
         }
     }
 
@@ -124,29 +126,26 @@ pub struct OpRequest {
 }
 
 impl OpRequest {
-    /// Parses and checks the shape of an op body; `400` with a precise message otherwise.
-    pub fn parse(value: serde_json::Value) -> Result<Self, ApiError> {
+    /// Parses and checks the shape of an op body; `invalid_op` with a precise message
+    /// otherwise.
+    pub fn parse(value: serde_json::Value) -> Result<Self, DocumentError> {
         let serde_json::Value::Object(mut map) = value else {
-            return Err(ApiError::bad_request(
-                "invalid_op",
-                "the body must be a JSON object like {\"op\":\"rename\",\"layer_id\":\"…\",\"name\":\"…\"}",
+            return Err(DocumentError::InvalidOp(
+                "the body must be a JSON object like {\"op\":\"rename\",\"layer_id\":\"…\",\"name\":\"…\"}".into(),
             ));
         };
         let revision = match map.remove("revision") {
             None | Some(serde_json::Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| {
-                ApiError::bad_request("invalid_revision", "revision must be a whole number")
-            })?),
+            Some(v) => Some(v.as_u64().ok_or(DocumentError::InvalidRevision)?),
         };
         if !map.contains_key("op") {
-            return Err(ApiError::bad_request(
-                "invalid_op",
-                "missing \"op\": one of recolor, replace, remove, inpaint, transform, reorder, rename, merge, split",
+            return Err(DocumentError::InvalidOp(
+                "missing \"op\": one of recolor, replace, remove, inpaint, transform, reorder, rename, merge, split".into(),
             ));
         }
         let raw = serde_json::Value::Object(map);
         let op: EditOp = serde_json::from_value(raw.clone())
-            .map_err(|e| ApiError::bad_request("invalid_op", format!("invalid op: {e}")))?;
+            .map_err(|e| DocumentError::InvalidOp(format!("invalid op: {e}")))?;
         Ok(OpRequest {
             op,
             revision,
@@ -156,12 +155,8 @@ impl OpRequest {
     }
 }
 
-pub(super) fn invalid(field: &str, msg: impl std::fmt::Display) -> ApiError {
-    ApiError::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_op",
-        format!("{field}: {msg}"),
-    )
+pub(super) fn invalid(field: &str, msg: impl std::fmt::Display) -> DocumentError {
+    DocumentError::InvalidOp(format!("{field}: {msg}"))
 }
 
 pub(super) fn parse_hex(s: &str) -> Option<[u8; 3]> {
@@ -173,14 +168,12 @@ pub(super) fn parse_hex(s: &str) -> Option<[u8; 3]> {
     Some([b(0)?, b(2)?, b(4)?])
 }
 
-pub(super) fn split_count(v: &Option<serde_json::Value>) -> Result<LayerCount, ApiError> {
-    // the message already names the field
-    LayerCount::from_json(v.as_ref())
-        .map_err(|m| ApiError::new(StatusCode::BAD_REQUEST, "invalid_op", m))
-}
-
 /// Field checks that need the document but no pixels.
-pub(super) fn validate(doc: &DocumentRecord, index: usize, op: &EditOp) -> Result<(), ApiError> {
+pub(super) fn validate(
+    doc: &DocumentRecord,
+    index: usize,
+    op: &EditOp,
+) -> Result<(), DocumentError> {
     let finite = |name: &str, v: Option<f32>| match v {
         Some(x) if !x.is_finite() => Err(invalid(name, "must be a finite number")),
         _ => Ok(()),
@@ -292,9 +285,6 @@ pub(super) fn validate(doc: &DocumentRecord, index: usize, op: &EditOp) -> Resul
                 "layer_id",
                 "the bottom layer has no layer below to merge into",
             ));
-        }
-        EditOp::Split { layers, .. } => {
-            split_count(layers)?;
         }
         _ => {}
     }

@@ -1,0 +1,185 @@
+//! The commands over a studio's stored data, run while `serve` is stopped (the store says
+//! so when it is held): `user add|list|delete`, `keys init|rotate`, and the retention
+//! `sweep` (with `--dry-run` and `--as-of` to preview a date).
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::{CliError, SweepArgs, UserAddArgs, UserCommand};
+use crate::app::{open_store, require_store, App};
+use crate::auth::{create_user, tokens::random_token, NewUser};
+use crate::blobs::{open_keyring, rotate_keys, BlobStore, Keyring};
+use crate::clock::{rfc3339, unix, ManualClock, SharedClock};
+use crate::config::Config;
+use crate::ids::UserId;
+use crate::store::{Role, Store};
+
+/// `user add|list|delete`.
+pub async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
+    if !matches!(cmd, UserCommand::Add(_)) {
+        require_store(&config)?;
+    }
+    let store = open_store(&config)?;
+    match cmd {
+        UserCommand::Add(args) => user_add(&config, &store, args).await,
+        UserCommand::List => {
+            println!(
+                "{:<36}  {:<6}  {:<6}  {:<20}  EMAIL / NAME",
+                "ID", "ROLE", "PLAN", "CREATED"
+            );
+            for u in store.list_users()? {
+                println!(
+                    "{:<36}  {:<6}  {:<6}  {:<20}  {} / {}",
+                    u.id,
+                    format!("{:?}", u.role).to_lowercase(),
+                    u.plan.as_str(),
+                    rfc3339(u.created_at),
+                    u.email,
+                    u.name
+                );
+            }
+            Ok(())
+        }
+        UserCommand::Delete { id } => {
+            let id: UserId = id.parse().map_err(|_| {
+                CliError::usage(format!("{id:?} is not a user id (see `user list`)"))
+            })?;
+            let n = delete_user(&config, &store, id).await?;
+            println!("deleted user {id} and {n} images; their data key is destroyed");
+            Ok(())
+        }
+    }
+}
+
+async fn user_add(config: &Config, store: &Store, args: UserAddArgs) -> Result<(), CliError> {
+    let keyring = open_keyring(config, store).map_err(CliError::runtime)?;
+    let (password, generated) = if args.password_stdin {
+        let mut line = String::new();
+        std::io::stdin()
+            .lock()
+            .read_line(&mut line)
+            .map_err(CliError::runtime)?;
+        (line.trim_end_matches(['\r', '\n']).to_string(), false)
+    } else {
+        (random_token(), true)
+    };
+    let role = if args.admin {
+        Role::Admin
+    } else {
+        Role::Member
+    };
+    let user = create_user(
+        store,
+        &keyring,
+        unix(OffsetDateTime::now_utc()),
+        NewUser {
+            email: &args.email,
+            name: &args.name,
+            role,
+            plan: args.plan,
+            password: &password,
+        },
+    )?;
+    store.flush().await?;
+    println!("{}", user.id);
+    if generated {
+        eprintln!("password for {}: {password} (shown once)", user.email);
+    }
+    Ok(())
+}
+
+/// Deletes a member: data key first (crypto-shred, flushed), then metadata, then files.
+pub async fn delete_user(config: &Config, store: &Store, id: UserId) -> Result<usize, CliError> {
+    if store.get_user(id)?.is_none() {
+        return Err(CliError::usage(format!("no user with id {id}")));
+    }
+    let images = store.list_images(id)?;
+    store.delete_user(id)?;
+    store.flush().await?;
+    for img in &images {
+        for doc in store.documents_of_image(img.id)? {
+            store.delete_document(doc.id)?;
+        }
+        store.delete_image(img.id)?;
+    }
+    for job in store.jobs_of(id)? {
+        store.delete_job(job.id)?;
+    }
+    store.flush().await?;
+    let blobs =
+        BlobStore::open(&config.server.data_dir.join("blobs")).map_err(CliError::runtime)?;
+    blobs.delete_owner(id).map_err(CliError::runtime)?;
+    Ok(images.len())
+}
+
+/// `keys init`: a fresh master key file; never overwrites one.
+pub fn keys_init(config: Config, key_file: Option<PathBuf>) -> Result<(), CliError> {
+    let path = key_file.unwrap_or_else(|| config.master_key_path());
+    if path.exists() {
+        return Err(CliError::usage(format!(
+            "{} already exists; a master key is never overwritten",
+            path.display()
+        )));
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(CliError::runtime)?;
+    }
+    Keyring::open(&path, true).map_err(CliError::runtime)?;
+    println!(
+        "created master key generation 1 at {}; back it up offline — without it the data cannot be read",
+        path.display()
+    );
+    Ok(())
+}
+
+/// `keys rotate`.
+pub fn keys_rotate(config: Config) -> Result<(), CliError> {
+    require_store(&config)?;
+    let store = open_store(&config)?;
+    let mut keyring = open_keyring(&config, &store).map_err(CliError::runtime)?;
+    let (old, new, n) = rotate_keys(&store, &mut keyring).map_err(CliError::runtime)?;
+    println!(
+        "master key rotated: generation {old} -> {new}; {n} data keys re-wrapped; the generation {old} key file is gone"
+    );
+    Ok(())
+}
+
+/// `sweep [--dry-run] [--as-of T]`: one line per object, then a total.
+pub async fn sweep(config: Config, args: SweepArgs) -> Result<(), CliError> {
+    let at = match args.as_of {
+        Some(s) => OffsetDateTime::parse(&s, &Rfc3339).map_err(|e| {
+            CliError::usage(format!(
+                "--as-of {s:?} is not an RFC 3339 time (e.g. 2026-12-31T00:00:00Z): {e}"
+            ))
+        })?,
+        None => OffsetDateTime::now_utc(),
+    };
+    require_store(&config)?;
+    let clock: SharedClock = Arc::new(ManualClock::new(at));
+    let app = App::open(config, clock)?;
+    let now = unix(at);
+    let items = if args.dry_run {
+        app.sweeper.due(now)?
+    } else {
+        app.sweeper.sweep(now).await?
+    };
+    let verb = if args.dry_run { "due" } else { "removed" };
+    for i in &items {
+        println!(
+            "{verb} {} {} (expired {}{})",
+            i.kind,
+            i.id,
+            rfc3339(i.expired_at),
+            i.owner
+                .as_ref()
+                .map(|o| format!(", owner {o}"))
+                .unwrap_or_default()
+        );
+    }
+    println!("{} objects {verb}", items.len());
+    Ok(())
+}

@@ -1,0 +1,174 @@
+//! Commands on files, with no server and no store: `cutout` (background removal to an RGBA
+//! PNG), `decompose` (layers as a PNG directory, ZIP, OpenRaster or PSD, with a progress bar
+//! and per-stage timings) and `eval` (decompose and score a dataset). Every file is written
+//! atomically (temp file, fsync, rename; the temp file is removed on failure).
+
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, RgbImage};
+
+use super::{CliError, CutoutArgs, DecomposeArgs, EvalArgs, LayerFormat};
+use crate::config::Config;
+use crate::documents::decompose::Decomposer;
+use crate::engine::decompose::{DecomposeMode, LayerCount};
+use crate::engine::export::{self, ExportFormat};
+use crate::engine::{DecodeLimits, LayerProps};
+
+/// `cutout IN -o OUT.png [--device D]`.
+pub fn cutout(mut config: Config, args: CutoutArgs) -> Result<(), CliError> {
+    let started = std::time::Instant::now();
+    let img = read_image(&config, &args.input)?;
+    if let Some(d) = args.device {
+        config.inference.device = d;
+    }
+    let progress = crate::models::ConsoleProgress::new();
+    let inference = crate::app::load_inference(&config, &progress)?;
+    drop(progress);
+    let (width, height) = img.dimensions();
+    let rgba = crate::images::cutout::cutout(&inference, &DynamicImage::ImageRgb8(img))
+        .map_err(CliError::runtime)?;
+    let png =
+        crate::engine::encode_png(&DynamicImage::ImageRgba8(rgba)).map_err(CliError::runtime)?;
+    export::write_atomic(&args.output, &png).map_err(CliError::runtime)?;
+    println!(
+        "wrote {} ({}×{} RGBA, {} bytes) in {} ms on {}",
+        args.output.display(),
+        width,
+        height,
+        png.len(),
+        started.elapsed().as_millis(),
+        inference.provider()
+    );
+    Ok(())
+}
+
+/// The decomposer for a mode: peel needs the models, palette does not.
+fn decomposer(
+    config: &Config,
+    mode: DecomposeMode,
+    layers: LayerCount,
+) -> Result<Decomposer, CliError> {
+    Ok(match mode {
+        DecomposeMode::Peel => {
+            let progress = crate::models::ConsoleProgress::new();
+            let inference = crate::app::load_inference(config, &progress)?;
+            Decomposer::Peel { inference, layers }
+        }
+        DecomposeMode::Palette => Decomposer::Palette { layers },
+    })
+}
+
+fn read_image(config: &Config, input: &Path) -> Result<RgbImage, CliError> {
+    let bytes = std::fs::read(input)
+        .map_err(|e| CliError::usage(format!("cannot read {}: {e}", input.display())))?;
+    let limits = DecodeLimits {
+        max_pixels: config.uploads.max_pixels,
+        max_side: config.uploads.max_side,
+        ..Default::default()
+    };
+    let decoded = crate::engine::decode(&bytes, &limits)
+        .map_err(|e| CliError::usage(format!("{}: {e}", input.display())))?;
+    Ok(decoded.image.to_rgb8())
+}
+
+/// `decompose IN -o OUTDIR [--layers] [--mode] [--format] [--device] [--verbose]`.
+pub fn decompose(mut config: Config, args: DecomposeArgs) -> Result<(), CliError> {
+    let started = std::time::Instant::now();
+    let img = read_image(&config, &args.input)?;
+    if let Some(d) = args.device {
+        config.inference.device = d;
+    }
+    let decomposer = decomposer(&config, args.mode, args.layers)?;
+    let bar = indicatif::ProgressBar::new(100);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos:>3}% {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let (stack, timings) = decomposer
+        .run(&img, &mut |f, stage| {
+            bar.set_position((f * 100.0) as u64);
+            bar.set_message(stage.to_string());
+        })
+        .map_err(|e| CliError::runtime(e.to_string()))?;
+    bar.finish_and_clear();
+    let output = &args.output;
+    let manifest = match args.format {
+        LayerFormat::Png => export::write_png_dir(&stack, output).map_err(CliError::runtime)?,
+        layered => {
+            let format = match layered {
+                LayerFormat::Zip => ExportFormat::Zip,
+                LayerFormat::Ora => ExportFormat::Ora,
+                _ => ExportFormat::Psd,
+            };
+            let props = vec![LayerProps::default(); stack.layers.len()];
+            let bytes = export::encode(&stack, &props, format).map_err(CliError::runtime)?;
+            export::write_atomic(&layered_file(output, format.extension())?, &bytes)
+                .map_err(CliError::runtime)?;
+            export::manifest(&stack)
+        }
+    };
+    for l in &manifest.layers {
+        println!(
+            "{:>2}  {:<10} {:<40} {}",
+            l.z,
+            l.kind.as_str(),
+            l.name,
+            l.file
+        );
+    }
+    println!(
+        "{} layers, {}×{}, written to {} in {:.1} s (recomposition {:.1} dB)",
+        manifest.layers.len(),
+        stack.width,
+        stack.height,
+        output.display(),
+        started.elapsed().as_secs_f64(),
+        stack.recon_psnr(&img)
+    );
+    if args.verbose {
+        for (stage, secs) in &timings {
+            println!("  {stage:<12} {:>8.3} s", secs);
+        }
+    }
+    Ok(())
+}
+
+/// A layered file goes to `output` when it has that extension, else into the `output`
+/// directory as `layers.<ext>`.
+fn layered_file(output: &Path, ext: &str) -> Result<PathBuf, CliError> {
+    if output.extension().is_some_and(|e| e == ext) {
+        Ok(output.to_path_buf())
+    } else {
+        std::fs::create_dir_all(output).map_err(CliError::runtime)?;
+        Ok(output.join(format!("layers.{ext}")))
+    }
+}
+
+/// `eval --dataset D [--out P] [--json]`.
+pub fn eval(mut config: Config, args: EvalArgs) -> Result<(), CliError> {
+    if let Some(d) = args.device {
+        config.inference.device = d;
+    }
+    let decomposer = decomposer(&config, args.mode, args.layers)?;
+    let (rows, summary) = crate::eval::run(
+        &args.dataset,
+        args.out.as_deref(),
+        |img| {
+            decomposer
+                .run(img, &mut |_, _| {})
+                .map_err(|e| e.to_string())
+        },
+        |i, n, id| eprintln!("[{}/{}] {id}", i + 1, n),
+    )
+    .map_err(|e| CliError::usage(e.to_string()))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&crate::eval::to_json(&rows, &summary))
+                .map_err(CliError::runtime)?
+        );
+    } else {
+        print!("{}", crate::eval::render_table(&rows, &summary));
+    }
+    Ok(())
+}

@@ -1,0 +1,72 @@
+//! `serve`: open the app, make the first admin on a fresh data dir (printing a generated
+//! one-time password to stdout, never to the log), load the models, listen, print the bound
+//! address (`… listening on http://ADDR`, which is how a caller learns the port when it asked
+//! for port 0) and run until SIGTERM or Ctrl-C.
+
+use std::io::Write;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+
+use super::CliError;
+use crate::app::App;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::http::Server;
+
+/// `serve`: runs until SIGTERM or Ctrl-C.
+pub async fn serve(config: Config) -> Result<(), CliError> {
+    let clock: SharedClock = Arc::new(SystemClock);
+    let app = App::open(config, clock)?;
+    let server = Server::new(app.clone()).map_err(CliError::runtime)?;
+    if let Some(admin) = app.bootstrap_admin().await? {
+        match admin.generated_password {
+            Some(password) => println!(
+                "created admin {} with one-time password: {password}\n(change it after signing in; it is not shown again)",
+                admin.user.email
+            ),
+            None => println!("created admin {} with the configured password", admin.user.email),
+        }
+    }
+    let loader = app.clone();
+    tokio::task::spawn_blocking(move || {
+        let progress = crate::models::ConsoleProgress::new();
+        loader.load_models(&progress)
+    })
+    .await
+    .map_err(CliError::runtime)??;
+    let listen = app.config.server.listen;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| CliError::runtime(format!("cannot listen on {listen}: {e}")))?;
+    let addr = listener.local_addr().map_err(CliError::runtime)?;
+    println!(
+        "image-layered {} listening on {}://{addr}",
+        env!("CARGO_PKG_VERSION"),
+        server.scheme()
+    );
+    let _ = std::io::stdout().flush();
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown signal received");
+        let _ = tx.send(true);
+    });
+    crate::http::run(server, listener, rx).await;
+    Ok(())
+}
+
+#[cfg(unix)]
+async fn wait_for_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+#[cfg(not(unix))]
+async fn wait_for_signal() {
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,0 +1,303 @@
+//! Documents as a service: a decomposition or an imported layered file is stored as a
+//! document whose layers are encrypted full-canvas PNG blobs (written and fsynced before the
+//! record commits), kept as long as the image's plan retention; reads are owner-checked like
+//! everything else (another member's document does not exist). Editing with history lives in
+//! [`edit`], decomposition jobs in [`decompose`], import in [`import`].
+
+pub mod decompose;
+pub mod edit;
+mod import;
+
+use std::io::Read;
+use std::sync::Arc;
+
+use image::RgbaImage;
+
+use crate::blobs::{BlobError, DataKey};
+use crate::clock::{unix, SharedClock};
+use crate::engine::decompose::DecomposeError;
+use crate::engine::export::{encode, encode_layer_png, ExportFormat};
+use crate::engine::{DecodeError, Layer, LayerProps, LayerStack};
+use crate::ids::{DocumentId, ImageId, LayerId, UserId};
+use crate::images::{ImageError, ImageService};
+use crate::jobs::JobQueue;
+use crate::store::{DocumentMode, DocumentRecord, HistoryOp, ImageState, LayerRecord, StoreError};
+use crate::vault::{Vault, VaultError};
+
+/// What can go wrong with documents; `crate::error` maps each to an HTTP status.
+#[derive(Debug, thiserror::Error)]
+pub enum DocumentError {
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error(
+        "the document has changed (it is now at revision {0}); reload it and apply the edit again"
+    )]
+    StaleRevision(u64),
+    #[error("there is nothing to undo in this document")]
+    NothingToUndo,
+    #[error("there is nothing to redo in this document")]
+    NothingToRedo,
+    /// A field of an op is wrong; the message names it.
+    #[error("{0}")]
+    InvalidOp(String),
+    #[error("revision must be a whole number")]
+    InvalidRevision,
+    #[error("{0}")]
+    ModelsNotReady(&'static str),
+    #[error("no separate parts were found in {0:?}; the document is unchanged")]
+    NothingToSplit(String),
+    #[error(transparent)]
+    Split(DecomposeError),
+    /// A replacement picture or brush mask that cannot be decoded.
+    #[error(transparent)]
+    UnreadableUpload(DecodeError),
+    #[error("import takes a Photoshop .psd or an OpenRaster .ora file")]
+    UnsupportedImport,
+    #[error("{message}")]
+    UnreadableImport { code: &'static str, message: String },
+    #[error("the file has no layers")]
+    EmptyDocument,
+    #[error("the canvas is {width}x{height}, over this studio's limit of {max_pixels} pixels")]
+    CanvasTooLarge {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error(transparent)]
+    Vault(#[from] VaultError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Blob(#[from] BlobError),
+    #[error("{context}: {message}")]
+    Internal {
+        context: &'static str,
+        message: String,
+    },
+}
+
+impl DocumentError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            DocumentError::NotFound(_) => "not_found",
+            DocumentError::StaleRevision(_) => "stale_revision",
+            DocumentError::NothingToUndo => "nothing_to_undo",
+            DocumentError::NothingToRedo => "nothing_to_redo",
+            DocumentError::InvalidOp(_) => "invalid_op",
+            DocumentError::InvalidRevision => "invalid_revision",
+            DocumentError::ModelsNotReady(_) => "models_not_ready",
+            DocumentError::NothingToSplit(_) => "nothing_to_split",
+            DocumentError::Split(e) => e.code(),
+            DocumentError::UnreadableUpload(e) => e.code(),
+            DocumentError::UnsupportedImport => "unsupported_type",
+            DocumentError::UnreadableImport { code, .. } => code,
+            DocumentError::EmptyDocument => "empty_document",
+            DocumentError::CanvasTooLarge { .. } => "too_many_pixels",
+            DocumentError::Image(e) => e.code(),
+            DocumentError::Vault(e) => e.code(),
+            DocumentError::Store(e) => e.code(),
+            DocumentError::Blob(e) => e.code(),
+            DocumentError::Internal { .. } => "internal_error",
+        }
+    }
+
+    pub(crate) fn internal(context: &'static str, e: impl std::fmt::Display) -> Self {
+        DocumentError::Internal {
+            context,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// Documents: storing, reading, exporting and editing them.
+#[derive(Clone)]
+pub struct DocumentService {
+    vault: Vault,
+    images: ImageService,
+    clock: SharedClock,
+    jobs: JobQueue,
+    locks: Arc<edit::DocLocks>,
+}
+
+impl DocumentService {
+    pub fn new(vault: Vault, images: ImageService, clock: SharedClock, jobs: JobQueue) -> Self {
+        Self {
+            vault,
+            images,
+            clock,
+            jobs,
+            locks: Arc::default(),
+        }
+    }
+
+    /// Stores a stack as a new document of `image_id` (blocking), each layer with its
+    /// opacity and visibility. The image becomes a processed result: both now follow the
+    /// owner's plan retention.
+    pub fn store_stack(
+        &self,
+        owner: UserId,
+        image_id: ImageId,
+        mode: DocumentMode,
+        stack: &LayerStack,
+        props: &[LayerProps],
+    ) -> Result<DocumentRecord, DocumentError> {
+        let key = self.vault.data_key(owner)?;
+        let mut layers = Vec::with_capacity(stack.layers.len());
+        let mut written = Vec::new();
+        let result = (|| {
+            for (layer, p) in stack.layers.iter().zip(props) {
+                let png = encode_layer_png(layer)
+                    .map_err(|e| DocumentError::internal("layer encode", e))?;
+                let blob = self.vault.put(&key, owner, &png)?;
+                written.push(blob);
+                layers.push(LayerRecord {
+                    id: LayerId::new(),
+                    name: layer.name.clone(),
+                    kind: layer.kind,
+                    visible: p.visible,
+                    opacity: p.opacity.clamp(0.0, 1.0),
+                    bbox: layer.bbox(),
+                    text: layer.text.clone(),
+                    blob,
+                });
+            }
+            let expires_at = self.images.processed_expiry(owner)?;
+            let doc = DocumentRecord {
+                id: DocumentId::new(),
+                owner,
+                image_id,
+                width: stack.width,
+                height: stack.height,
+                revision: 1,
+                mode,
+                layers,
+                created_at: unix(self.clock.now()),
+                expires_at,
+                last_op: HistoryOp::from(mode),
+                undo: Vec::new(),
+                redo: Vec::new(),
+            };
+            let store = &self.vault.store;
+            let Some(mut img) = store.get_image(image_id)? else {
+                return Err(DocumentError::NotFound("image"));
+            };
+            store.put_document(&doc)?;
+            if img.state == ImageState::Temporary || img.expires_at < expires_at {
+                img.state = ImageState::Processed;
+                img.expires_at = expires_at;
+                store.update_image(&img)?;
+            }
+            store.flush_blocking()?;
+            Ok(doc)
+        })();
+        if result.is_err() {
+            self.vault.unlink_blocking(owner, written);
+        }
+        result
+    }
+
+    /// One layer's pixels, decrypted and decoded.
+    pub(crate) fn read_layer(
+        &self,
+        key: &DataKey,
+        owner: UserId,
+        rec: &LayerRecord,
+    ) -> Result<RgbaImage, DocumentError> {
+        let png = self.vault.read_all(key, owner, rec.blob)?;
+        Ok(
+            image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+                .map_err(|e| DocumentError::internal("layer decode", e))?
+                .to_rgba8(),
+        )
+    }
+
+    /// The member's documents, newest first.
+    pub fn list(&self, owner: UserId) -> Result<Vec<DocumentRecord>, DocumentError> {
+        let store = &self.vault.store;
+        let mut docs = Vec::new();
+        for img in store.list_images(owner)? {
+            docs.extend(store.documents_of_image(img.id)?);
+        }
+        docs.retain(|d| d.owner == owner);
+        docs.sort_by_key(|d| std::cmp::Reverse(d.id));
+        Ok(docs)
+    }
+
+    /// The member's document; another member's is `NotFound`.
+    pub fn get(&self, owner: UserId, id: DocumentId) -> Result<DocumentRecord, DocumentError> {
+        self.vault
+            .store
+            .get_document(id)?
+            .filter(|d| d.owner == owner)
+            .ok_or(DocumentError::NotFound("document"))
+    }
+
+    /// A decrypting reader over one layer's PNG.
+    pub fn open_layer(
+        &self,
+        owner: UserId,
+        doc: DocumentId,
+        layer: LayerId,
+    ) -> Result<Box<dyn Read + Send>, DocumentError> {
+        let doc = self.get(owner, doc)?;
+        let layer = doc
+            .layers
+            .iter()
+            .find(|l| l.id == layer)
+            .ok_or(DocumentError::NotFound("layer"))?;
+        Ok(self.vault.open_reader(owner, layer.blob)?)
+    }
+
+    /// Deletes a document whoever owns it (the sweep). `Ok(None)` if already gone.
+    pub async fn delete_any(
+        &self,
+        id: DocumentId,
+    ) -> Result<Option<DocumentRecord>, DocumentError> {
+        Ok(self.vault.delete_document(id).await?)
+    }
+
+    /// The document's layers as stored, with each layer's display settings (blocking:
+    /// decrypts and decodes every layer).
+    pub fn layers(
+        &self,
+        owner: UserId,
+        id: DocumentId,
+    ) -> Result<(LayerStack, Vec<LayerProps>), DocumentError> {
+        let doc = self.get(owner, id)?;
+        let key = self.vault.data_key(owner)?;
+        let mut layers = Vec::with_capacity(doc.layers.len());
+        let mut props = Vec::with_capacity(doc.layers.len());
+        for rec in &doc.layers {
+            layers.push(Layer {
+                name: rec.name.clone(),
+                kind: rec.kind,
+                rgba: self.read_layer(&key, owner, rec)?,
+                text: rec.text.clone(),
+            });
+            props.push(LayerProps {
+                opacity: rec.opacity.clamp(0.0, 1.0),
+                visible: rec.visible,
+            });
+        }
+        let stack = LayerStack {
+            width: doc.width,
+            height: doc.height,
+            layers,
+        };
+        Ok((stack, props))
+    }
+
+    /// Exports a document (blocking). Flat formats are freshly encoded from the composite, so
+    /// they carry no EXIF at all (no GPS can leak).
+    pub fn export(
+        &self,
+        owner: UserId,
+        id: DocumentId,
+        format: ExportFormat,
+    ) -> Result<Vec<u8>, DocumentError> {
+        let (stack, props) = self.layers(owner, id)?;
+        encode(&stack, &props, format).map_err(|e| DocumentError::internal("export", e))
+    }
+}
