@@ -1,9 +1,9 @@
 //! The command line of API.md, as library functions so tests drive the same code; `main.rs`
 //! only parses, loads the configuration and calls [`run`]. The commands:
-//! - [`serve`](mod@serve): `serve [--listen ADDR]`, the studio (the default command);
-//! - [`accounts`]: `user add|list|delete`, `keys init|rotate`, `sweep [--dry-run] [--as-of]`;
-//! - [`offline`]: `cutout`, `decompose`, `eval` on files, without a server or a store;
-//! - [`models`](mod@models): `models fetch|list|verify`;
+//! - `serve`: `serve [--listen ADDR]`, the studio (the default command);
+//! - `accounts`: `user add|list|delete`, `keys init|rotate`, `sweep [--dry-run] [--as-of]`;
+//! - `offline`: `cutout`, `decompose`, `eval` on files, without a server or a store;
+//! - `models`: `models fetch|list|verify`;
 //! - `config print`.
 //!
 //! Each command that opens the store says clearly when `serve` already holds it. Errors are

@@ -2,7 +2,7 @@
 //! document whose layers are encrypted full-canvas PNG blobs (written and fsynced before the
 //! record commits), kept as long as the image's plan retention; reads are owner-checked like
 //! everything else (another member's document does not exist). Editing with history lives in
-//! [`edit`], decomposition jobs in [`decompose`], import in [`import`].
+//! [`edit`], decomposition jobs in [`decompose`], import in `import`.
 
 pub mod decompose;
 pub mod edit;

@@ -1,14 +1,18 @@
 //! Engine: pure image code. Everything here works on bytes and pixels already in memory and
-//! never touches files, sockets or the clock, so it can be unit-tested and fuzzed in isolation
-//! and run on blocking threads by the callers that own I/O and concurrency caps.
+//! never touches sockets or the clock, so it can be unit-tested and fuzzed in isolation and
+//! run on blocking threads by the callers that own I/O and concurrency caps.
 //!
-//! Today it holds the upload path: format sniffing, header probing and bounded decoding
-//! ([`decode`](mod@decode)), EXIF extraction and orientation ([`exif`](mod@exif)), and PNG
-//! thumbnails ([`thumbnail`](mod@thumbnail)). Later issues add layer decomposition,
-//! inpainting and the exporters here.
+//! It holds the upload path — format sniffing, header probing and bounded decoding
+//! ([`decode`](mod@decode)), EXIF extraction and orientation ([`exif`](mod@exif)), PNG
+//! thumbnails ([`thumbnail`](mod@thumbnail)) — and the layer work: decomposition into layers
+//! ([`decompose`](mod@decompose) peel, [`palette`](mod@palette)), background completion
+//! ([`inpaint`](mod@inpaint)), layer edits ([`edit`](mod@edit)), and layered files: one
+//! [`export::encode`] for PSD ([`psd`](mod@psd)), OpenRaster ([`ora`](mod@ora)), ZIP and flat
+//! images, and PSD import ([`psd_read`](mod@psd_read)).
 //!
-//! Invariants: no function in this module reads or writes outside its arguments; every decode
-//! goes through explicit size and allocation limits and cannot panic out of [`decode::decode`].
+//! Invariants: no function here reads or writes outside its arguments, except the
+//! `export::write_*` functions, which write only the path they are given; every decode goes
+//! through explicit size and allocation limits and cannot panic out of [`decode::decode`].
 
 pub mod cutout;
 pub mod decode;

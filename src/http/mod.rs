@@ -86,6 +86,18 @@ impl Server {
     }
 }
 
+/// Runs a blocking service call (store reads, file opens, pixel work) on the blocking pool,
+/// off the threads that serve connections.
+pub async fn blocking<T, E>(
+    f: impl FnOnce() -> Result<T, E> + Send + 'static,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    E: Into<ApiError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f).await?.map_err(Into::into)
+}
+
 /// Runs a studio until `shutdown` turns true: the app's workers and scheduler, and `server`
 /// on `listener`; then drains requests and lets workers finish their current job.
 pub async fn run(server: Arc<Server>, listener: TcpListener, shutdown: watch::Receiver<bool>) {

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::http::request::{authenticate, parse_json, read_body, session_cookie_name};
 use crate::http::respond::{empty, json, HttpResult};
 use crate::http::router::parse_id;
-use crate::http::Server;
+use crate::http::{blocking, Server};
 use crate::ids::ApiKeyId;
 use crate::store::UserRecord;
 
@@ -95,8 +95,8 @@ pub async fn list_keys(app: &Server, req: Request<Incoming>) -> HttpResult {
     let p = authenticate(app, &parts).await?;
     let auth = app.auth.clone();
     let owner = p.user.id;
-    let keys: Vec<_> = tokio::task::spawn_blocking(move || auth.list_api_keys(owner))
-        .await??
+    let keys: Vec<_> = blocking(move || auth.list_api_keys(owner))
+        .await?
         .into_iter()
         .map(|k| {
             serde_json::json!({

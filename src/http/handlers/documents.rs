@@ -11,6 +11,7 @@ use crate::documents::edit::OpRequest;
 use crate::engine::decompose::{DecomposeMode, LayerCount};
 use crate::engine::export::ExportFormat;
 use crate::error::ApiError;
+use crate::http::blocking;
 use crate::http::request::{authenticate, file_body, parse_json, read_body};
 use crate::http::respond::{json, stream_reader, HttpResult};
 use crate::http::router::parse_id;
@@ -97,10 +98,9 @@ pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
-    Ok(json(
-        StatusCode::OK,
-        &document_json(&app.documents.get(p.user.id, id)?),
-    ))
+    let documents = app.documents.clone();
+    let doc = blocking(move || documents.get(p.user.id, id)).await?;
+    Ok(json(StatusCode::OK, &document_json(&doc)))
 }
 
 pub async fn layer(app: &Server, req: Request<Incoming>, id: &str, layer: &str) -> HttpResult {
@@ -108,7 +108,8 @@ pub async fn layer(app: &Server, req: Request<Incoming>, id: &str, layer: &str) 
     let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
     let layer: LayerId = parse_id(layer, "layer")?;
-    let reader = app.documents.open_layer(p.user.id, id, layer)?;
+    let documents = app.documents.clone();
+    let reader = blocking(move || documents.open_layer(p.user.id, id, layer)).await?;
     stream_reader(StatusCode::OK, "image/png", reader).await
 }
 
@@ -126,10 +127,9 @@ pub async fn export(app: &Server, req: Request<Incoming>, id: &str) -> HttpResul
     let format: ExportFormat = format
         .parse()
         .map_err(|m| ApiError::bad_request("invalid_format", m))?;
-    app.documents.get(p.user.id, id)?;
     let documents = app.documents.clone();
     let owner = p.user.id;
-    let bytes = tokio::task::spawn_blocking(move || documents.export(owner, id, format)).await??;
+    let bytes = blocking(move || documents.export(owner, id, format)).await?;
     let mut r = crate::http::respond::bytes(StatusCode::OK, format.content_type(), bytes);
     if let Ok(v) = hyper::header::HeaderValue::from_str(&format!(
         "attachment; filename=\"document-{id}.{}\"",
@@ -151,17 +151,17 @@ pub async fn ops(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let value: serde_json::Value = parse_json(&raw)?;
     let op = OpRequest::parse(value)?;
     let owner = p.user.id;
+    let documents = app.documents.clone();
     if op.op.is_slow() {
-        app.documents.check_op(owner, id, &op)?;
+        let checked = op.clone();
+        blocking(move || documents.check_op(owner, id, &checked)).await?;
         let job_id = app.documents.request_edit(owner, id, &op).await?;
         return Ok(json(
             StatusCode::ACCEPTED,
             &serde_json::json!({ "job_id": job_id }),
         ));
     }
-    let documents = app.documents.clone();
-    let doc =
-        tokio::task::spawn_blocking(move || documents.edit_blocking(owner, id, &op)).await??;
+    let doc = blocking(move || documents.edit_blocking(owner, id, &op)).await?;
     Ok(json(StatusCode::OK, &document_json(&doc)))
 }
 
@@ -185,10 +185,7 @@ pub async fn step(app: &Server, req: Request<Incoming>, id: &str, forward: bool)
     };
     let documents = app.documents.clone();
     let owner = p.user.id;
-    let doc = tokio::task::spawn_blocking(move || {
-        documents.step_blocking(owner, id, forward, body.revision)
-    })
-    .await??;
+    let doc = blocking(move || documents.step_blocking(owner, id, forward, body.revision)).await?;
     Ok(json(StatusCode::OK, &document_json(&doc)))
 }
 
@@ -206,9 +203,9 @@ pub async fn import(app: &Server, req: Request<Incoming>) -> HttpResult {
 pub async fn list(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
-    let docs: Vec<_> = app
-        .documents
-        .list(p.user.id)?
+    let documents = app.documents.clone();
+    let docs: Vec<_> = blocking(move || documents.list(p.user.id))
+        .await?
         .iter()
         .map(|d| {
             let mut v = summary_json(d);

@@ -1,17 +1,20 @@
 //! Images: upload (multipart field `file`, or a raw `image/*` body), list, metadata, the
 //! original bytes, the thumbnail, delete. Another member's image is 404.
 
+use std::io::Read;
+
 use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH};
 use hyper::{Request, StatusCode};
 
 use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::http::blocking;
 use crate::http::request::{authenticate, file_body};
 use crate::http::respond::{empty, json, stream_reader, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::Server;
-use crate::ids::ImageId;
+use crate::ids::{BlobId, ImageId, UserId};
 use crate::store::ImageRecord;
 
 pub fn image_json(i: &ImageRecord) -> serde_json::Value {
@@ -33,6 +36,24 @@ pub fn image_json(i: &ImageRecord) -> serde_json::Value {
     })
 }
 
+/// The member's image and a decrypting reader over the blob `pick` chooses (on the
+/// blocking pool: a store read and a file open).
+async fn open_blob(
+    app: &Server,
+    owner: UserId,
+    id: ImageId,
+    pick: impl FnOnce(&ImageRecord) -> Result<BlobId, ApiError> + Send + 'static,
+) -> Result<(ImageRecord, Box<dyn Read + Send>), ApiError> {
+    let images = app.images.clone();
+    blocking(move || {
+        let rec = images.get(owner, id)?;
+        let blob = pick(&rec)?;
+        let reader = images.open_blob(owner, blob)?;
+        Ok::<_, ApiError>((rec, reader))
+    })
+    .await
+}
+
 pub async fn upload(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
@@ -44,7 +65,12 @@ pub async fn upload(app: &Server, req: Request<Incoming>) -> HttpResult {
 pub async fn list(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
-    let images: Vec<_> = app.images.list(p.user.id)?.iter().map(image_json).collect();
+    let images = app.images.clone();
+    let images: Vec<_> = blocking(move || images.list(p.user.id))
+        .await?
+        .iter()
+        .map(image_json)
+        .collect();
     Ok(json(
         StatusCode::OK,
         &serde_json::json!({ "images": images }),
@@ -55,18 +81,16 @@ pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
-    Ok(json(
-        StatusCode::OK,
-        &image_json(&app.images.get(p.user.id, id)?),
-    ))
+    let images = app.images.clone();
+    let rec = blocking(move || images.get(p.user.id, id)).await?;
+    Ok(json(StatusCode::OK, &image_json(&rec)))
 }
 
 pub async fn original(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
-    let rec = app.images.get(p.user.id, id)?;
-    let reader = app.images.open_blob(p.user.id, rec.original_blob)?;
+    let (rec, reader) = open_blob(app, p.user.id, id, |rec| Ok(rec.original_blob)).await?;
     let mut r = stream_reader(StatusCode::OK, rec.format.mime(), reader).await?;
     r.headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from(rec.bytes));
@@ -77,15 +101,16 @@ pub async fn thumbnail(app: &Server, req: Request<Incoming>, id: &str) -> HttpRe
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
-    let rec = app.images.get(p.user.id, id)?;
-    let Some(blob) = rec.thumbnail_blob else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "thumbnail_not_ready",
-            "the thumbnail is not ready yet; follow the job in thumbnail_job_id",
-        ));
-    };
-    let reader = app.images.open_blob(p.user.id, blob)?;
+    let (_, reader) = open_blob(app, p.user.id, id, |rec| {
+        rec.thumbnail_blob.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "thumbnail_not_ready",
+                "the thumbnail is not ready yet; follow the job in thumbnail_job_id",
+            )
+        })
+    })
+    .await?;
     stream_reader(StatusCode::OK, "image/png", reader).await
 }
 
@@ -112,14 +137,15 @@ pub async fn cutout(app: &Server, req: Request<Incoming>, id: &str) -> HttpResul
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
-    let rec = app.images.get(p.user.id, id)?;
-    let Some(blob) = rec.cutout_blob else {
-        return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "cutout_not_ready",
-            "no cutout yet: POST /api/v1/images/{id}/cutout and follow its job",
-        ));
-    };
-    let reader = app.images.open_blob(p.user.id, blob)?;
+    let (_, reader) = open_blob(app, p.user.id, id, |rec| {
+        rec.cutout_blob.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "cutout_not_ready",
+                "no cutout yet: POST /api/v1/images/{id}/cutout and follow its job",
+            )
+        })
+    })
+    .await?;
     stream_reader(StatusCode::OK, "image/png", reader).await
 }

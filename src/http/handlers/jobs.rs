@@ -11,11 +11,12 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::clock::rfc3339;
 use crate::error::ApiError;
+use crate::http::blocking;
 use crate::http::request::authenticate;
 use crate::http::respond::{json, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::Server;
-use crate::ids::JobId;
+use crate::ids::{JobId, UserId};
 use crate::store::{JobRecord, JobState};
 
 pub fn job_json(j: &JobRecord) -> serde_json::Value {
@@ -41,14 +42,19 @@ fn sse_frame(job: &JobRecord) -> Bytes {
     Bytes::from(format!("event: {event}\ndata: {}\n\n", job_json(job)))
 }
 
+/// The member's job (read on the blocking pool); another member's is 404.
+async fn member_job(app: &Server, owner: UserId, id: JobId) -> Result<JobRecord, ApiError> {
+    let jobs = app.jobs.clone();
+    blocking(move || jobs.get(owner, id))
+        .await?
+        .ok_or_else(|| ApiError::not_found("job"))
+}
+
 pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: JobId = parse_id(id, "job")?;
-    let job = app
-        .jobs
-        .get(p.user.id, id)?
-        .ok_or_else(|| ApiError::not_found("job"))?;
+    let job = member_job(app, p.user.id, id).await?;
     Ok(json(StatusCode::OK, &job_json(&job)))
 }
 
@@ -70,10 +76,7 @@ pub async fn events(app: &Server, req: Request<Incoming>, id: &str) -> HttpResul
     let id: JobId = parse_id(id, "job")?;
     // Subscribe before reading the state, so no change falls between the two.
     let rx = app.jobs.subscribe();
-    let job = app
-        .jobs
-        .get(p.user.id, id)?
-        .ok_or_else(|| ApiError::not_found("job"))?;
+    let job = member_job(app, p.user.id, id).await?;
     let first = sse_frame(&job);
     let finished = job.state.is_final();
     let jobs = app.jobs.clone();
