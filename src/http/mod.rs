@@ -80,10 +80,6 @@ impl Server {
             "http"
         }
     }
-
-    pub fn app(&self) -> &Arc<App> {
-        &self.app
-    }
 }
 
 /// Runs a blocking service call (store reads, file opens, pixel work) on the blocking pool,

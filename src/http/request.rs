@@ -13,7 +13,7 @@ use serde::de::DeserializeOwned;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::http::Server;
+use crate::http::{blocking, Server};
 
 /// Name of the session cookie (`__Host-` prefixed under TLS, where browsers allow it).
 pub fn session_cookie_name(tls: bool) -> &'static str {
@@ -107,14 +107,14 @@ fn same_origin(parts: &Parts) -> bool {
 pub async fn authenticate(app: &Server, parts: &Parts) -> Result<Principal, ApiError> {
     if let Some(key) = bearer(parts) {
         let (auth, key) = (app.auth.clone(), key.to_string());
-        return tokio::task::spawn_blocking(move || auth.from_api_key(&key))
-            .await??
+        return blocking(move || auth.from_api_key(&key))
+            .await?
             .ok_or_else(ApiError::unauthorized);
     }
     if let Some(token) = cookie(parts, session_cookie_name(app.tls)) {
         let (auth, token) = (app.auth.clone(), token.to_string());
-        let principal = tokio::task::spawn_blocking(move || auth.from_session(&token))
-            .await??
+        let principal = blocking(move || auth.from_session(&token))
+            .await?
             .ok_or_else(ApiError::unauthorized)?;
         let safe = matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
         if !safe && !same_origin(parts) {

@@ -3,7 +3,7 @@
 use hyper::StatusCode;
 
 use crate::http::respond::{bytes, json, HttpResult};
-use crate::http::Server;
+use crate::http::{blocking, Server};
 
 pub async fn healthz(_app: &Server) -> HttpResult {
     Ok(json(StatusCode::OK, &serde_json::json!({"status": "ok"})))
@@ -42,7 +42,7 @@ pub async fn readyz(app: &Server) -> HttpResult {
 
 pub async fn metrics(app: &Server) -> HttpResult {
     let (jobs, store, blobs) = (app.jobs.clone(), app.store.clone(), app.blobs.clone());
-    let (jobs, store_bytes, blob_bytes) = tokio::task::spawn_blocking(move || {
+    let (jobs, store_bytes, blob_bytes) = blocking(move || {
         let counts = jobs.counts()?;
         Ok::<_, crate::store::StoreError>((
             counts,
@@ -50,7 +50,7 @@ pub async fn metrics(app: &Server) -> HttpResult {
             blobs.disk_usage().unwrap_or(0),
         ))
     })
-    .await??;
+    .await?;
     Ok(bytes(
         StatusCode::OK,
         "text/plain; version=0.0.4",
