@@ -16,4 +16,5 @@ mod store_lock;
 mod studio;
 mod sweep;
 mod tls;
+mod upgrade;
 mod users;
