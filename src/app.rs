@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::audit::{Actor, AuditLog};
 use crate::auth::{AccountError, Auth, Bootstrapped, SessionPolicy};
 use crate::blobs::{open_keyring, restrict_dir, BlobError, BlobStore, Keyring, MasterKeyError};
 use crate::clock::{unix, SharedClock};
@@ -73,6 +74,7 @@ pub struct App {
     pub documents: DocumentService,
     pub jobs: JobQueue,
     pub sweeper: Sweeper,
+    pub audit: AuditLog,
     /// The inference service, once [`App::load_models`] has loaded it.
     pub inference: InferenceSlot,
     /// Why the models are not loaded (for `/readyz`), while they are not.
@@ -157,7 +159,13 @@ impl App {
         let keyring = Arc::new(open_keyring(&config, &store)?);
         let blobs = Arc::new(BlobStore::open(&config.server.data_dir.join("blobs"))?);
         reconcile(&store, &blobs)?;
-        let jobs = JobQueue::new(store.clone(), clock.clone(), config.jobs.clone());
+        let audit = AuditLog::new(store.clone(), clock.clone());
+        let jobs = JobQueue::new(
+            store.clone(),
+            clock.clone(),
+            config.jobs.clone(),
+            audit.clone(),
+        );
         jobs.recover()?;
         let vault = Vault::new(store.clone(), blobs.clone(), keyring.clone());
         let inference = InferenceSlot::default();
@@ -166,9 +174,16 @@ impl App {
             clock.clone(),
             jobs.clone(),
             inference.clone(),
+            audit.clone(),
             &config,
         );
-        let documents = DocumentService::new(vault, images.clone(), clock.clone(), jobs.clone());
+        let documents = DocumentService::new(
+            vault,
+            images.clone(),
+            clock.clone(),
+            jobs.clone(),
+            audit.clone(),
+        );
         let auth = Auth::new(
             store.clone(),
             clock.clone(),
@@ -182,6 +197,7 @@ impl App {
             store.clone(),
             images.clone(),
             documents.clone(),
+            audit.clone(),
             config.retention.sweep_batch,
         );
         Ok(Arc::new(App {
@@ -195,20 +211,32 @@ impl App {
             documents,
             jobs,
             sweeper,
+            audit,
             inference,
             models_note: std::sync::Mutex::new("not loaded yet".into()),
         }))
     }
 
-    /// Creates the first admin when there are no members (see [`crate::auth::bootstrap_admin`]).
+    /// Creates the first admin when there are no members (see [`crate::auth::bootstrap_admin`]),
+    /// recorded in the audit log.
     pub async fn bootstrap_admin(&self) -> Result<Option<Bootstrapped>, AccountError> {
-        crate::auth::bootstrap_admin(
+        let made = crate::auth::bootstrap_admin(
             &self.store,
             &self.keyring,
             &self.config.bootstrap,
             self.now(),
         )
-        .await
+        .await?;
+        if let Some(admin) = &made {
+            self.audit.record(
+                Actor::Cli,
+                "user.create",
+                format!("user:{}", admin.user.id),
+                serde_json::json!({"role": "admin", "bootstrap": true}),
+            )?;
+            self.store.flush().await?;
+        }
+        Ok(made)
     }
 
     /// Starts the job workers and the retention scheduler; they stop when `shutdown` turns

@@ -9,6 +9,7 @@
 //! - [`http`]: hyper server, TLS, route table, handlers, metrics; serves an [`app::App`].
 //! - [`error`]: the one table from every service's error to `{code, message}` and a status.
 //! - [`auth`]: members, passwords, sessions, API keys, the first admin.
+//! - [`audit`]: the append-only, hash-chained audit log and its verifier.
 //! - [`images`]: uploads as a service; the thumbnail and cutout jobs.
 //! - [`documents`]: layered documents — decompose jobs, import, editing with history, export.
 //! - [`retention`]: the TTL sweep and its cron schedule.
@@ -26,6 +27,7 @@
 //! - [`ids`]: typed UUIDv7 identifiers.
 
 pub mod app;
+pub mod audit;
 pub mod auth;
 pub mod blobs;
 pub mod cli;

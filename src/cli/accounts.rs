@@ -1,6 +1,7 @@
 //! The commands over a studio's stored data, run while `serve` is stopped (the store says
 //! so when it is held): `user add|list|delete`, `keys init|rotate`, and the retention
-//! `sweep` (with `--dry-run` and `--as-of` to preview a date).
+//! `sweep` (with `--dry-run` and `--as-of` to preview a date), and `audit verify`. Every
+//! change they make is appended to the audit log as done by `cli`.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -11,9 +12,10 @@ use time::OffsetDateTime;
 
 use super::{CliError, SweepArgs, UserAddArgs, UserCommand};
 use crate::app::{open_store, require_store, App};
+use crate::audit::{Actor, AuditLog};
 use crate::auth::{create_user, tokens::random_token, NewUser};
 use crate::blobs::{open_keyring, rotate_keys, BlobStore, Keyring};
-use crate::clock::{rfc3339, unix, ManualClock, SharedClock};
+use crate::clock::{rfc3339, unix, ManualClock, SharedClock, SystemClock};
 use crate::config::Config;
 use crate::ids::UserId;
 use crate::store::{Role, Store};
@@ -85,6 +87,13 @@ async fn user_add(config: &Config, store: &Store, args: UserAddArgs) -> Result<(
         },
     )?;
     store.flush().await?;
+    audit_log(store).record(
+        Actor::Cli,
+        "user.create",
+        format!("user:{}", user.id),
+        serde_json::json!({"role": role, "plan": user.plan}),
+    )?;
+    store.flush().await?;
     println!("{}", user.id);
     if generated {
         eprintln!("password for {}: {password} (shown once)", user.email);
@@ -109,6 +118,12 @@ pub async fn delete_user(config: &Config, store: &Store, id: UserId) -> Result<u
     for job in store.jobs_of(id)? {
         store.delete_job(job.id)?;
     }
+    audit_log(store).record(
+        Actor::Cli,
+        "user.delete",
+        format!("user:{id}"),
+        serde_json::json!({"images": images.len()}),
+    )?;
     store.flush().await?;
     let blobs =
         BlobStore::open(&config.server.data_dir.join("blobs")).map_err(CliError::runtime)?;
@@ -142,9 +157,31 @@ pub fn keys_rotate(config: Config) -> Result<(), CliError> {
     let store = open_store(&config)?;
     let mut keyring = open_keyring(&config, &store).map_err(CliError::runtime)?;
     let (old, new, n) = rotate_keys(&store, &mut keyring).map_err(CliError::runtime)?;
+    audit_log(&store).record(
+        Actor::Cli,
+        "keys.rotate",
+        "master_key",
+        serde_json::json!({"from": old, "to": new, "rewrapped": n}),
+    )?;
+    store.flush_blocking()?;
     println!(
         "master key rotated: generation {old} -> {new}; {n} data keys re-wrapped; the generation {old} key file is gone"
     );
+    Ok(())
+}
+
+/// The audit log of a store opened by a command (by the wall clock).
+fn audit_log(store: &Store) -> AuditLog {
+    AuditLog::new(store.clone(), Arc::new(SystemClock))
+}
+
+/// `audit verify`: exit 0 with the number of entries when the chain is intact; exit 1
+/// naming the first broken entry.
+pub fn audit_verify(config: Config) -> Result<(), CliError> {
+    require_store(&config)?;
+    let store = open_store(&config)?;
+    let n = audit_log(&store).verify().map_err(CliError::runtime)?;
+    println!("audit log intact: {n} entries");
     Ok(())
 }
 

@@ -1,7 +1,8 @@
 //! The command line of API.md, as library functions so tests drive the same code; `main.rs`
 //! only parses, loads the configuration and calls [`run`]. The commands:
 //! - `serve`: `serve [--listen ADDR]`, the studio (the default command);
-//! - `accounts`: `user add|list|delete`, `keys init|rotate`, `sweep [--dry-run] [--as-of]`;
+//! - `accounts`: `user add|list|delete`, `keys init|rotate`, `sweep [--dry-run] [--as-of]`,
+//!   `audit verify`;
 //! - `offline`: `cutout`, `decompose`, `eval` on files, without a server or a store;
 //! - `models`: `models fetch|list|verify`;
 //! - `config print`.
@@ -127,6 +128,15 @@ pub enum Command {
     /// Install, show or check the ONNX runtime and models (pinned, sha256-verified)
     #[command(subcommand)]
     Models(ModelsCommand),
+    /// The hash-chained audit log
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// Walk the chain: exit 0 when it is intact, 1 naming the first broken entry
+    Verify,
 }
 
 #[derive(Args, Debug, Default)]
@@ -291,6 +301,7 @@ pub async fn run(config: Config, command: Option<Command>) -> Result<(), CliErro
         Command::Keys(KeysCommand::Rotate) => accounts::keys_rotate(config),
         Command::Keys(KeysCommand::Init { key_file }) => accounts::keys_init(config, key_file),
         Command::Sweep(args) => accounts::sweep(config, args).await,
+        Command::Audit(AuditCommand::Verify) => accounts::audit_verify(config),
         Command::Models(cmd) => models::models(config, cmd),
         Command::Decompose(args) => offline::decompose(config, args),
         Command::Eval(args) => offline::eval(config, args),

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use image::RgbaImage;
 
+use crate::audit::{Actor, AuditLog};
 use crate::blobs::{BlobError, DataKey};
 use crate::clock::{unix, SharedClock};
 use crate::engine::decompose::DecomposeError;
@@ -118,16 +119,24 @@ pub struct DocumentService {
     images: ImageService,
     clock: SharedClock,
     jobs: JobQueue,
+    audit: AuditLog,
     locks: Arc<edit::DocLocks>,
 }
 
 impl DocumentService {
-    pub fn new(vault: Vault, images: ImageService, clock: SharedClock, jobs: JobQueue) -> Self {
+    pub fn new(
+        vault: Vault,
+        images: ImageService,
+        clock: SharedClock,
+        jobs: JobQueue,
+        audit: AuditLog,
+    ) -> Self {
         Self {
             vault,
             images,
             clock,
             jobs,
+            audit,
             locks: Arc::default(),
         }
     }
@@ -248,6 +257,30 @@ impl DocumentService {
             .find(|l| l.id == layer)
             .ok_or(DocumentError::NotFound("layer"))?;
         Ok(self.vault.open_reader(owner, layer.blob)?)
+    }
+
+    /// Deletes the member's document with its layers and history (the image stays): the
+    /// record (flushed) first, then every layer blob of every state; recorded in the audit log
+    /// as done by `actor`.
+    pub async fn delete(
+        &self,
+        actor: Actor,
+        owner: UserId,
+        id: DocumentId,
+    ) -> Result<(), DocumentError> {
+        self.get(owner, id)?;
+        // an edit in flight cannot bring it back: its commit is a compare-and-swap on a
+        // record that is gone, and the blobs it wrote are unlinked when that fails
+        if self.vault.delete_document(id).await?.is_some() {
+            self.audit.record(
+                actor,
+                "document.delete",
+                format!("document:{id}"),
+                serde_json::Value::Null,
+            )?;
+            self.vault.store.flush().await?;
+        }
+        Ok(())
     }
 
     /// Deletes a document whoever owns it (the sweep). `Ok(None)` if already gone.

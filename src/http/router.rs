@@ -64,6 +64,10 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
             (&M::GET, ["documents", id]) => {
                 ("/api/v1/documents/{id}", documents::get(app, req, id).await)
             }
+            (&M::DELETE, ["documents", id]) => (
+                "/api/v1/documents/{id}",
+                documents::delete(app, req, id).await,
+            ),
             (&M::GET, ["documents", id, "export"]) => (
                 "/api/v1/documents/{id}/export",
                 documents::export(app, req, id).await,
@@ -84,6 +88,7 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
                 "/api/v1/documents/{id}/layers/{layer_id}",
                 documents::layer(app, req, id, layer).await,
             ),
+            (&M::GET, ["jobs"]) => ("/api/v1/jobs", jobs::list(app, req).await),
             (&M::GET, ["jobs", id]) => ("/api/v1/jobs/{id}", jobs::get(app, req, id).await),
             (&M::DELETE, ["jobs", id]) => ("/api/v1/jobs/{id}", jobs::cancel(app, req, id).await),
             (&M::GET, ["jobs", id, "events"]) => {
@@ -118,6 +123,7 @@ fn known_api_path(p: &[&str]) -> bool {
             | ["documents", _]
             | ["documents", _, "export" | "ops" | "undo" | "redo"]
             | ["documents", _, "layers", _]
+            | ["jobs"]
             | ["jobs", _]
             | ["jobs", _, "events"]
     )

@@ -15,6 +15,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use crate::audit::{Actor, AuditLog};
 use crate::blobs::{BlobError, DataKey};
 use crate::clock::{unix, SharedClock};
 use crate::config::{Config, RetentionConfig};
@@ -82,6 +83,7 @@ pub struct ImageService {
     retention: RetentionConfig,
     decode_slots: Arc<Semaphore>,
     pub(crate) inference: InferenceSlot,
+    audit: AuditLog,
 }
 
 impl ImageService {
@@ -90,6 +92,7 @@ impl ImageService {
         clock: SharedClock,
         jobs: JobQueue,
         inference: InferenceSlot,
+        audit: AuditLog,
         config: &Config,
     ) -> Self {
         let u = &config.uploads;
@@ -105,6 +108,7 @@ impl ImageService {
             retention: config.retention.clone(),
             decode_slots: Arc::new(Semaphore::new(u.decode_concurrency.max(1))),
             inference,
+            audit,
         }
     }
 
@@ -230,10 +234,19 @@ impl ImageService {
         Ok(engine::decode(&bytes, &self.limits)?)
     }
 
-    /// Deletes an image: metadata (flushed) first, then its blobs.
-    pub async fn delete(&self, owner: UserId, id: ImageId) -> Result<(), ImageError> {
+    /// Deletes the member's image and every document made from it: metadata (flushed) first,
+    /// then the blobs; recorded in the audit log as done by `actor`.
+    pub async fn delete(&self, actor: Actor, owner: UserId, id: ImageId) -> Result<(), ImageError> {
         self.get(owner, id)?;
-        self.delete_any(id).await?;
+        if self.delete_any(id).await?.is_some() {
+            self.audit.record(
+                actor,
+                "image.delete",
+                format!("image:{id}"),
+                serde_json::Value::Null,
+            )?;
+            self.vault.store.flush().await?;
+        }
         Ok(())
     }
 

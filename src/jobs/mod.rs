@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{broadcast, Notify};
 
+use crate::audit::{Actor, AuditLog};
 use crate::clock::{unix, SharedClock};
 use crate::config::JobsConfig;
 use crate::ids::{JobId, UserId};
@@ -39,6 +40,15 @@ impl JobFailure {
             message: message.into(),
         }
     }
+}
+
+/// What `DELETE` did to a job.
+#[derive(Debug)]
+pub enum Removal {
+    /// It was queued or running: it is cancelled (a running one at its next check).
+    Cancelled(JobRecord),
+    /// It had finished: its record is gone.
+    Deleted,
 }
 
 /// What a running job may do besides its work: report progress, look at its cancel flag.
@@ -79,6 +89,7 @@ pub trait JobHandler: Send + Sync + 'static {
 
 struct Inner {
     store: Store,
+    audit: AuditLog,
     clock: SharedClock,
     config: JobsConfig,
     wake: Notify,
@@ -93,11 +104,12 @@ pub struct JobQueue {
 }
 
 impl JobQueue {
-    pub fn new(store: Store, clock: SharedClock, config: JobsConfig) -> Self {
+    pub fn new(store: Store, clock: SharedClock, config: JobsConfig, audit: AuditLog) -> Self {
         let (events, _) = broadcast::channel(1024);
         Self {
             inner: Arc::new(Inner {
                 store,
+                audit,
                 clock,
                 config,
                 wake: Notify::new(),
@@ -175,6 +187,39 @@ impl JobQueue {
             _ => {}
         }
         Ok(Some(job))
+    }
+
+    /// The member's jobs (their processing history), newest first.
+    pub fn list(&self, owner: UserId) -> Result<Vec<JobRecord>, StoreError> {
+        let mut jobs = self.inner.store.jobs_of(owner)?;
+        jobs.reverse();
+        Ok(jobs)
+    }
+
+    /// `DELETE` on a job: a queued or running one is cancelled (as [`cancel`](Self::cancel));
+    /// a finished one's record is deleted, recorded in the audit log as done by `actor`.
+    /// `None` if it is not the member's.
+    pub async fn cancel_or_delete(
+        &self,
+        actor: Actor,
+        owner: UserId,
+        id: JobId,
+    ) -> Result<Option<Removal>, StoreError> {
+        let Some(job) = self.get(owner, id)? else {
+            return Ok(None);
+        };
+        if !job.state.is_final() {
+            return Ok(self.cancel(owner, id).await?.map(Removal::Cancelled));
+        }
+        self.inner.store.delete_job(id)?;
+        self.inner.audit.record(
+            actor,
+            "job.delete",
+            format!("job:{id}"),
+            serde_json::Value::Null,
+        )?;
+        self.inner.store.flush().await?;
+        Ok(Some(Removal::Deleted))
     }
 
     /// Re-queues jobs a previous process left running. Call once at start-up.

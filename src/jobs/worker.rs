@@ -167,6 +167,7 @@ mod tests {
         let (dir, store) = crate::store::temp_store();
         let clock = ManualClock::new(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(1));
         let shared: SharedClock = Arc::new(clock.clone());
+        let audit = crate::audit::AuditLog::new(store.clone(), shared.clone());
         let q = JobQueue::new(
             store,
             shared,
@@ -175,6 +176,7 @@ mod tests {
                 max_attempts: 3,
                 retry_backoff_ms: 1500,
             },
+            audit,
         );
         (dir, q, Arc::new(Scripted(AtomicU32::new(0), mode)), clock)
     }

@@ -1,5 +1,6 @@
 //! Retention: the sweep deletes everything due in the TTL index — images with their blobs,
-//! expired sessions — in bounded batches, soonest expiry first, logging each removal. It is
+//! expired sessions — in bounded batches, soonest expiry first, logging each removal and
+//! appending it to the audit log. It is
 //! idempotent (an entry whose object is already gone is dropped) and safe to interrupt: each
 //! object's metadata is removed and flushed before its files. A cron schedule from the config
 //! runs it inside the server; `image-layered sweep` runs it from the shell.
@@ -9,6 +10,7 @@ use std::str::FromStr;
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
+use crate::audit::{Actor, AuditLog};
 use crate::clock::{unix, SharedClock};
 use crate::documents::{DocumentError, DocumentService};
 use crate::ids::{DocumentId, ImageId};
@@ -70,6 +72,7 @@ pub struct Sweeper {
     store: Store,
     images: ImageService,
     documents: DocumentService,
+    audit: AuditLog,
     batch: usize,
 }
 
@@ -78,12 +81,14 @@ impl Sweeper {
         store: Store,
         images: ImageService,
         documents: DocumentService,
+        audit: AuditLog,
         batch: usize,
     ) -> Self {
         Self {
             store,
             images,
             documents,
+            audit,
             batch: batch.max(1),
         }
     }
@@ -136,6 +141,12 @@ impl Sweeper {
                     }
                 }
                 tracing::info!(kind = item.kind, id = %item.id, expired_at = item.expired_at, "retention: removed");
+                self.audit.record(
+                    Actor::Sweep,
+                    "sweep.remove",
+                    format!("{}:{}", item.kind, item.id),
+                    serde_json::json!({"expired_at": item.expired_at, "owner": item.owner}),
+                )?;
                 removed.push(item);
             }
             self.store.flush().await?;

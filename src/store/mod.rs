@@ -1,10 +1,11 @@
 //! The store: the only code that touches sled. It holds metadata only (never image bytes —
 //! large sled values are not fsynced, RELIABILITY.md sled#1077), in typed trees with
-//! big-endian keys, behind typed methods grouped by resource (`users`, `images`, `jobs`,
+//! big-endian keys, behind typed methods grouped by resource (`users`, `images`, `jobs`, `audit`,
 //! `ttl`). Invariants: the on-disk schema version is checked at open (a newer one refuses to
 //! open); changes spanning several trees run in one sled transaction; callers `flush()` before
 //! telling a client a write is done; sled's cache and flush interval are set explicitly.
 
+mod audit;
 mod codec;
 mod documents;
 mod images;
@@ -16,10 +17,11 @@ mod users;
 use crate::config::StoreConfig;
 use std::path::{Path, PathBuf};
 
+pub use audit::AuditHead;
 pub use records::{
-    ApiKeyRecord, DocState, DocumentMode, DocumentRecord, HistoryOp, ImageRecord, ImageState,
-    JobError, JobKind, JobRecord, JobState, LayerRecord, LogEntry, Plan, Role, SessionRecord,
-    UserRecord,
+    ApiKeyRecord, AuditEntry, DocState, DocumentMode, DocumentRecord, HistoryOp, ImageRecord,
+    ImageState, JobError, JobKind, JobRecord, JobState, LayerRecord, LogEntry, Plan, Role,
+    SessionRecord, UserRecord,
 };
 pub use ttl::{TtlEntry, TtlKind};
 
@@ -87,6 +89,7 @@ pub struct Store {
     documents: sled::Tree,
     documents_by_image: sled::Tree,
     document_log: sled::Tree,
+    audit: sled::Tree,
 }
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -127,6 +130,7 @@ impl Store {
             documents: t("documents")?,
             documents_by_image: t("documents_by_image")?,
             document_log: t("document_log")?,
+            audit: t("audit")?,
             db,
         };
         store.check_schema()?;

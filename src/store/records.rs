@@ -252,6 +252,25 @@ pub struct DocumentRecord {
     pub redo: Vec<DocState>,
 }
 
+/// One entry of the audit log: who did what to which object, chained to the entry before by
+/// `prev_hash` (see `crate::audit` for what `hash` covers). Objects are named by id only,
+/// never by email or content, so the log holds nothing a deletion must erase.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// 1, 2, 3, … with no gaps.
+    pub seq: u64,
+    pub at: i64,
+    /// `member:<id>`, `admin:<id>`, `cli` or `sweep`.
+    pub actor: String,
+    /// A dotted verb, e.g. `image.delete`, `user.create`, `keys.rotate`, `sweep.remove`.
+    pub action: String,
+    /// What it was done to, e.g. `image:<id>`.
+    pub target: String,
+    pub detail: serde_json::Value,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
 /// How a document was made (stored as these strings).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DocumentMode {

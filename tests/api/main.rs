@@ -7,6 +7,7 @@ mod common;
 mod access;
 mod auth;
 mod cutout;
+mod deletion;
 mod documents;
 mod edits;
 mod retention;

@@ -29,6 +29,15 @@ async fn a_temporary_upload_is_kept_at_47h_and_removed_at_49h() {
         StatusCode::NOT_FOUND
     );
     assert!(files_under(&t.dir.path().join("data/blobs")).is_empty());
+    // the removal is in the audit log, as done by the sweep
+    let audit = t.app.audit.entries(0, 100).unwrap();
+    assert!(
+        audit.iter().any(|e| e.actor == "sweep"
+            && e.action == "sweep.remove"
+            && e.target == format!("image:{id}")),
+        "{audit:?}"
+    );
+    t.app.audit.verify().unwrap();
     // idempotent
     assert_eq!(t.sweep().await, 0);
 }

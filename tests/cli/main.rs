@@ -7,6 +7,7 @@
 mod common;
 mod support;
 
+mod audit;
 mod config;
 mod crash;
 mod decompose;

@@ -6,6 +6,7 @@ use hyper::body::Incoming;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
+use crate::audit::Actor;
 use crate::clock::rfc3339;
 use crate::documents::edit::OpRequest;
 use crate::engine::decompose::{DecomposeMode, LayerCount};
@@ -13,7 +14,7 @@ use crate::engine::export::ExportFormat;
 use crate::error::ApiError;
 use crate::http::blocking;
 use crate::http::request::{authenticate, file_body, parse_json, read_body};
-use crate::http::respond::{json, stream_reader, HttpResult};
+use crate::http::respond::{empty, json, stream_reader, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::Server;
 use crate::ids::{DocumentId, ImageId, LayerId};
@@ -139,6 +140,18 @@ pub async fn export(app: &Server, req: Request<Incoming>, id: &str) -> HttpResul
             .insert(hyper::header::CONTENT_DISPOSITION, v);
     }
     Ok(r)
+}
+
+/// `DELETE /api/v1/documents/{id}`: the document, its layers and its history, at once
+/// (`204`); the image it was made from stays.
+pub async fn delete(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts).await?;
+    let id: DocumentId = parse_id(id, "document")?;
+    app.documents
+        .delete(Actor::of(&p.user), p.user.id, id)
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
 }
 
 /// `POST /api/v1/documents/{id}/ops`: fast ops answer `200` with the new document, slow ones

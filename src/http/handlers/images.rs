@@ -7,6 +7,7 @@ use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_LENGTH};
 use hyper::{Request, StatusCode};
 
+use crate::audit::Actor;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::http::blocking;
@@ -118,7 +119,7 @@ pub async fn delete(app: &Server, req: Request<Incoming>, id: &str) -> HttpResul
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
-    app.images.delete(p.user.id, id).await?;
+    app.images.delete(Actor::of(&p.user), p.user.id, id).await?;
     Ok(empty(StatusCode::NO_CONTENT))
 }
 

@@ -9,14 +9,16 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::audit::Actor;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::http::blocking;
 use crate::http::request::authenticate;
-use crate::http::respond::{json, HttpResult};
+use crate::http::respond::{empty, json, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::Server;
 use crate::ids::{JobId, UserId};
+use crate::jobs::Removal;
 use crate::store::{JobRecord, JobState};
 
 pub fn job_json(j: &JobRecord) -> serde_json::Value {
@@ -58,16 +60,34 @@ pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     Ok(json(StatusCode::OK, &job_json(&job)))
 }
 
+/// `GET /api/v1/jobs`: the member's processing history, newest first.
+pub async fn list(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts).await?;
+    let jobs = app.jobs.clone();
+    let list: Vec<_> = blocking(move || jobs.list(p.user.id))
+        .await?
+        .iter()
+        .map(job_json)
+        .collect();
+    Ok(json(StatusCode::OK, &serde_json::json!({ "jobs": list })))
+}
+
+/// `DELETE /api/v1/jobs/{id}`: cancels a queued or running job (`202` with the job), deletes
+/// a finished one's record (`204`).
 pub async fn cancel(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: JobId = parse_id(id, "job")?;
-    let job = app
+    match app
         .jobs
-        .cancel(p.user.id, id)
+        .cancel_or_delete(Actor::of(&p.user), p.user.id, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("job"))?;
-    Ok(json(StatusCode::ACCEPTED, &job_json(&job)))
+    {
+        Some(Removal::Cancelled(job)) => Ok(json(StatusCode::ACCEPTED, &job_json(&job))),
+        Some(Removal::Deleted) => Ok(empty(StatusCode::NO_CONTENT)),
+        None => Err(ApiError::not_found("job")),
+    }
 }
 
 pub async fn events(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {

@@ -1,0 +1,169 @@
+//! Delete at any time (P3): a document goes with its layers and history at once, a finished
+//! job's record can be deleted, the member sees their processing history; another member
+//! gets 404 on all of it; every deletion is in the audit log, which verifies.
+
+use image_layered::store::Plan;
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// Uploads a 96×64 two-colour design and decomposes it (palette, 3 layers); returns the
+/// image id, the decompose job id and the document.
+async fn document(c: &Client) -> (String, String, Value) {
+    let img = image::RgbImage::from_fn(96, 64, |x, y| {
+        if (20..50).contains(&x) && (10..40).contains(&y) {
+            image::Rgb([200, 30, 40])
+        } else if (x as i32 - 70).pow(2) + (y as i32 - 40).pow(2) < 200 {
+            image::Rgb([30, 80, 200])
+        } else {
+            image::Rgb([240, 240, 235])
+        }
+    });
+    let meta = c.upload(encode(img, image::ImageFormat::Png)).await;
+    let id = meta["id"].as_str().unwrap().to_string();
+    c.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
+    let r = c
+        .post(&format!("/api/v1/images/{id}/decompose"))
+        .json(&json!({"mode": "palette", "layers": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let job: Value = r.json().await.unwrap();
+    let job = c.wait_job(job["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let doc_id = job["result"]["document_id"].as_str().unwrap();
+    let (s, doc) = c.json(&format!("/api/v1/documents/{doc_id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    (id, job["id"].as_str().unwrap().to_string(), doc)
+}
+
+#[tokio::test]
+async fn a_deleted_document_takes_its_layers_and_history_and_leaves_the_image() {
+    let t = spawn_app().await;
+    let a = t.admin().await;
+    let b = t.member("b@example.com", Plan::Free).await;
+    let (image_id, _, doc) = document(&a).await;
+    let doc_id = doc["id"].as_str().unwrap();
+    // an edit, so the history holds blobs of its own
+    let layer = doc["layers"][1]["id"].as_str().unwrap();
+    let r = a
+        .post(&format!("/api/v1/documents/{doc_id}/ops"))
+        .json(&json!({"op": "recolor", "layer_id": layer, "color": "#20a040"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let blobs = t.dir.path().join("data/blobs");
+    // original, thumbnail, 3 layers and the recoloured one
+    assert_eq!(files_under(&blobs).len(), 6);
+
+    // another member: 404, and nothing changes
+    let r = b
+        .delete(&format!("/api/v1/documents/{doc_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    assert_eq!(files_under(&blobs).len(), 6);
+
+    let r = a
+        .delete(&format!("/api/v1/documents/{doc_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    let mut derived = vec![
+        format!("/api/v1/documents/{doc_id}"),
+        format!("/api/v1/documents/{doc_id}/export?format=psd"),
+        format!("/api/v1/documents/{doc_id}/export?format=png"),
+    ];
+    for l in doc["layers"].as_array().unwrap() {
+        derived.push(l["url"].as_str().unwrap().to_string());
+    }
+    for path in &derived {
+        let r = a.get(path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    for step in ["undo", "redo"] {
+        let r = a
+            .post(&format!("/api/v1/documents/{doc_id}/{step}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{step}");
+    }
+    let (_, list) = a.json("/api/v1/documents").await;
+    assert!(list["documents"].as_array().unwrap().is_empty(), "{list}");
+    // only the image's own files remain, and the image is untouched
+    assert_eq!(files_under(&blobs).len(), 2);
+    let (s, _) = a.json(&format!("/api/v1/images/{image_id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    // deleting again is the same 404 as a document that never was
+    let r = a
+        .delete(&format!("/api/v1/documents/{doc_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    let audit = t.app.audit.entries(0, 100).unwrap();
+    let admin = t.app.store.user_by_email(ADMIN_EMAIL).unwrap().unwrap().id;
+    assert!(
+        audit.iter().any(|e| e.action == "document.delete"
+            && e.target == format!("document:{doc_id}")
+            && e.actor == format!("admin:{admin}")),
+        "{audit:?}"
+    );
+    t.app.audit.verify().unwrap();
+}
+
+#[tokio::test]
+async fn the_processing_history_is_listed_and_finished_records_can_be_deleted() {
+    let t = spawn_app().await;
+    let a = t.admin().await;
+    let b = t.member("b@example.com", Plan::Free).await;
+    let (_, decompose_job, _) = document(&a).await;
+
+    let (s, list) = a.json("/api/v1/jobs").await;
+    assert_eq!(s, StatusCode::OK);
+    let jobs = list["jobs"].as_array().unwrap();
+    let kinds: Vec<_> = jobs.iter().map(|j| j["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["decompose", "thumbnail"], "newest first: {list}");
+    assert!(jobs.iter().all(|j| j["state"] == "succeeded"));
+    // another member's history is theirs alone
+    let (_, theirs) = b.json("/api/v1/jobs").await;
+    assert!(theirs["jobs"].as_array().unwrap().is_empty(), "{theirs}");
+    let r = b
+        .delete(&format!("/api/v1/jobs/{decompose_job}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+
+    // a finished job's record is deleted: 204, then 404 everywhere
+    let r = a
+        .delete(&format!("/api/v1/jobs/{decompose_job}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    for path in [
+        format!("/api/v1/jobs/{decompose_job}"),
+        format!("/api/v1/jobs/{decompose_job}/events"),
+    ] {
+        let r = a.get(&path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{path}");
+    }
+    let (_, list) = a.json("/api/v1/jobs").await;
+    assert_eq!(list["jobs"].as_array().unwrap().len(), 1, "{list}");
+    assert!(t
+        .app
+        .audit
+        .entries(0, 100)
+        .unwrap()
+        .iter()
+        .any(|e| e.action == "job.delete" && e.target == format!("job:{decompose_job}")));
+    t.app.audit.verify().unwrap();
+}
