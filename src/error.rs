@@ -202,6 +202,8 @@ impl From<AuthError> for ApiError {
         let code = e.code();
         match e {
             AuthError::InvalidCredentials => ApiError::with(StatusCode::UNAUTHORIZED, code, &e),
+            AuthError::WrongPassword => ApiError::with(StatusCode::FORBIDDEN, code, &e),
+            AuthError::InvalidPassword(_) => ApiError::with(StatusCode::BAD_REQUEST, code, &e),
             AuthError::InvalidName(_) => ApiError::with(StatusCode::BAD_REQUEST, code, &e),
             AuthError::NotFound(what) => ApiError::not_found(what),
             AuthError::Store(e) => e.into(),

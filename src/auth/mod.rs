@@ -24,6 +24,10 @@ use crate::store::{ApiKeyRecord, Plan, Role, SessionRecord, Store, StoreError, U
 pub enum AuthError {
     #[error("the email or password is wrong")]
     InvalidCredentials,
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("{0}")]
+    InvalidPassword(String),
     #[error("{0}")]
     InvalidName(String),
     #[error("no such {0}")]
@@ -41,6 +45,8 @@ impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::InvalidCredentials => "invalid_credentials",
+            AuthError::WrongPassword => "wrong_password",
+            AuthError::InvalidPassword(_) => "invalid_password",
             AuthError::InvalidName(_) => "invalid_name",
             AuthError::NotFound(_) => "not_found",
             AuthError::Store(e) => e.code(),
@@ -159,6 +165,24 @@ pub fn create_user(
         other => AccountError::Store(other),
     })?;
     Ok(user)
+}
+
+/// Sets a member's password (blocking: argon2) and ends every session of theirs but
+/// `keep`; the caller flushes. Used by `user set-password` and the member's own change.
+pub fn set_password(
+    store: &Store,
+    user: UserId,
+    password: &str,
+    keep: Option<&[u8; 32]>,
+) -> Result<(), AccountError> {
+    password::check_new_password(password).map_err(AccountError::Invalid)?;
+    let mut rec = store
+        .get_user(user)?
+        .ok_or_else(|| AccountError::Invalid(format!("no user with id {user}")))?;
+    rec.password_hash = password::hash_password(password);
+    store.put_user(&rec)?;
+    store.delete_sessions_of(user, keep.map(|k| &k[..]))?;
+    Ok(())
 }
 
 /// The admin made on first start.
@@ -334,6 +358,54 @@ impl Auth {
     fn touch_user(&self, mut user: UserRecord, now: i64) -> Result<(), AuthError> {
         user.last_active_at = now;
         self.store.put_user(&user)?;
+        Ok(())
+    }
+
+    /// Ends every session of the member (this one too); API keys stay. Returns how many.
+    pub async fn logout_all(&self, user: UserId) -> Result<usize, AuthError> {
+        let store = self.store.clone();
+        let n = tokio::task::spawn_blocking(move || store.delete_sessions_of(user, None))
+            .await
+            .map_err(|e| AuthError::internal("logout", e))??;
+        self.store.flush().await?;
+        Ok(n)
+    }
+
+    /// Changes the member's password after checking the current one (under the hashing
+    /// cap, like a login), and ends every other session; `keep` (the session making the
+    /// change, if any) stays signed in.
+    pub async fn change_password(
+        &self,
+        user: UserId,
+        keep: Option<[u8; 32]>,
+        current: &str,
+        new: &str,
+    ) -> Result<(), AuthError> {
+        password::check_new_password(new).map_err(AuthError::InvalidPassword)?;
+        if current.len() > password::MAX_PASSWORD_BYTES {
+            return Err(AuthError::WrongPassword);
+        }
+        let Some(rec) = self.store.get_user(user)? else {
+            return Err(AuthError::NotFound("member"));
+        };
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AuthError::internal("semaphore", e))?;
+        let (store, current, new) = (self.store.clone(), current.to_string(), new.to_string());
+        tokio::task::spawn_blocking(move || {
+            if !password::verify_password(&current, &rec.password_hash) {
+                return Err(AuthError::WrongPassword);
+            }
+            set_password(&store, user, &new, keep.as_ref()).map_err(|e| match e {
+                AccountError::Store(e) => AuthError::Store(e),
+                other => AuthError::internal("password change", other),
+            })
+        })
+        .await
+        .map_err(|e| AuthError::internal("password change", e))??;
+        self.store.flush().await?;
         Ok(())
     }
 

@@ -1,5 +1,5 @@
 //! The commands over a studio's stored data, run while `serve` is stopped (the store says
-//! so when it is held): `user add|list|delete`, `keys init|rotate`, and the retention
+//! so when it is held): `user add|list|delete|set-password`, `keys init|rotate`, and the retention
 //! `sweep` (with `--dry-run` and `--as-of` to preview a date), and `audit verify`. Every
 //! change they make is appended to the audit log as done by `cli`.
 
@@ -46,10 +46,22 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
             }
             Ok(())
         }
+        UserCommand::SetPassword { id, .. } => {
+            let id = parse_user_id(&id)?;
+            let password = read_password_line()?;
+            crate::auth::set_password(&store, id, &password, None)?;
+            audit_log(&store).record(
+                Actor::Cli,
+                "user.set_password",
+                format!("user:{id}"),
+                serde_json::Value::Null,
+            )?;
+            store.flush().await?;
+            println!("password set for user {id}; their sessions have ended");
+            Ok(())
+        }
         UserCommand::Delete { id } => {
-            let id: UserId = id.parse().map_err(|_| {
-                CliError::usage(format!("{id:?} is not a user id (see `user list`)"))
-            })?;
+            let id = parse_user_id(&id)?;
             let n = delete_user(&config, &store, id).await?;
             println!("deleted user {id} and {n} images; their data key is destroyed");
             Ok(())
@@ -57,15 +69,25 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
     }
 }
 
+fn parse_user_id(id: &str) -> Result<UserId, CliError> {
+    id.parse()
+        .map_err(|_| CliError::usage(format!("{id:?} is not a user id (see `user list`)")))
+}
+
+/// The first line of standard input, without its line ending.
+fn read_password_line() -> Result<String, CliError> {
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .map_err(CliError::runtime)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_string())
+}
+
 async fn user_add(config: &Config, store: &Store, args: UserAddArgs) -> Result<(), CliError> {
     let keyring = open_keyring(config, store).map_err(CliError::runtime)?;
     let (password, generated) = if args.password_stdin {
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .map_err(CliError::runtime)?;
-        (line.trim_end_matches(['\r', '\n']).to_string(), false)
+        (read_password_line()?, false)
     } else {
         (random_token(), true)
     };

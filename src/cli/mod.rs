@@ -248,6 +248,15 @@ pub enum UserCommand {
     List,
     /// Delete a member and all their data (their data key is destroyed first)
     Delete { id: String },
+    /// Set a member's password (read from the first line of standard input); ends every
+    /// session of theirs
+    SetPassword {
+        id: String,
+        /// Read the password from the first line of standard input (the only way: a
+        /// password never goes on a command line)
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
 }
 
 #[derive(Args, Debug)]

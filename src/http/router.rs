@@ -27,7 +27,13 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
         (_, ["api", "v1", rest @ ..]) => match (&method, rest) {
             (&M::POST, ["auth", "login"]) => ("/api/v1/auth/login", auth::login(app, req).await),
             (&M::POST, ["auth", "logout"]) => ("/api/v1/auth/logout", auth::logout(app, req).await),
+            (&M::POST, ["auth", "logout-all"]) => {
+                ("/api/v1/auth/logout-all", auth::logout_all(app, req).await)
+            }
             (&M::GET, ["me"]) => ("/api/v1/me", auth::me(app, req).await),
+            (&M::POST, ["me", "password"]) => {
+                ("/api/v1/me/password", auth::change_password(app, req).await)
+            }
             (&M::POST, ["keys"]) => ("/api/v1/keys", auth::create_key(app, req).await),
             (&M::GET, ["keys"]) => ("/api/v1/keys", auth::list_keys(app, req).await),
             (&M::DELETE, ["keys", id]) => {
@@ -108,8 +114,9 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
 fn known_api_path(p: &[&str]) -> bool {
     matches!(
         p,
-        ["auth", "login" | "logout"]
+        ["auth", "login" | "logout" | "logout-all"]
             | ["me"]
+            | ["me", "password"]
             | ["keys"]
             | ["keys", _]
             | ["images"]

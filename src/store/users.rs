@@ -84,7 +84,7 @@ impl Store {
             k.remove(id.as_bytes())?;
             Ok::<_, ConflictableTransactionError<String>>(())
         })?;
-        self.delete_sessions_of(id)?;
+        self.delete_sessions_of(id, None)?;
         for key in self.list_api_keys(id)? {
             self.api_keys.remove(key.id.as_bytes())?;
         }
@@ -157,12 +157,13 @@ impl Store {
         Ok(existed)
     }
 
-    pub fn delete_sessions_of(&self, user: UserId) -> Result<usize> {
+    /// Ends every session of `user` but `keep` (a token hash); returns how many ended.
+    pub fn delete_sessions_of(&self, user: UserId, keep: Option<&[u8]>) -> Result<usize> {
         let mut doomed = Vec::new();
         for kv in self.sessions.iter() {
             let (k, v) = kv?;
             let rec: SessionRecord = decode("sessions", &v)?;
-            if rec.user_id == user {
+            if rec.user_id == user && keep != Some(&k[..]) {
                 doomed.push(k);
             }
         }

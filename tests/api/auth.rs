@@ -147,3 +147,84 @@ async fn unknown_routes_and_methods_are_json_errors() {
         .contains("frame-ancestors 'none'"));
     assert_eq!(r.headers()["x-content-type-options"], "nosniff");
 }
+
+#[tokio::test]
+async fn a_password_change_keeps_this_session_and_ends_the_others() {
+    let t = spawn_app().await;
+    let here = t.admin().await;
+    let elsewhere = t.admin().await;
+    let key = {
+        let r = here
+            .post("/api/v1/keys")
+            .json(&serde_json::json!({"name": "script"}))
+            .send()
+            .await
+            .unwrap();
+        let v: serde_json::Value = r.json().await.unwrap();
+        v["key"].as_str().unwrap().to_string()
+    };
+    let change = |current: &str, new: &str| {
+        let body = serde_json::json!({"current_password": current, "new_password": new});
+        let c = here.clone();
+        async move {
+            let r = c
+                .post("/api/v1/me/password")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let status = r.status();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            (
+                status,
+                body["error"]["code"].as_str().unwrap_or("").to_string(),
+            )
+        }
+    };
+    const NEW: &str = "a brand new passphrase";
+    // a wrong current password or a weak new one changes nothing
+    assert_eq!(
+        change("not the password", NEW).await,
+        (StatusCode::FORBIDDEN, "wrong_password".into())
+    );
+    assert_eq!(
+        change(ADMIN_PASSWORD, "short").await,
+        (StatusCode::BAD_REQUEST, "invalid_password".into())
+    );
+    assert_eq!(elsewhere.json("/api/v1/me").await.0, StatusCode::OK);
+    assert_eq!(
+        change(ADMIN_PASSWORD, NEW).await,
+        (StatusCode::NO_CONTENT, String::new())
+    );
+    assert_eq!(here.json("/api/v1/me").await.0, StatusCode::OK);
+    assert_eq!(
+        elsewhere.json("/api/v1/me").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // API keys are not sessions: they stay until deleted
+    assert_eq!(
+        t.client().with_key(&key).json("/api/v1/me").await.0,
+        StatusCode::OK
+    );
+    let anon = t.client();
+    assert_eq!(
+        anon.post_login(ADMIN_EMAIL, ADMIN_PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    let again = anon.login(ADMIN_EMAIL, NEW).await;
+
+    // log out everywhere: every session ends, this one too
+    let r = again.post("/api/v1/auth/logout-all").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert!(r.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    for c in [&here, &again] {
+        assert_eq!(c.json("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(
+        t.client().with_key(&key).json("/api/v1/me").await.0,
+        StatusCode::OK
+    );
+}

@@ -190,3 +190,74 @@ async fn user_commands() {
     let resp = server.client.post_login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
     assert_eq!(resp.status(), StatusCode::OK, "the admin is untouched");
 }
+
+#[tokio::test]
+async fn set_password_replaces_a_forgotten_one_and_ends_every_session() {
+    let env = Env::new();
+    Server::start(&env).await.stop().await;
+    let out = env.run_with(
+        &[
+            "user",
+            "add",
+            "--email",
+            EMAIL,
+            "--name",
+            "A",
+            "--password-stdin",
+        ],
+        &[],
+        Some(&format!("{PASSWORD}\n")),
+    );
+    let id = out.ok().trim().to_string();
+    let mut server = Server::start(&env).await;
+    let signed_in = server.client.login(EMAIL, PASSWORD).await;
+    assert_eq!(signed_in.json("/api/v1/me").await.0, StatusCode::OK);
+    server.stop().await;
+
+    const NEW: &str = "a password set by the operator";
+    for (args, stdin, why) in [
+        (
+            vec!["user", "set-password", &id],
+            "x\n",
+            "no --password-stdin",
+        ),
+        (
+            vec!["user", "set-password", &id, "--password-stdin"],
+            "short\n",
+            "short password",
+        ),
+        (
+            vec![
+                "user",
+                "set-password",
+                "01890000-0000-7000-8000-000000000000",
+                "--password-stdin",
+            ],
+            "another good password\n",
+            "unknown id",
+        ),
+    ] {
+        let out = env.run_with(&args, &[], Some(stdin));
+        assert_eq!(out.code, Some(2), "{why}: {}", out.describe());
+    }
+    let out = env.run_with(
+        &["user", "set-password", &id, "--password-stdin"],
+        &[],
+        Some(&format!("{NEW}\n")),
+    );
+    assert!(out.ok().contains(&id), "{}", out.describe());
+    assert!(!out.stdout.contains(NEW) && !out.stderr.contains(NEW));
+
+    let server = Server::start(&env).await;
+    let old_session = server.client.with_auth(signed_in.auth.clone());
+    assert_eq!(
+        old_session.json("/api/v1/me").await.0,
+        StatusCode::UNAUTHORIZED,
+        "the session from before the change"
+    );
+    assert_eq!(
+        server.client.post_login(EMAIL, PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    server.client.login(EMAIL, NEW).await;
+}

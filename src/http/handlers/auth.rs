@@ -65,6 +65,41 @@ pub async fn logout(app: &Server, req: Request<Incoming>) -> HttpResult {
     Ok(r)
 }
 
+/// `POST /api/v1/auth/logout-all`: ends every session of the member, this one too.
+pub async fn logout_all(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts).await?;
+    app.auth.logout_all(p.user.id).await?;
+    let mut r = empty(StatusCode::NO_CONTENT);
+    r.headers_mut()
+        .insert(SET_COOKIE, cookie_header(app, "", 0)?);
+    Ok(r)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PasswordBody {
+    current_password: String,
+    new_password: String,
+}
+
+/// `POST /api/v1/me/password`: checks the current password, sets the new one and ends every
+/// other session (this one stays signed in).
+pub async fn change_password(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = authenticate(app, &parts).await?;
+    let body: PasswordBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
+    app.auth
+        .change_password(
+            p.user.id,
+            p.session,
+            &body.current_password,
+            &body.new_password,
+        )
+        .await?;
+    Ok(empty(StatusCode::NO_CONTENT))
+}
+
 pub async fn me(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
