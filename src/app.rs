@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::audit::{Actor, AuditLog};
-use crate::auth::{AccountError, Auth, Bootstrapped, SessionPolicy};
+use crate::auth::{AccountError, Auth, Bootstrapped};
 use crate::blobs::{open_keyring, restrict_dir, BlobError, BlobStore, Keyring, MasterKeyError};
 use crate::clock::{unix, SharedClock};
 use crate::config::{Config, Device};
@@ -184,15 +184,7 @@ impl App {
             jobs.clone(),
             audit.clone(),
         );
-        let auth = Auth::new(
-            store.clone(),
-            clock.clone(),
-            SessionPolicy {
-                idle_secs: config.auth.session_idle_minutes as i64 * 60,
-                absolute_secs: config.auth.session_absolute_hours as i64 * 3600,
-            },
-            config.auth.argon2_concurrency,
-        );
+        let auth = Auth::new(store.clone(), clock.clone(), &config.auth);
         let sweeper = Sweeper::new(
             store.clone(),
             images.clone(),

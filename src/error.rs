@@ -22,6 +22,8 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for a `Retry-After` header (throttled and busy answers).
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -30,6 +32,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -202,6 +205,10 @@ impl From<AuthError> for ApiError {
         let code = e.code();
         match e {
             AuthError::InvalidCredentials => ApiError::with(StatusCode::UNAUTHORIZED, code, &e),
+            AuthError::RateLimited { retry_after } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::with(StatusCode::TOO_MANY_REQUESTS, code, &e)
+            },
             AuthError::WrongPassword => ApiError::with(StatusCode::FORBIDDEN, code, &e),
             AuthError::InvalidPassword(_) => ApiError::with(StatusCode::BAD_REQUEST, code, &e),
             AuthError::InvalidName(_) => ApiError::with(StatusCode::BAD_REQUEST, code, &e),

@@ -6,15 +6,17 @@
 //! too ([`bootstrap_admin`]), when a studio starts with no members.
 
 pub mod password;
+pub mod throttle;
 pub mod tokens;
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
 use crate::blobs::{DataKey, Keyring};
 use crate::clock::{unix, SharedClock};
-use crate::config::BootstrapConfig;
+use crate::config::{AuthConfig, BootstrapConfig};
 use crate::ids::{ApiKeyId, UserId};
 use crate::store::{ApiKeyRecord, Plan, Role, SessionRecord, Store, StoreError, UserRecord};
 
@@ -24,6 +26,8 @@ use crate::store::{ApiKeyRecord, Plan, Role, SessionRecord, Store, StoreError, U
 pub enum AuthError {
     #[error("the email or password is wrong")]
     InvalidCredentials,
+    #[error("too many failed sign-ins; try again in {retry_after} s")]
+    RateLimited { retry_after: u64 },
     #[error("the current password is wrong")]
     WrongPassword,
     #[error("{0}")]
@@ -45,6 +49,7 @@ impl AuthError {
     pub fn code(&self) -> &'static str {
         match self {
             AuthError::InvalidCredentials => "invalid_credentials",
+            AuthError::RateLimited { .. } => "rate_limited",
             AuthError::WrongPassword => "wrong_password",
             AuthError::InvalidPassword(_) => "invalid_password",
             AuthError::InvalidName(_) => "invalid_name",
@@ -64,9 +69,9 @@ impl AuthError {
 
 /// Session lifetime settings, from `[auth]`.
 #[derive(Debug, Clone)]
-pub struct SessionPolicy {
-    pub idle_secs: i64,
-    pub absolute_secs: i64,
+struct SessionPolicy {
+    idle_secs: i64,
+    absolute_secs: i64,
 }
 
 /// Who is making a request.
@@ -242,27 +247,37 @@ pub struct Auth {
     clock: SharedClock,
     policy: SessionPolicy,
     hashing: Arc<Semaphore>,
+    throttle: Arc<throttle::LoginThrottle>,
     dummy_hash: Arc<str>,
 }
 
 impl Auth {
-    pub fn new(
-        store: Store,
-        clock: SharedClock,
-        policy: SessionPolicy,
-        concurrency: usize,
-    ) -> Self {
+    pub fn new(store: Store, clock: SharedClock, config: &AuthConfig) -> Self {
         Self {
             store,
+            throttle: Arc::new(throttle::LoginThrottle::new(config.into(), clock.clone())),
             clock,
-            policy,
-            hashing: Arc::new(Semaphore::new(concurrency.max(1))),
+            policy: SessionPolicy {
+                idle_secs: config.session_idle_minutes as i64 * 60,
+                absolute_secs: config.session_absolute_hours as i64 * 3600,
+            },
+            hashing: Arc::new(Semaphore::new(config.argon2_concurrency.max(1))),
             dummy_hash: password::hash_password("dummy password for timing").into(),
         }
     }
 
-    /// Checks credentials and opens a session. Returns the cookie token (shown once).
-    pub async fn login(&self, email: &str, pw: &str) -> Result<(String, UserRecord), AuthError> {
+    /// Checks credentials and opens a session. Returns the cookie token (shown once). A
+    /// locked-out account or client (`client`: the request's address, when known) is refused
+    /// before any hashing.
+    pub async fn login(
+        &self,
+        email: &str,
+        pw: &str,
+        client: Option<IpAddr>,
+    ) -> Result<(String, UserRecord), AuthError> {
+        if let Err(retry_after) = self.throttle.attempt(email, client) {
+            return Err(AuthError::RateLimited { retry_after });
+        }
         if email.len() > 254 || pw.len() > password::MAX_PASSWORD_BYTES {
             return Err(AuthError::InvalidCredentials);
         }
@@ -283,6 +298,7 @@ impl Auth {
         let Some(mut user) = user.filter(|_| ok) else {
             return Err(AuthError::InvalidCredentials);
         };
+        self.throttle.succeeded(email, client);
         let now = unix(self.clock.now());
         let token = tokens::random_token();
         let rec = SessionRecord {

@@ -122,6 +122,12 @@ pub struct AuthConfig {
     pub session_idle_minutes: u64,
     pub session_absolute_hours: u64,
     pub argon2_concurrency: usize,
+    /// Failed sign-ins to one account before each further one locks it out for a while.
+    pub login_failures_per_account: u32,
+    /// Failed sign-ins from one client address before it is locked out the same way.
+    pub login_failures_per_client: u32,
+    /// The longest lockout: each failure past the allowance doubles it, up to this.
+    pub login_lockout_max_secs: u64,
 }
 
 /// `[bootstrap]`: the first admin account, created on first start with no users.
@@ -307,6 +313,9 @@ impl Default for AuthConfig {
             session_idle_minutes: 720,
             session_absolute_hours: 168,
             argon2_concurrency: 2,
+            login_failures_per_account: 5,
+            login_failures_per_client: 20,
+            login_lockout_max_secs: 900,
         }
     }
 }

@@ -85,6 +85,21 @@ impl Config {
             1..=8760,
         )?;
         check.range("auth.argon2_concurrency", auth.argon2_concurrency, 1..=64)?;
+        check.range(
+            "auth.login_failures_per_account",
+            auth.login_failures_per_account,
+            1..=1000,
+        )?;
+        check.range(
+            "auth.login_failures_per_client",
+            auth.login_failures_per_client,
+            1..=100_000,
+        )?;
+        check.range(
+            "auth.login_lockout_max_secs",
+            auth.login_lockout_max_secs,
+            1..=86_400,
+        )?;
 
         let email = &self.bootstrap.admin_email;
         if !looks_like_email(email) {

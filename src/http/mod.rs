@@ -37,6 +37,11 @@ use respond::Body;
 pub use request::file_body;
 pub use tls::load_tls;
 
+/// The address a request came from (the TCP peer), for login throttling only: it is never
+/// logged or stored (the throttle keeps a keyed hash of it, in memory).
+#[derive(Debug, Clone, Copy)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
 /// The app as the HTTP server sees it: its services (through `Deref`) and the HTTP-only
 /// parts.
 pub struct Server {
@@ -130,8 +135,9 @@ pub async fn serve(app: Arc<Server>, listener: TcpListener, mut shutdown: watch:
         };
         let _ = stream.set_nodelay(true);
         let app2 = app.clone();
-        let service = service_fn(move |req| {
+        let service = service_fn(move |mut req: Request<Incoming>| {
             let app = app2.clone();
+            req.extensions_mut().insert(ClientAddr(peer.ip()));
             async move { Ok::<_, Infallible>(handle(app, req).await) }
         });
         let mut builder = http1::Builder::new();
@@ -145,7 +151,7 @@ pub async fn serve(app: Arc<Server>, listener: TcpListener, mut shutdown: watch:
                 let fut = graceful.watch(conn);
                 tokio::spawn(async move {
                     if let Err(e) = fut.await {
-                        tracing::debug!(%peer, "connection ended: {e}");
+                        tracing::debug!("connection ended: {e}");
                     }
                 });
             }
@@ -158,17 +164,17 @@ pub async fn serve(app: Arc<Server>, listener: TcpListener, mut shutdown: watch:
                         match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
                             Ok(Ok(s)) => s,
                             Ok(Err(e)) => {
-                                tracing::debug!(%peer, "TLS handshake failed: {e}");
+                                tracing::debug!("TLS handshake failed: {e}");
                                 return;
                             }
                             Err(_) => {
-                                tracing::debug!(%peer, "TLS handshake timed out");
+                                tracing::debug!("TLS handshake timed out");
                                 return;
                             }
                         };
                     let conn = builder.serve_connection(TokioIo::new(tls_stream), service);
                     if let Err(e) = watcher.watch(conn).await {
-                        tracing::debug!(%peer, "connection ended: {e}");
+                        tracing::debug!("connection ended: {e}");
                     }
                 });
             }

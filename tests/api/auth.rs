@@ -228,3 +228,89 @@ async fn a_password_change_keeps_this_session_and_ends_the_others() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn repeated_failures_are_throttled_before_any_hashing_and_no_address_is_kept() {
+    let t = spawn_app().await;
+    let anon = t.client();
+    let login = |email: &'static str, password: &'static str| {
+        let anon = anon.clone();
+        async move {
+            let r = anon.post_login(email, password).await;
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_string());
+            let status = r.status();
+            let body: serde_json::Value = r.json().await.unwrap_or_default();
+            (
+                status,
+                body["error"]["code"].as_str().unwrap_or("").to_string(),
+                retry,
+            )
+        }
+    };
+    // one account: five failures are answered, then it is locked out — even for the right
+    // password — for 1 s, then longer
+    for _ in 0..5 {
+        let (s, code, _) = login(ADMIN_EMAIL, "wrong password").await;
+        assert_eq!(
+            (s, code.as_str()),
+            (StatusCode::UNAUTHORIZED, "invalid_credentials")
+        );
+    }
+    let (s, code, retry) = login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(
+        (s, code.as_str(), retry.as_deref()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited", Some("1"))
+    );
+    t.clock.advance(time::Duration::seconds(1));
+    assert_eq!(
+        login(ADMIN_EMAIL, "wrong again").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, _, retry) = login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(
+        (s, retry.as_deref()),
+        (StatusCode::TOO_MANY_REQUESTS, Some("2"))
+    );
+    t.clock.advance(time::Duration::seconds(2));
+    assert_eq!(login(ADMIN_EMAIL, ADMIN_PASSWORD).await.0, StatusCode::OK);
+    // the account starts over after a success
+    assert_eq!(
+        login(ADMIN_EMAIL, "wrong").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(login(ADMIN_EMAIL, ADMIN_PASSWORD).await.0, StatusCode::OK);
+
+    // one client guessing many accounts is locked out for all of them (after 20 failures by
+    // default; it has 7 already)
+    const UNKNOWN: [&str; 13] = [
+        "u0@x.y", "u1@x.y", "u2@x.y", "u3@x.y", "u4@x.y", "u5@x.y", "u6@x.y", "u7@x.y", "u8@x.y",
+        "u9@x.y", "u10@x.y", "u11@x.y", "u12@x.y",
+    ];
+    for email in UNKNOWN {
+        assert_eq!(
+            login(email, "guess").await.0,
+            StatusCode::UNAUTHORIZED,
+            "{email}"
+        );
+    }
+    let (s, code, retry) = login(ADMIN_EMAIL, ADMIN_PASSWORD).await;
+    assert_eq!(
+        (s, code.as_str()),
+        (StatusCode::TOO_MANY_REQUESTS, "rate_limited")
+    );
+    assert!(retry.is_some());
+
+    // no raw client address anywhere under the data dir
+    t.app.store.flush().await.unwrap();
+    for f in files_under(&t.dir.path().join("data")) {
+        let bytes = std::fs::read(&f).unwrap();
+        assert!(
+            !bytes.windows(9).any(|w| w == b"127.0.0.1"),
+            "{} holds the client address",
+            f.display()
+        );
+    }
+}

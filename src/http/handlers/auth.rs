@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::http::request::{authenticate, parse_json, read_body, session_cookie_name};
 use crate::http::respond::{empty, json, HttpResult};
 use crate::http::router::parse_id;
-use crate::http::{blocking, Server};
+use crate::http::{blocking, ClientAddr, Server};
 use crate::ids::ApiKeyId;
 use crate::store::UserRecord;
 
@@ -44,7 +44,8 @@ fn cookie_header(app: &Server, value: &str, max_age: i64) -> Result<HeaderValue,
 pub async fn login(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let body: LoginBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
-    let (token, user) = app.auth.login(&body.email, &body.password).await?;
+    let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
+    let (token, user) = app.auth.login(&body.email, &body.password, client).await?;
     let mut r = json(StatusCode::OK, &me_json(&user));
     r.headers_mut().insert(
         SET_COOKIE,
