@@ -22,6 +22,8 @@ use crate::documents::DocumentService;
 use crate::images::{ImageService, InferenceSlot};
 use crate::inference::{Inference, InferenceError, InferenceOptions, ModelFiles};
 use crate::jobs::{JobContext, JobFailure, JobHandler, JobQueue};
+use crate::mail::send::Transport;
+use crate::mail::Outbox;
 use crate::models::{FetchProgress, ModelError, ModelStore};
 use crate::retention::Sweeper;
 use crate::store::{JobKind, Store, StoreError};
@@ -41,6 +43,8 @@ pub enum StartError {
     Models(#[from] ModelError),
     #[error(transparent)]
     Inference(#[from] InferenceError),
+    #[error("{0}")]
+    Mail(String),
     #[error("cannot create the data dir {path}: {source}")]
     DataDir {
         path: PathBuf,
@@ -57,6 +61,7 @@ impl StartError {
             StartError::NoStore(_) => "no_store",
             StartError::Models(e) => e.code(),
             StartError::Inference(e) => e.code(),
+            StartError::Mail(_) => "mail_config",
             StartError::DataDir { .. } => "data_dir",
         }
     }
@@ -75,6 +80,8 @@ pub struct App {
     pub jobs: JobQueue,
     pub sweeper: Sweeper,
     pub audit: AuditLog,
+    pub outbox: Outbox,
+    mail_transport: Transport,
     /// The inference service, once [`App::load_models`] has loaded it.
     pub inference: InferenceSlot,
     /// Why the models are not loaded (for `/readyz`), while they are not.
@@ -107,6 +114,7 @@ pub fn open_store(config: &Config) -> Result<Store, StartError> {
 pub struct Background {
     workers: Vec<JoinHandle<()>>,
     scheduler: JoinHandle<()>,
+    sender: JoinHandle<()>,
 }
 
 impl Background {
@@ -125,6 +133,7 @@ impl Background {
             tracing::warn!("a job was still running at the end of the grace period; it will run again at the next start");
         }
         let _ = self.scheduler.await;
+        let _ = self.sender.await;
         if let Err(e) = app.store.flush().await {
             tracing::error!("final flush failed: {e}");
         }
@@ -160,6 +169,14 @@ impl App {
         let blobs = Arc::new(BlobStore::open(&config.server.data_dir.join("blobs"))?);
         reconcile(&store, &blobs)?;
         let audit = AuditLog::new(store.clone(), clock.clone());
+        let mail_transport = Transport::from_config(&config.mail, &config.server.data_dir)
+            .map_err(StartError::Mail)?;
+        let outbox = Outbox::new(
+            store.clone(),
+            clock.clone(),
+            &config.mail,
+            config.accounts.token_hours,
+        );
         let jobs = JobQueue::new(
             store.clone(),
             clock.clone(),
@@ -184,7 +201,13 @@ impl App {
             jobs.clone(),
             audit.clone(),
         );
-        let auth = Auth::new(store.clone(), clock.clone(), &config.auth);
+        let auth = Auth::new(
+            store.clone(),
+            clock.clone(),
+            keyring.clone(),
+            outbox.clone(),
+            &config,
+        );
         let sweeper = Sweeper::new(
             store.clone(),
             images.clone(),
@@ -204,6 +227,8 @@ impl App {
             jobs,
             sweeper,
             audit,
+            outbox,
+            mail_transport,
             inference,
             models_note: std::sync::Mutex::new("not loaded yet".into()),
         }))
@@ -243,9 +268,18 @@ impl App {
             self.sweeper.clone(),
             self.config.retention.schedule.clone(),
             self.clock.clone(),
+            shutdown.clone(),
+        );
+        let sender = crate::mail::send::spawn_sender(
+            self.outbox.clone(),
+            self.mail_transport.clone(),
             shutdown,
         );
-        Background { workers, scheduler }
+        Background {
+            workers,
+            scheduler,
+            sender,
+        }
     }
 
     /// Loads the models (see [`load_inference`]) for the server. Models that are missing with

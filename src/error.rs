@@ -209,7 +209,13 @@ impl From<AuthError> for ApiError {
                 retry_after: Some(retry_after),
                 ..ApiError::with(StatusCode::TOO_MANY_REQUESTS, code, &e)
             },
-            AuthError::WrongPassword => ApiError::with(StatusCode::FORBIDDEN, code, &e),
+            AuthError::WrongPassword
+            | AuthError::RegistrationClosed
+            | AuthError::InviteRequired => ApiError::with(StatusCode::FORBIDDEN, code, &e),
+            AuthError::AgeRequired(_) => ApiError::with(StatusCode::UNPROCESSABLE_ENTITY, code, &e),
+            AuthError::InvalidToken => ApiError::with(StatusCode::BAD_REQUEST, code, &e),
+            AuthError::Account(e) => e.into(),
+            AuthError::Mail(e) => ApiError::internal("mail", e),
             AuthError::InvalidPassword(_) => ApiError::with(StatusCode::BAD_REQUEST, code, &e),
             AuthError::InvalidName(_) => ApiError::with(StatusCode::BAD_REQUEST, code, &e),
             AuthError::NotFound(what) => ApiError::not_found(what),

@@ -81,6 +81,10 @@ typed_id!(
     /// An encrypted blob on disk (original upload, thumbnail, layer, export).
     BlobId
 );
+typed_id!(
+    /// A message in the outbox.
+    MailId
+);
 
 #[cfg(test)]
 mod tests {

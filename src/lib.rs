@@ -14,6 +14,7 @@
 //! - [`documents`]: layered documents — decompose jobs, import, editing with history, export.
 //! - [`retention`]: the TTL sweep and its cron schedule.
 //! - [`jobs`]: the persisted queue and its workers.
+//! - [`mail`]: the outbox — notices from minijinja templates, delivered by SMTP or spooled.
 //! - [`vault`]: what images and documents share — store, blobs, keyring, data keys.
 //! - [`store`]: sled behind typed methods — metadata, indexes, TTL index, jobs.
 //! - [`blobs`]: encrypted files (AES-256-GCM STREAM), master key generations, data keys.
@@ -42,6 +43,7 @@ pub mod ids;
 pub mod images;
 pub mod inference;
 pub mod jobs;
+pub mod mail;
 pub mod models;
 pub mod retention;
 pub mod store;

@@ -6,6 +6,8 @@
 //! too ([`bootstrap_admin`]), when a studio starts with no members.
 
 pub mod password;
+mod signup;
+pub use signup::SignUp;
 pub mod throttle;
 pub mod tokens;
 
@@ -16,8 +18,9 @@ use tokio::sync::Semaphore;
 
 use crate::blobs::{DataKey, Keyring};
 use crate::clock::{unix, SharedClock};
-use crate::config::{AuthConfig, BootstrapConfig};
+use crate::config::{AccountsConfig, BootstrapConfig, Config};
 use crate::ids::{ApiKeyId, UserId};
+use crate::mail::Outbox;
 use crate::store::{ApiKeyRecord, Plan, Role, SessionRecord, Store, StoreError, UserRecord};
 
 /// What can go wrong signing in and with sessions and API keys; `crate::error` maps each to
@@ -30,6 +33,18 @@ pub enum AuthError {
     RateLimited { retry_after: u64 },
     #[error("the current password is wrong")]
     WrongPassword,
+    #[error("confirm that you are at least {0} years old (age_confirmed: true) to sign up")]
+    AgeRequired(u32),
+    #[error("sign-up is closed on this studio; ask its operator for an account")]
+    RegistrationClosed,
+    #[error("sign-up on this studio is by invitation: send the invite you were given")]
+    InviteRequired,
+    #[error("this link is not valid: it was used already, it expired, or it was mistyped")]
+    InvalidToken,
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
     #[error("{0}")]
     InvalidPassword(String),
     #[error("{0}")]
@@ -51,6 +66,12 @@ impl AuthError {
             AuthError::InvalidCredentials => "invalid_credentials",
             AuthError::RateLimited { .. } => "rate_limited",
             AuthError::WrongPassword => "wrong_password",
+            AuthError::AgeRequired(_) => "age_required",
+            AuthError::RegistrationClosed => "registration_closed",
+            AuthError::InviteRequired => "invite_required",
+            AuthError::InvalidToken => "invalid_token",
+            AuthError::Account(e) => e.code(),
+            AuthError::Mail(e) => e.code(),
             AuthError::InvalidPassword(_) => "invalid_password",
             AuthError::InvalidName(_) => "invalid_name",
             AuthError::NotFound(_) => "not_found",
@@ -138,13 +159,25 @@ impl AccountError {
     }
 }
 
-/// Creates a member with a fresh data key wrapped by the current master key. Blocking
-/// (argon2); the caller flushes the store.
+/// Creates a member (their email counted as confirmed: an operator made them) with a fresh
+/// data key wrapped by the current master key. Blocking (argon2); the caller flushes the
+/// store.
 pub fn create_user(
     store: &Store,
     keyring: &Keyring,
     now: i64,
     new: NewUser<'_>,
+) -> Result<UserRecord, AccountError> {
+    insert_user(store, keyring, now, new, true)
+}
+
+/// [`create_user`], saying whether the email is confirmed already.
+fn insert_user(
+    store: &Store,
+    keyring: &Keyring,
+    now: i64,
+    new: NewUser<'_>,
+    verified: bool,
 ) -> Result<UserRecord, AccountError> {
     let email = validate_email(new.email).map_err(AccountError::Invalid)?;
     let name = validate_name(new.name).map_err(AccountError::Invalid)?;
@@ -163,6 +196,7 @@ pub fn create_user(
         password_hash: password::hash_password(new.password),
         created_at: now,
         last_active_at: now,
+        verified,
     };
     let wrapped = keyring.wrap(&DataKey::generate(), user.id);
     store.create_user(&user, &wrapped).map_err(|e| match e {
@@ -249,19 +283,32 @@ pub struct Auth {
     hashing: Arc<Semaphore>,
     throttle: Arc<throttle::LoginThrottle>,
     dummy_hash: Arc<str>,
+    keyring: Arc<Keyring>,
+    outbox: Outbox,
+    accounts: AccountsConfig,
 }
 
 impl Auth {
-    pub fn new(store: Store, clock: SharedClock, config: &AuthConfig) -> Self {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        keyring: Arc<Keyring>,
+        outbox: Outbox,
+        config: &Config,
+    ) -> Self {
+        let auth = &config.auth;
         Self {
             store,
-            throttle: Arc::new(throttle::LoginThrottle::new(config.into(), clock.clone())),
+            throttle: Arc::new(throttle::LoginThrottle::new(auth.into(), clock.clone())),
             clock,
+            keyring,
+            outbox,
+            accounts: config.accounts.clone(),
             policy: SessionPolicy {
-                idle_secs: config.session_idle_minutes as i64 * 60,
-                absolute_secs: config.session_absolute_hours as i64 * 3600,
+                idle_secs: auth.session_idle_minutes as i64 * 60,
+                absolute_secs: auth.session_absolute_hours as i64 * 3600,
             },
-            hashing: Arc::new(Semaphore::new(config.argon2_concurrency.max(1))),
+            hashing: Arc::new(Semaphore::new(auth.argon2_concurrency.max(1))),
             dummy_hash: password::hash_password("dummy password for timing").into(),
         }
     }

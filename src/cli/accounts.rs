@@ -207,6 +207,31 @@ pub fn audit_verify(config: Config) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `outbox list`: one line per message waiting or failed, then a total.
+pub fn outbox_list(config: Config) -> Result<(), CliError> {
+    require_store(&config)?;
+    let store = open_store(&config)?;
+    let messages = store.outbox()?;
+    println!(
+        "{:<36}  {:<14}  {:<8}  {:>8}  {:<20}  TO / LAST ERROR",
+        "ID", "NOTICE", "STATE", "ATTEMPTS", "NEXT ATTEMPT"
+    );
+    for m in &messages {
+        println!(
+            "{:<36}  {:<14}  {:<8}  {:>8}  {:<20}  {} / {}",
+            m.id,
+            m.notice,
+            if m.failed { "failed" } else { "waiting" },
+            m.attempts,
+            rfc3339(m.next_attempt_at),
+            m.to,
+            m.last_error.as_deref().unwrap_or("-")
+        );
+    }
+    println!("{} messages", messages.len());
+    Ok(())
+}
+
 /// `sweep [--dry-run] [--as-of T]`: one line per object, then a total.
 pub async fn sweep(config: Config, args: SweepArgs) -> Result<(), CliError> {
     let at = match args.as_of {

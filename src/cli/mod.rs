@@ -2,7 +2,7 @@
 //! only parses, loads the configuration and calls [`run`]. The commands:
 //! - `serve`: `serve [--listen ADDR]`, the studio (the default command);
 //! - `accounts`: `user add|list|delete`, `keys init|rotate`, `sweep [--dry-run] [--as-of]`,
-//!   `audit verify`;
+//!   `audit verify`, `outbox list`;
 //! - `offline`: `cutout`, `decompose`, `eval` on files, without a server or a store;
 //! - `models`: `models fetch|list|verify`;
 //! - `config print`.
@@ -131,6 +131,15 @@ pub enum Command {
     /// The hash-chained audit log
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// The mail waiting to be delivered
+    #[command(subcommand)]
+    Outbox(OutboxCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OutboxCommand {
+    /// Messages waiting (with their attempts and last error) and those that failed for good
+    List,
 }
 
 #[derive(Subcommand, Debug)]
@@ -311,6 +320,7 @@ pub async fn run(config: Config, command: Option<Command>) -> Result<(), CliErro
         Command::Keys(KeysCommand::Init { key_file }) => accounts::keys_init(config, key_file),
         Command::Sweep(args) => accounts::sweep(config, args).await,
         Command::Audit(AuditCommand::Verify) => accounts::audit_verify(config),
+        Command::Outbox(OutboxCommand::List) => accounts::outbox_list(config),
         Command::Models(cmd) => models::models(config, cmd),
         Command::Decompose(args) => offline::decompose(config, args),
         Command::Eval(args) => offline::eval(config, args),

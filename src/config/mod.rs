@@ -40,6 +40,8 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub auth: AuthConfig,
     pub bootstrap: BootstrapConfig,
+    pub accounts: AccountsConfig,
+    pub mail: MailConfig,
     pub models: ModelsConfig,
     pub inference: InferenceConfig,
     pub log: LogConfig,
@@ -128,6 +130,43 @@ pub struct AuthConfig {
     pub login_failures_per_client: u32,
     /// The longest lockout: each failure past the allowance doubles it, up to this.
     pub login_lockout_max_secs: u64,
+}
+
+/// Who may create an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Registration {
+    /// Only operators add members (`user add`).
+    Closed,
+    /// Anyone holding an invite an admin made.
+    Invite,
+    /// Anyone.
+    Open,
+}
+
+/// `[accounts]`: sign-up.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountsConfig {
+    pub registration: Registration,
+    /// The age a new member confirms they have reached (P14).
+    pub min_age: u32,
+    /// How long a verification or password-reset link stays valid.
+    pub token_hours: u64,
+}
+
+/// `[mail]`: the outbox's delivery.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// `smtps://user:pass@host:465` (implicit TLS), `smtp://user:pass@host:587?tls=required`
+    /// (STARTTLS) or `smtp://host:25`; empty = write each message as a `.eml` file under
+    /// `<data_dir>/outbox/`.
+    pub smtp_url: Secret,
+    /// The sender, e.g. `Studio <studio@example.com>`.
+    pub from: String,
+    /// The studio's address as members reach it; links in mails start with it.
+    pub base_url: String,
 }
 
 /// `[bootstrap]`: the first admin account, created on first start with no users.
@@ -316,6 +355,26 @@ impl Default for AuthConfig {
             login_failures_per_account: 5,
             login_failures_per_client: 20,
             login_lockout_max_secs: 900,
+        }
+    }
+}
+
+impl Default for AccountsConfig {
+    fn default() -> Self {
+        Self {
+            registration: Registration::Invite,
+            min_age: 13,
+            token_hours: 24,
+        }
+    }
+}
+
+impl Default for MailConfig {
+    fn default() -> Self {
+        Self {
+            smtp_url: Secret::default(),
+            from: "image-layered <noreply@localhost>".into(),
+            base_url: "http://127.0.0.1:8080".into(),
         }
     }
 }

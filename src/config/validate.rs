@@ -110,6 +110,37 @@ impl Config {
             ));
         }
 
+        check.range("accounts.min_age", self.accounts.min_age, 13..=120)?;
+        check.range("accounts.token_hours", self.accounts.token_hours, 1..=720)?;
+        let mail = &self.mail;
+        let from_address = mail
+            .from
+            .rsplit_once('<')
+            .map_or(mail.from.as_str(), |(_, a)| a.trim_end_matches('>'));
+        if !looks_like_email(from_address.trim()) {
+            return Err(check.invalid(
+                "mail.from",
+                format!("{:?}", mail.from),
+                "is not a sender: expected name@host or Name <name@host>".into(),
+            ));
+        }
+        if !(mail.base_url.starts_with("http://") || mail.base_url.starts_with("https://")) {
+            return Err(check.invalid(
+                "mail.base_url",
+                format!("{:?}", mail.base_url),
+                "must start with http:// or https://".into(),
+            ));
+        }
+        let smtp = mail.smtp_url.expose();
+        if !(smtp.is_empty() || smtp.starts_with("smtp://") || smtp.starts_with("smtps://")) {
+            return Err(check.invalid(
+                "mail.smtp_url",
+                "(secret)".into(),
+                "must start with smtp:// or smtps://, or be empty to spool to <data_dir>/outbox"
+                    .into(),
+            ));
+        }
+
         let inf = &self.inference;
         check.range("inference.intra_threads", inf.intra_threads, 0..=256)?;
         check.range("inference.concurrency", inf.concurrency, 1..=64)?;

@@ -4,7 +4,7 @@
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use super::handlers::{auth, documents, images, jobs, system, web};
+use super::handlers::{auth, documents, images, jobs, signup, system, web};
 use super::respond::HttpResult;
 use crate::error::ApiError;
 use crate::http::Server;
@@ -27,6 +27,24 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
         (_, ["api", "v1", rest @ ..]) => match (&method, rest) {
             (&M::POST, ["auth", "login"]) => ("/api/v1/auth/login", auth::login(app, req).await),
             (&M::POST, ["auth", "logout"]) => ("/api/v1/auth/logout", auth::logout(app, req).await),
+            (&M::POST, ["auth", "register"]) => {
+                ("/api/v1/auth/register", signup::register(app, req).await)
+            }
+            (&M::POST, ["auth", "verify"]) => {
+                ("/api/v1/auth/verify", signup::verify(app, req).await)
+            }
+            (&M::POST, ["auth", "password-reset"]) => (
+                "/api/v1/auth/password-reset",
+                signup::password_reset(app, req).await,
+            ),
+            (&M::POST, ["auth", "password-reset", "confirm"]) => (
+                "/api/v1/auth/password-reset/confirm",
+                signup::password_reset_confirm(app, req).await,
+            ),
+            (&M::POST, ["admin", "invites"]) => (
+                "/api/v1/admin/invites",
+                signup::create_invite(app, req).await,
+            ),
             (&M::POST, ["auth", "logout-all"]) => {
                 ("/api/v1/auth/logout-all", auth::logout_all(app, req).await)
             }
@@ -114,7 +132,11 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
 fn known_api_path(p: &[&str]) -> bool {
     matches!(
         p,
-        ["auth", "login" | "logout" | "logout-all"]
+        [
+            "auth",
+            "login" | "logout" | "logout-all" | "register" | "verify" | "password-reset"
+        ] | ["auth", "password-reset", "confirm"]
+            | ["admin", "invites"]
             | ["me"]
             | ["me", "password"]
             | ["keys"]

@@ -10,6 +10,7 @@ mod codec;
 mod documents;
 mod images;
 mod jobs;
+mod outbox;
 mod records;
 mod ttl;
 mod users;
@@ -20,8 +21,8 @@ use std::path::{Path, PathBuf};
 pub use audit::AuditHead;
 pub use records::{
     ApiKeyRecord, AuditEntry, DocState, DocumentMode, DocumentRecord, HistoryOp, ImageRecord,
-    ImageState, JobError, JobKind, JobRecord, JobState, LayerRecord, LogEntry, Plan, Role,
-    SessionRecord, UserRecord,
+    ImageState, JobError, JobKind, JobRecord, JobState, LayerRecord, LogEntry, OutboxMessage, Plan,
+    Role, SessionRecord, TokenKind, TokenRecord, UserRecord,
 };
 pub use ttl::{TtlEntry, TtlKind};
 
@@ -90,6 +91,8 @@ pub struct Store {
     documents_by_image: sled::Tree,
     document_log: sled::Tree,
     audit: sled::Tree,
+    outbox: sled::Tree,
+    tokens: sled::Tree,
 }
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -131,6 +134,8 @@ impl Store {
             documents_by_image: t("documents_by_image")?,
             document_log: t("document_log")?,
             audit: t("audit")?,
+            outbox: t("outbox")?,
+            tokens: t("tokens")?,
             db,
         };
         store.check_schema()?;

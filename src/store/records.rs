@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::decompose::{DecomposeMode, LayerCount};
 use crate::engine::LayerKind;
 use crate::engine::{ExifInfo, ImageFormatKind};
-use crate::ids::{ApiKeyId, BlobId, DocumentId, ImageId, JobId, LayerId, UserId};
+use crate::ids::{ApiKeyId, BlobId, DocumentId, ImageId, JobId, LayerId, MailId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,6 +57,38 @@ pub struct UserRecord {
     pub password_hash: String,
     pub created_at: i64,
     pub last_active_at: i64,
+    /// Whether the member confirmed their email address (members made by an operator, and
+    /// every member from before sign-up existed, count as confirmed).
+    #[serde(default = "confirmed")]
+    pub verified: bool,
+}
+
+fn confirmed() -> bool {
+    true
+}
+
+/// What a single-use token stored by its hash lets its holder do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// Confirm the member's email address.
+    VerifyEmail,
+    /// Set a new password.
+    PasswordReset,
+    /// Sign up while registration is by invite.
+    Invite,
+}
+
+/// A single-use token; the key is the SHA-256 of the token, never the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    pub kind: TokenKind,
+    /// The member it is for (verification, reset).
+    pub user_id: Option<UserId>,
+    /// The plan an invite grants.
+    pub plan: Option<Plan>,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 /// A login session; the key is the SHA-256 of the cookie token, never the token.
@@ -269,6 +301,26 @@ pub struct AuditEntry {
     pub detail: serde_json::Value,
     pub prev_hash: String,
     pub hash: String,
+}
+
+/// A message waiting in the outbox (delivered ones are removed: the store keeps no copy of a
+/// mail, nor of the link it carried).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutboxMessage {
+    pub id: MailId,
+    pub to: String,
+    /// Which notice, e.g. `verify_email` (the template's name).
+    pub notice: String,
+    pub subject: String,
+    pub body: String,
+    pub created_at: i64,
+    pub attempts: u32,
+    /// Not tried again before this time (backoff after a failed delivery).
+    pub next_attempt_at: i64,
+    /// The last delivery failure, if any.
+    pub last_error: Option<String>,
+    /// Gave up after too many failures (kept for the operator to see).
+    pub failed: bool,
 }
 
 /// How a document was made (stored as these strings).

@@ -7,7 +7,7 @@ use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
 use super::codec::{decode, encode};
-use super::records::{ApiKeyRecord, SessionRecord, UserRecord};
+use super::records::{ApiKeyRecord, SessionRecord, TokenRecord, UserRecord};
 use super::ttl::{clear_tx, set_tx, TtlKind};
 use super::{Result, Store, StoreError};
 use crate::blobs::WrappedKey;
@@ -171,6 +171,28 @@ impl Store {
             self.delete_session(k)?;
         }
         Ok(doomed.len())
+    }
+
+    // ---- single-use tokens ----------------------------------------------------------------
+
+    pub fn put_token(&self, hash: &[u8; 32], rec: &TokenRecord) -> Result<()> {
+        self.tokens.insert(hash, encode(rec))?;
+        Ok(())
+    }
+
+    pub fn get_token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
+        self.tokens
+            .get(hash)?
+            .map(|v| decode("tokens", &v))
+            .transpose()
+    }
+
+    /// Removes a token and returns it: whoever takes it first is the only one to use it.
+    pub fn take_token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
+        self.tokens
+            .remove(hash)?
+            .map(|v| decode("tokens", &v))
+            .transpose()
     }
 
     // ---- API keys ----------------------------------------------------------------------

@@ -11,5 +11,6 @@ mod deletion;
 mod documents;
 mod edits;
 mod retention;
+mod signup;
 mod support;
 mod uploads;

@@ -13,6 +13,7 @@ mod crash;
 mod decompose;
 mod keys;
 mod models;
+mod outbox;
 mod store_lock;
 mod studio;
 mod sweep;

@@ -26,7 +26,7 @@ struct LoginBody {
 fn me_json(u: &UserRecord) -> serde_json::Value {
     serde_json::json!({
         "id": u.id, "email": u.email, "name": u.name,
-        "role": u.role, "plan": u.plan,
+        "role": u.role, "plan": u.plan, "verified": u.verified,
         // Credits arrive with billing; until then usage is not metered.
         "credits": null,
     })

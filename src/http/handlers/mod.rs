@@ -3,5 +3,6 @@ pub mod auth;
 pub mod documents;
 pub mod images;
 pub mod jobs;
+pub mod signup;
 pub mod system;
 pub mod web;
