@@ -25,6 +25,7 @@ use crate::jobs::{JobContext, JobFailure, JobHandler, JobQueue};
 use crate::mail::send::Transport;
 use crate::mail::Outbox;
 use crate::models::{FetchProgress, ModelError, ModelStore};
+use crate::privacy::PrivacyService;
 use crate::retention::Sweeper;
 use crate::store::{JobKind, Store, StoreError};
 use crate::vault::Vault;
@@ -81,6 +82,7 @@ pub struct App {
     pub sweeper: Sweeper,
     pub audit: AuditLog,
     pub outbox: Outbox,
+    pub privacy: PrivacyService,
     mail_transport: Transport,
     /// The inference service, once [`App::load_models`] has loaded it.
     pub inference: InferenceSlot,
@@ -194,6 +196,7 @@ impl App {
             audit.clone(),
             &config,
         );
+        let privacy = PrivacyService::new(vault.clone(), clock.clone(), audit.clone());
         let documents = DocumentService::new(
             vault,
             images.clone(),
@@ -228,6 +231,7 @@ impl App {
             sweeper,
             audit,
             outbox,
+            privacy,
             mail_transport,
             inference,
             models_note: std::sync::Mutex::new("not loaded yet".into()),

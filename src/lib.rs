@@ -12,6 +12,7 @@
 //! - [`audit`]: the append-only, hash-chained audit log and its verifier.
 //! - [`images`]: uploads as a service; the thumbnail and cutout jobs.
 //! - [`documents`]: layered documents — decompose jobs, import, editing with history, export.
+//! - [`privacy`]: members' rights over their data: consents and the training export.
 //! - [`retention`]: the TTL sweep and its cron schedule.
 //! - [`jobs`]: the persisted queue and its workers.
 //! - [`mail`]: the outbox — notices from minijinja templates, delivered by SMTP or spooled.
@@ -45,6 +46,7 @@ pub mod inference;
 pub mod jobs;
 pub mod mail;
 pub mod models;
+pub mod privacy;
 pub mod retention;
 pub mod store;
 pub mod vault;

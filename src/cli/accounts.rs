@@ -207,6 +207,23 @@ pub fn audit_verify(config: Config) -> Result<(), CliError> {
     Ok(())
 }
 
+/// `training export --out DIR`: the originals of consenting members only.
+pub fn training_export(config: Config, out: &std::path::Path) -> Result<(), CliError> {
+    require_store(&config)?;
+    let app = App::open(config, Arc::new(SystemClock))?;
+    let done = app
+        .privacy
+        .training_export(out)
+        .map_err(CliError::runtime)?;
+    println!(
+        "{} images of {} consenting members written to {}",
+        done.images,
+        done.members,
+        out.display()
+    );
+    Ok(())
+}
+
 /// `outbox list`: one line per message waiting or failed, then a total.
 pub fn outbox_list(config: Config) -> Result<(), CliError> {
     require_store(&config)?;

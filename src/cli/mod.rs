@@ -2,7 +2,7 @@
 //! only parses, loads the configuration and calls [`run`]. The commands:
 //! - `serve`: `serve [--listen ADDR]`, the studio (the default command);
 //! - `accounts`: `user add|list|delete`, `keys init|rotate`, `sweep [--dry-run] [--as-of]`,
-//!   `audit verify`, `outbox list`;
+//!   `audit verify`, `outbox list`, `training export`;
 //! - `offline`: `cutout`, `decompose`, `eval` on files, without a server or a store;
 //! - `models`: `models fetch|list|verify`;
 //! - `config print`.
@@ -134,6 +134,18 @@ pub enum Command {
     /// The mail waiting to be delivered
     #[command(subcommand)]
     Outbox(OutboxCommand),
+    /// Images for model training, from consenting members only
+    #[command(subcommand)]
+    Training(TrainingCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrainingCommand {
+    /// Copy the originals of the members whose training consent is on now to OUT/<member>/
+    Export {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -321,6 +333,9 @@ pub async fn run(config: Config, command: Option<Command>) -> Result<(), CliErro
         Command::Sweep(args) => accounts::sweep(config, args).await,
         Command::Audit(AuditCommand::Verify) => accounts::audit_verify(config),
         Command::Outbox(OutboxCommand::List) => accounts::outbox_list(config),
+        Command::Training(TrainingCommand::Export { out }) => {
+            accounts::training_export(config, &out)
+        }
         Command::Models(cmd) => models::models(config, cmd),
         Command::Decompose(args) => offline::decompose(config, args),
         Command::Eval(args) => offline::eval(config, args),

@@ -49,6 +49,12 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
                 ("/api/v1/auth/logout-all", auth::logout_all(app, req).await)
             }
             (&M::GET, ["me"]) => ("/api/v1/me", auth::me(app, req).await),
+            (&M::GET, ["me", "consents"]) => {
+                ("/api/v1/me/consents", auth::consents(app, req).await)
+            }
+            (&M::PUT, ["me", "consents"]) => {
+                ("/api/v1/me/consents", auth::update_consents(app, req).await)
+            }
             (&M::POST, ["me", "password"]) => {
                 ("/api/v1/me/password", auth::change_password(app, req).await)
             }
@@ -138,7 +144,7 @@ fn known_api_path(p: &[&str]) -> bool {
         ] | ["auth", "password-reset", "confirm"]
             | ["admin", "invites"]
             | ["me"]
-            | ["me", "password"]
+            | ["me", "password" | "consents"]
             | ["keys"]
             | ["keys", _]
             | ["images"]

@@ -20,9 +20,10 @@ use std::path::{Path, PathBuf};
 
 pub use audit::AuditHead;
 pub use records::{
-    ApiKeyRecord, AuditEntry, DocState, DocumentMode, DocumentRecord, HistoryOp, ImageRecord,
-    ImageState, JobError, JobKind, JobRecord, JobState, LayerRecord, LogEntry, OutboxMessage, Plan,
-    Role, SessionRecord, TokenKind, TokenRecord, UserRecord,
+    ApiKeyRecord, AuditEntry, ConsentChange, ConsentKind, ConsentRecord, DocState, DocumentMode,
+    DocumentRecord, HistoryOp, ImageRecord, ImageState, JobError, JobKind, JobRecord, JobState,
+    LayerRecord, LogEntry, OutboxMessage, Plan, Role, SessionRecord, TokenKind, TokenRecord,
+    UserRecord,
 };
 pub use ttl::{TtlEntry, TtlKind};
 
@@ -93,6 +94,7 @@ pub struct Store {
     audit: sled::Tree,
     outbox: sled::Tree,
     tokens: sled::Tree,
+    consents: sled::Tree,
 }
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -136,6 +138,7 @@ impl Store {
             audit: t("audit")?,
             outbox: t("outbox")?,
             tokens: t("tokens")?,
+            consents: t("consents")?,
             db,
         };
         store.check_schema()?;

@@ -67,6 +67,71 @@ fn confirmed() -> bool {
     true
 }
 
+/// The purposes a member can consent to (P9, P12); every one is off until they turn it on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentKind {
+    /// Their images may be used to train models.
+    Training,
+    /// Their usage may be counted in (aggregated) analytics.
+    Analytics,
+    /// They may be mailed about the studio's news.
+    Marketing,
+}
+
+/// One change of a consent, as the history keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentChange {
+    pub kind: ConsentKind,
+    pub value: bool,
+    pub at: i64,
+    /// The privacy policy version in force when it changed.
+    pub policy_version: u32,
+}
+
+/// A member's consents: the current values and every change, oldest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentRecord {
+    pub training: bool,
+    pub analytics: bool,
+    pub marketing: bool,
+    pub history: Vec<ConsentChange>,
+}
+
+impl ConsentRecord {
+    pub fn get(&self, kind: ConsentKind) -> bool {
+        match kind {
+            ConsentKind::Training => self.training,
+            ConsentKind::Analytics => self.analytics,
+            ConsentKind::Marketing => self.marketing,
+        }
+    }
+
+    fn slot(&mut self, kind: ConsentKind) -> &mut bool {
+        match kind {
+            ConsentKind::Training => &mut self.training,
+            ConsentKind::Analytics => &mut self.analytics,
+            ConsentKind::Marketing => &mut self.marketing,
+        }
+    }
+
+    /// Sets a consent; a change (not a repeat) is appended to the history. Returns whether
+    /// it changed.
+    pub fn set(&mut self, kind: ConsentKind, value: bool, at: i64, policy_version: u32) -> bool {
+        if self.get(kind) == value {
+            return false;
+        }
+        *self.slot(kind) = value;
+        self.history.push(ConsentChange {
+            kind,
+            value,
+            at,
+            policy_version,
+        });
+        true
+    }
+}
+
 /// What a single-use token stored by its hash lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,7 +7,7 @@ use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
 use super::codec::{decode, encode};
-use super::records::{ApiKeyRecord, SessionRecord, TokenRecord, UserRecord};
+use super::records::{ApiKeyRecord, ConsentRecord, SessionRecord, TokenRecord, UserRecord};
 use super::ttl::{clear_tx, set_tx, TtlKind};
 use super::{Result, Store, StoreError};
 use crate::blobs::WrappedKey;
@@ -85,6 +85,7 @@ impl Store {
             Ok::<_, ConflictableTransactionError<String>>(())
         })?;
         self.delete_sessions_of(id, None)?;
+        self.consents.remove(id.as_bytes())?;
         for key in self.list_api_keys(id)? {
             self.api_keys.remove(key.id.as_bytes())?;
         }
@@ -171,6 +172,23 @@ impl Store {
             self.delete_session(k)?;
         }
         Ok(doomed.len())
+    }
+
+    // ---- consents -------------------------------------------------------------------------
+
+    /// The member's consents (all off when never set).
+    pub fn consents(&self, user: UserId) -> Result<ConsentRecord> {
+        Ok(self
+            .consents
+            .get(user.as_bytes())?
+            .map(|v| decode("consents", &v))
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    pub fn put_consents(&self, user: UserId, rec: &ConsentRecord) -> Result<()> {
+        self.consents.insert(user.as_bytes(), encode(rec))?;
+        Ok(())
     }
 
     // ---- single-use tokens ----------------------------------------------------------------

@@ -6,6 +6,7 @@ mod common;
 
 mod access;
 mod auth;
+mod consents;
 mod cutout;
 mod deletion;
 mod documents;

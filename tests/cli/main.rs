@@ -18,5 +18,6 @@ mod store_lock;
 mod studio;
 mod sweep;
 mod tls;
+mod training;
 mod upgrade;
 mod users;

@@ -5,6 +5,7 @@ use hyper::header::{HeaderValue, SET_COOKIE};
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
+use crate::audit::Actor;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::http::request::{authenticate, parse_json, read_body, session_cookie_name};
@@ -12,7 +13,8 @@ use crate::http::respond::{empty, json, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::{blocking, ClientAddr, Server};
 use crate::ids::ApiKeyId;
-use crate::store::UserRecord;
+use crate::privacy::ConsentUpdate;
+use crate::store::{ConsentRecord, UserRecord};
 
 const SMALL_BODY: u64 = 16 * 1024;
 
@@ -99,6 +101,40 @@ pub async fn change_password(app: &Server, req: Request<Incoming>) -> HttpResult
         )
         .await?;
     Ok(empty(StatusCode::NO_CONTENT))
+}
+
+fn consents_json(c: &ConsentRecord) -> serde_json::Value {
+    serde_json::json!({
+        "training": c.training,
+        "analytics": c.analytics,
+        "marketing": c.marketing,
+        "history": c.history.iter().map(|h| serde_json::json!({
+            "kind": h.kind, "value": h.value, "at": rfc3339(h.at),
+            "policy_version": h.policy_version,
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// `GET /api/v1/me/consents`: every consent (off until turned on) and their history.
+pub async fn consents(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = authenticate(app, &parts).await?;
+    let privacy = app.privacy.clone();
+    let rec = blocking(move || privacy.consents(p.user.id)).await?;
+    Ok(json(StatusCode::OK, &consents_json(&rec)))
+}
+
+/// `PUT /api/v1/me/consents` `{training?,analytics?,marketing?}`: the ones named change;
+/// every change is kept in the history.
+pub async fn update_consents(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = authenticate(app, &parts).await?;
+    let update: ConsentUpdate = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
+    let privacy = app.privacy.clone();
+    let actor = Actor::of(&p.user);
+    let rec = blocking(move || privacy.update_consents(actor, p.user.id, &update)).await?;
+    app.store.flush().await?;
+    Ok(json(StatusCode::OK, &consents_json(&rec)))
 }
 
 pub async fn me(app: &Server, req: Request<Incoming>) -> HttpResult {

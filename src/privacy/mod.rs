@@ -1,0 +1,99 @@
+//! Members' rights over their data, kept by mechanism: consents with their history (P9,
+//! P12) and the training export that honours them. Every consent change is appended to the
+//! member's history with the policy version in force, and to the audit log.
+//!
+//! Invariants: every consent is off until its member turns it on; the history only grows
+//! (a repeat of the current value appends nothing); the training export reads consents at
+//! the moment it runs and copies the originals of consenting members only.
+
+mod training;
+
+use serde::Deserialize;
+
+use crate::audit::{Actor, AuditLog};
+use crate::clock::{unix, SharedClock};
+use crate::ids::UserId;
+use crate::store::{ConsentKind, ConsentRecord, Store, StoreError};
+use crate::vault::Vault;
+
+pub use training::TrainingExport;
+
+/// The privacy policy version in force (versions and their publication come later; a
+/// fresh install has version 1, the built-in text).
+pub const POLICY_VERSION: u32 = 1;
+
+/// A consent update as `PUT /api/v1/me/consents` takes it: the ones named change.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsentUpdate {
+    #[serde(default)]
+    pub training: Option<bool>,
+    #[serde(default)]
+    pub analytics: Option<bool>,
+    #[serde(default)]
+    pub marketing: Option<bool>,
+}
+
+/// Consents and the training export; cheap to clone.
+#[derive(Clone)]
+pub struct PrivacyService {
+    vault: Vault,
+    clock: SharedClock,
+    audit: AuditLog,
+}
+
+impl PrivacyService {
+    pub fn new(vault: Vault, clock: SharedClock, audit: AuditLog) -> Self {
+        Self {
+            vault,
+            clock,
+            audit,
+        }
+    }
+
+    fn store(&self) -> &Store {
+        &self.vault.store
+    }
+
+    /// The member's consents (blocking).
+    pub fn consents(&self, user: UserId) -> Result<ConsentRecord, StoreError> {
+        self.store().consents(user)
+    }
+
+    /// Applies the changes named in `update` (blocking; the caller flushes): each one that
+    /// changes a value is appended to the history and to the audit log.
+    pub fn update_consents(
+        &self,
+        actor: Actor,
+        user: UserId,
+        update: &ConsentUpdate,
+    ) -> Result<ConsentRecord, StoreError> {
+        let mut rec = self.store().consents(user)?;
+        let now = unix(self.clock.now());
+        let wanted = [
+            (ConsentKind::Training, update.training),
+            (ConsentKind::Analytics, update.analytics),
+            (ConsentKind::Marketing, update.marketing),
+        ];
+        let mut changed = Vec::new();
+        for (kind, value) in wanted {
+            if let Some(v) = value {
+                if rec.set(kind, v, now, POLICY_VERSION) {
+                    changed.push((kind, v));
+                }
+            }
+        }
+        if !changed.is_empty() {
+            self.store().put_consents(user, &rec)?;
+            for (kind, value) in changed {
+                self.audit.record(
+                    actor,
+                    "consent.change",
+                    format!("user:{user}"),
+                    serde_json::json!({"kind": kind, "value": value, "policy_version": POLICY_VERSION}),
+                )?;
+            }
+        }
+        Ok(rec)
+    }
+}
