@@ -196,7 +196,13 @@ impl App {
             audit.clone(),
             &config,
         );
-        let privacy = PrivacyService::new(vault.clone(), clock.clone(), audit.clone());
+        let privacy = PrivacyService::new(
+            vault.clone(),
+            clock.clone(),
+            audit.clone(),
+            outbox.clone(),
+            &config.privacy,
+        );
         let documents = DocumentService::new(
             vault,
             images.clone(),
@@ -213,6 +219,7 @@ impl App {
         );
         let sweeper = Sweeper::new(
             store.clone(),
+            blobs.clone(),
             images.clone(),
             documents.clone(),
             audit.clone(),

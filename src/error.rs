@@ -238,6 +238,15 @@ impl From<AccountError> for ApiError {
     }
 }
 
+impl From<crate::mail::MailError> for ApiError {
+    fn from(e: crate::mail::MailError) -> Self {
+        match e {
+            crate::mail::MailError::Store(e) => e.into(),
+            other => ApiError::internal("mail", other),
+        }
+    }
+}
+
 impl From<SweepError> for ApiError {
     fn from(e: SweepError) -> Self {
         match e {

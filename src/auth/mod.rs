@@ -472,6 +472,33 @@ impl Auth {
         Ok(())
     }
 
+    /// Checks the member's current password (under the hashing cap, like a login), before a
+    /// change that needs it said again.
+    pub async fn confirm_password(&self, user: UserId, pw: &str) -> Result<(), AuthError> {
+        if pw.len() > password::MAX_PASSWORD_BYTES {
+            return Err(AuthError::WrongPassword);
+        }
+        let rec = self
+            .store
+            .get_user(user)?
+            .ok_or(AuthError::NotFound("member"))?;
+        let _permit = self
+            .hashing
+            .acquire()
+            .await
+            .map_err(|e| AuthError::internal("semaphore", e))?;
+        let pw = pw.to_string();
+        let ok =
+            tokio::task::spawn_blocking(move || password::verify_password(&pw, &rec.password_hash))
+                .await
+                .map_err(|e| AuthError::internal("password check", e))?;
+        if ok {
+            Ok(())
+        } else {
+            Err(AuthError::WrongPassword)
+        }
+    }
+
     pub async fn logout(&self, session: &[u8; 32]) -> Result<(), AuthError> {
         self.store.delete_session(session)?;
         self.store.flush().await?;

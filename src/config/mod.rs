@@ -42,6 +42,7 @@ pub struct Config {
     pub bootstrap: BootstrapConfig,
     pub accounts: AccountsConfig,
     pub mail: MailConfig,
+    pub privacy: PrivacyConfig,
     pub models: ModelsConfig,
     pub inference: InferenceConfig,
     pub log: LogConfig,
@@ -153,6 +154,22 @@ pub struct AccountsConfig {
     pub min_age: u32,
     /// How long a verification or password-reset link stays valid.
     pub token_hours: u64,
+}
+
+/// `[privacy]`: what the privacy promises leave to the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// A deleted account's files are purged within this many days (P5).
+    pub deletion_purge_days: u64,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        Self {
+            deletion_purge_days: 30,
+        }
+    }
 }
 
 /// `[mail]`: the outbox's delivery.

@@ -111,6 +111,11 @@ impl Config {
         }
 
         check.range("accounts.min_age", self.accounts.min_age, 13..=120)?;
+        check.range(
+            "privacy.deletion_purge_days",
+            self.privacy.deletion_purge_days,
+            1..=30,
+        )?;
         check.range("accounts.token_hours", self.accounts.token_hours, 1..=720)?;
         let mail = &self.mail;
         let from_address = mail

@@ -49,6 +49,7 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
                 ("/api/v1/auth/logout-all", auth::logout_all(app, req).await)
             }
             (&M::GET, ["me"]) => ("/api/v1/me", auth::me(app, req).await),
+            (&M::DELETE, ["me"]) => ("/api/v1/me", auth::delete_me(app, req).await),
             (&M::GET, ["me", "consents"]) => {
                 ("/api/v1/me/consents", auth::consents(app, req).await)
             }

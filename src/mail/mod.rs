@@ -34,6 +34,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "password_reset",
         include_str!("../../web/templates/mail/password_reset.txt"),
     ),
+    (
+        "deletion_receipt",
+        include_str!("../../web/templates/mail/deletion_receipt.txt"),
+    ),
 ];
 
 /// A notice to compose.
@@ -43,6 +47,13 @@ pub enum Notice {
     VerifyEmail { name: String, token: String },
     /// Choose a new password.
     PasswordReset { name: String, token: String },
+    /// The receipt of an account deletion (P5); times in RFC 3339.
+    DeletionReceipt {
+        name: String,
+        receipt_id: String,
+        requested_at: String,
+        purge_by: String,
+    },
 }
 
 impl Notice {
@@ -50,6 +61,7 @@ impl Notice {
         match self {
             Notice::VerifyEmail { .. } => "verify_email",
             Notice::PasswordReset { .. } => "password_reset",
+            Notice::DeletionReceipt { .. } => "deletion_receipt",
         }
     }
 }
@@ -112,22 +124,32 @@ impl Outbox {
     /// Renders a notice to `to`: (subject, body).
     pub fn compose(&self, to: &str, notice: &Notice) -> Result<(String, String), MailError> {
         let name = notice.template();
-        let (who, link) = match notice {
-            Notice::VerifyEmail { name, token } => (name, self.link("/verify", token)),
-            Notice::PasswordReset { name, token } => (name, self.link("/reset", token)),
+        let base = minijinja::context! {
+            studio => "image-layered",
+            email => to,
+            hours => self.token_hours,
+        };
+        let ctx = match notice {
+            Notice::VerifyEmail { name, token } => minijinja::context! {
+                name => name, link => self.link("/verify", token), ..base
+            },
+            Notice::PasswordReset { name, token } => minijinja::context! {
+                name => name, link => self.link("/reset", token), ..base
+            },
+            Notice::DeletionReceipt {
+                name,
+                receipt_id,
+                requested_at,
+                purge_by,
+            } => minijinja::context! {
+                name => name, receipt_id => receipt_id, requested_at => requested_at,
+                purge_by => purge_by, ..base
+            },
         };
         let text = self
             .templates
             .get_template(name)
-            .and_then(|t| {
-                t.render(minijinja::context! {
-                    studio => "image-layered",
-                    name => who,
-                    email => to,
-                    link => link,
-                    hours => self.token_hours,
-                })
-            })
+            .and_then(|t| t.render(ctx))
             .map_err(|e| MailError::Template(name, e.to_string()))?;
         let (head, body) = text
             .split_once("\n\n")

@@ -1,21 +1,28 @@
 //! Members' rights over their data, kept by mechanism: consents with their history (P9,
-//! P12) and the training export that honours them. Every consent change is appended to the
+//! P12) and the training export that honours them, and account deletion (P5): at once the
+//! member's sessions, API keys and wrapped data key are gone (so their files are unreadable
+//! from that moment), a receipt is mailed, and the next sweep purges the files and records
+//! (`crate::retention`), at the latest `privacy.deletion_purge_days` later. Every consent change is appended to the
 //! member's history with the policy version in force, and to the audit log.
 //!
 //! Invariants: every consent is off until its member turns it on; the history only grows
 //! (a repeat of the current value appends nothing); the training export reads consents at
 //! the moment it runs and copies the originals of consenting members only.
 
+mod deletion;
 mod training;
 
 use serde::Deserialize;
 
 use crate::audit::{Actor, AuditLog};
 use crate::clock::{unix, SharedClock};
+use crate::config::PrivacyConfig;
 use crate::ids::UserId;
+use crate::mail::Outbox;
 use crate::store::{ConsentKind, ConsentRecord, Store, StoreError};
 use crate::vault::Vault;
 
+pub use deletion::Receipt;
 pub use training::TrainingExport;
 
 /// The privacy policy version in force (versions and their publication come later; a
@@ -40,14 +47,24 @@ pub struct PrivacyService {
     vault: Vault,
     clock: SharedClock,
     audit: AuditLog,
+    outbox: Outbox,
+    config: PrivacyConfig,
 }
 
 impl PrivacyService {
-    pub fn new(vault: Vault, clock: SharedClock, audit: AuditLog) -> Self {
+    pub fn new(
+        vault: Vault,
+        clock: SharedClock,
+        audit: AuditLog,
+        outbox: Outbox,
+        config: &PrivacyConfig,
+    ) -> Self {
         Self {
             vault,
             clock,
             audit,
+            outbox,
+            config: config.clone(),
         }
     }
 

@@ -1,5 +1,6 @@
 //! Retention: the sweep deletes everything due in the TTL index — images with their blobs,
-//! expired sessions — in bounded batches, soonest expiry first, logging each removal and
+//! documents, expired sessions — and purges the members who deleted their accounts (their
+//! key is already gone; their records and files go now), in bounded batches, soonest expiry first, logging each removal and
 //! appending it to the audit log. It is
 //! idempotent (an entry whose object is already gone is dropped) and safe to interrupt: each
 //! object's metadata is removed and flushed before its files. A cron schedule from the config
@@ -15,7 +16,10 @@ use crate::clock::{unix, SharedClock};
 use crate::documents::{DocumentError, DocumentService};
 use crate::ids::{DocumentId, ImageId};
 use crate::images::{ImageError, ImageService};
-use crate::store::{Store, StoreError, TtlEntry, TtlKind};
+use std::sync::Arc;
+
+use crate::blobs::BlobStore;
+use crate::store::{DeletionRecord, Store, StoreError, TtlEntry, TtlKind};
 
 /// Why a sweep stopped (what it removed before stays removed).
 #[derive(Debug, thiserror::Error)]
@@ -66,10 +70,21 @@ fn describe(e: &TtlEntry) -> Swept {
     }
 }
 
+/// A deleted member's purge as the sweep reports it.
+fn purge_item(d: &DeletionRecord) -> Swept {
+    Swept {
+        kind: "member",
+        id: d.user_id.to_string(),
+        expired_at: d.requested_at,
+        owner: Some(d.user_id.to_string()),
+    }
+}
+
 /// Runs sweeps against the store.
 #[derive(Clone)]
 pub struct Sweeper {
     store: Store,
+    blobs: Arc<BlobStore>,
     images: ImageService,
     documents: DocumentService,
     audit: AuditLog,
@@ -79,6 +94,7 @@ pub struct Sweeper {
 impl Sweeper {
     pub fn new(
         store: Store,
+        blobs: Arc<BlobStore>,
         images: ImageService,
         documents: DocumentService,
         audit: AuditLog,
@@ -86,6 +102,7 @@ impl Sweeper {
     ) -> Self {
         Self {
             store,
+            blobs,
             images,
             documents,
             audit,
@@ -95,12 +112,52 @@ impl Sweeper {
 
     /// What a sweep at `as_of` would remove, without removing anything.
     pub fn due(&self, as_of: i64) -> Result<Vec<Swept>, SweepError> {
-        Ok(self
+        let mut due: Vec<Swept> = self
             .store
             .ttl_due(as_of, usize::MAX)?
             .iter()
             .map(describe)
-            .collect())
+            .collect();
+        due.extend(self.store.deletions()?.iter().map(purge_item));
+        Ok(due)
+    }
+
+    /// Purges every deleted member (their key is already gone): every image with its
+    /// documents, every job, the files left under their folder, and the tombstone last, so
+    /// an interrupted purge runs again. Recorded in the audit log.
+    async fn purge_deleted_members(&self) -> Result<Vec<Swept>, SweepError> {
+        let mut purged = Vec::new();
+        for tombstone in self.store.deletions()? {
+            let user = tombstone.user_id;
+            for img in self.store.list_images(user)? {
+                self.images.delete_any(img.id).await?;
+            }
+            for job in self.store.jobs_of(user)? {
+                self.store.delete_job(job.id)?;
+            }
+            self.store.delete_user(user)?;
+            self.store.flush().await?;
+            let blobs = self.blobs.clone();
+            let files = tokio::task::spawn_blocking(move || blobs.delete_owner(user))
+                .await
+                .map_err(|e| StoreError::Conflict(format!("purge task: {e}")))?
+                .unwrap_or_else(|e| {
+                    tracing::warn!(member = %user, "could not remove every file (the reconciler will): {e}");
+                    0
+                });
+            self.store.remove_deletion(user)?;
+            let item = purge_item(&tombstone);
+            self.audit.record(
+                Actor::Sweep,
+                "sweep.purge",
+                format!("user:{user}"),
+                serde_json::json!({"receipt": tombstone.receipt_id, "files": files}),
+            )?;
+            self.store.flush().await?;
+            tracing::info!(member = %user, files, "retention: purged a deleted member");
+            purged.push(item);
+        }
+        Ok(purged)
     }
 
     /// Removes everything due at `as_of`, batch by batch; returns what was removed.
@@ -151,6 +208,7 @@ impl Sweeper {
             }
             self.store.flush().await?;
         }
+        removed.extend(self.purge_deleted_members().await?);
         if !removed.is_empty() {
             tracing::info!(removed = removed.len(), "retention sweep finished");
         }

@@ -20,10 +20,10 @@ use std::path::{Path, PathBuf};
 
 pub use audit::AuditHead;
 pub use records::{
-    ApiKeyRecord, AuditEntry, ConsentChange, ConsentKind, ConsentRecord, DocState, DocumentMode,
-    DocumentRecord, HistoryOp, ImageRecord, ImageState, JobError, JobKind, JobRecord, JobState,
-    LayerRecord, LogEntry, OutboxMessage, Plan, Role, SessionRecord, TokenKind, TokenRecord,
-    UserRecord,
+    ApiKeyRecord, AuditEntry, ConsentChange, ConsentKind, ConsentRecord, DeletionRecord, DocState,
+    DocumentMode, DocumentRecord, HistoryOp, ImageRecord, ImageState, JobError, JobKind, JobRecord,
+    JobState, LayerRecord, LogEntry, OutboxMessage, Plan, Role, SessionRecord, TokenKind,
+    TokenRecord, UserRecord,
 };
 pub use ttl::{TtlEntry, TtlKind};
 
@@ -95,6 +95,7 @@ pub struct Store {
     outbox: sled::Tree,
     tokens: sled::Tree,
     consents: sled::Tree,
+    deletions: sled::Tree,
 }
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -139,6 +140,7 @@ impl Store {
             outbox: t("outbox")?,
             tokens: t("tokens")?,
             consents: t("consents")?,
+            deletions: t("deletions")?,
             db,
         };
         store.check_schema()?;

@@ -132,6 +132,16 @@ impl ConsentRecord {
     }
 }
 
+/// A member who deleted their account and whose files the sweep has yet to purge (their
+/// key is already gone). No email, name or content: only what the purge needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletionRecord {
+    pub user_id: UserId,
+    pub receipt_id: String,
+    pub requested_at: i64,
+    pub purge_by: i64,
+}
+
 /// What a single-use token stored by its hash lets its holder do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -7,7 +7,9 @@ use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
 use super::codec::{decode, encode};
-use super::records::{ApiKeyRecord, ConsentRecord, SessionRecord, TokenRecord, UserRecord};
+use super::records::{
+    ApiKeyRecord, ConsentRecord, DeletionRecord, SessionRecord, TokenRecord, UserRecord,
+};
 use super::ttl::{clear_tx, set_tx, TtlKind};
 use super::{Result, Store, StoreError};
 use crate::blobs::WrappedKey;
@@ -172,6 +174,30 @@ impl Store {
             self.delete_session(k)?;
         }
         Ok(doomed.len())
+    }
+
+    // ---- deleted members awaiting their purge ------------------------------------------
+
+    pub fn put_deletion(&self, rec: &DeletionRecord) -> Result<()> {
+        self.deletions.insert(rec.user_id.as_bytes(), encode(rec))?;
+        Ok(())
+    }
+
+    /// Every deleted member whose files are not purged yet, oldest first.
+    pub fn deletions(&self) -> Result<Vec<DeletionRecord>> {
+        let mut all: Vec<DeletionRecord> = self
+            .deletions
+            .iter()
+            .values()
+            .map(|v| decode("deletions", &v?))
+            .collect::<Result<_>>()?;
+        all.sort_by_key(|d| d.requested_at);
+        Ok(all)
+    }
+
+    pub fn remove_deletion(&self, user: UserId) -> Result<()> {
+        self.deletions.remove(user.as_bytes())?;
+        Ok(())
     }
 
     // ---- consents -------------------------------------------------------------------------

@@ -167,3 +167,114 @@ async fn the_processing_history_is_listed_and_finished_records_can_be_deleted() 
         .any(|e| e.action == "job.delete" && e.target == format!("job:{decompose_job}")));
     t.app.audit.verify().unwrap();
 }
+
+#[tokio::test]
+async fn a_deleted_account_is_locked_at_once_and_purged_by_the_sweep() {
+    let t = spawn_app().await;
+    let m = t.member("gone@example.com", Plan::Free).await;
+    let uid = t
+        .app
+        .store
+        .user_by_email("gone@example.com")
+        .unwrap()
+        .unwrap()
+        .id;
+    let meta = m.upload(noisy_png(48, 32, 5)).await;
+    m.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
+    let key = {
+        let r = m
+            .post("/api/v1/keys")
+            .json(&json!({"name": "k"}))
+            .send()
+            .await
+            .unwrap();
+        r.json::<Value>().await.unwrap()["key"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let other = t.member("stays@example.com", Plan::Free).await;
+    other.upload(noisy_png(48, 32, 6)).await;
+
+    let r = m
+        .delete("/api/v1/me")
+        .json(&json!({"password": "not it"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let r = m
+        .delete("/api/v1/me")
+        .json(&json!({"password": "member password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let receipt = r.json::<Value>().await.unwrap()["receipt"].clone();
+    assert_eq!(receipt["email"], "gone@example.com");
+    assert_eq!(receipt["requested_at"], "2026-06-01T12:00:00Z");
+    assert_eq!(receipt["purge_by"], "2026-07-01T12:00:00Z");
+    let receipt_id = receipt["id"].as_str().unwrap().to_string();
+
+    // at once: no session, no key, no sign-in, no data key
+    assert_eq!(m.json("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        t.client().with_key(&key).json("/api/v1/me").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        t.client()
+            .post_login("gone@example.com", "member password")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(t.app.store.data_key(uid).unwrap().is_none());
+    let member_blobs = t
+        .dir
+        .path()
+        .join("data/blobs")
+        .join(uid.0.simple().to_string());
+    assert!(
+        member_blobs.is_dir(),
+        "files stay until the sweep, unreadable"
+    );
+
+    // the receipt is mailed
+    let outbox = t.dir.path().join("data/outbox");
+    let mut mail = String::new();
+    for _ in 0..200 {
+        if let Some(f) = files_under(&outbox).into_iter().next() {
+            mail = std::fs::read_to_string(f).unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(mail.contains("To: gone@example.com"), "{mail}");
+    assert!(mail.contains(&receipt_id), "{mail}");
+
+    // the next sweep purges files and records; the other member is untouched
+    assert!(t.sweep().await >= 1);
+    assert!(!member_blobs.exists());
+    assert!(t.app.store.list_images(uid).unwrap().is_empty());
+    assert!(t.app.store.jobs_of(uid).unwrap().is_empty());
+    assert!(t.app.store.deletions().unwrap().is_empty());
+    assert_eq!(
+        other.json("/api/v1/images").await.1["images"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    let actions: Vec<_> = t
+        .app
+        .audit
+        .entries(0, 100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.target == format!("user:{uid}"))
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions, ["user.delete", "sweep.purge"]);
+    t.app.audit.verify().unwrap();
+}

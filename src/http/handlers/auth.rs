@@ -137,6 +137,34 @@ pub async fn update_consents(app: &Server, req: Request<Incoming>) -> HttpResult
     Ok(json(StatusCode::OK, &consents_json(&rec)))
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteBody {
+    password: String,
+}
+
+/// `DELETE /api/v1/me` `{password}`: `202 {receipt}`; at once the sessions, API keys and data
+/// key are gone and sign-in fails; the sweep purges the files by `receipt.purge_by`; the
+/// receipt is mailed too.
+pub async fn delete_me(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = authenticate(app, &parts).await?;
+    let body: DeleteBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
+    app.auth.confirm_password(p.user.id, &body.password).await?;
+    let privacy = app.privacy.clone();
+    let user = p.user.clone();
+    let receipt = blocking(move || privacy.delete_account(&user)).await?;
+    app.store.flush().await?;
+    app.privacy.notify_outbox();
+    let mut r = json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "receipt": receipt }),
+    );
+    r.headers_mut()
+        .insert(SET_COOKIE, cookie_header(app, "", 0)?);
+    Ok(r)
+}
+
 pub async fn me(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
