@@ -222,6 +222,7 @@ impl App {
             blobs.clone(),
             images.clone(),
             documents.clone(),
+            privacy.clone(),
             audit.clone(),
             config.retention.sweep_batch,
         );

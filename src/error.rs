@@ -253,6 +253,8 @@ impl From<SweepError> for ApiError {
             SweepError::Image(e) => e.into(),
             SweepError::Document(e) => e.into(),
             SweepError::Store(e) => e.into(),
+            SweepError::Mail(e) => e.into(),
+            SweepError::Task(m) => ApiError::internal("sweep", m),
         }
     }
 }

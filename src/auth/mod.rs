@@ -197,6 +197,7 @@ fn insert_user(
         created_at: now,
         last_active_at: now,
         verified,
+        inactivity_warned_at: None,
     };
     let wrapped = keyring.wrap(&DataKey::generate(), user.id);
     store.create_user(&user, &wrapped).map_err(|e| match e {

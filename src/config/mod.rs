@@ -162,12 +162,18 @@ pub struct AccountsConfig {
 pub struct PrivacyConfig {
     /// A deleted account's files are purged within this many days (P5).
     pub deletion_purge_days: u64,
+    /// Free accounts without a sign-in or API use for this many days are deleted (P4).
+    pub inactive_days: u64,
+    /// The warning mail goes out this many days before.
+    pub inactive_warning_days: u64,
 }
 
 impl Default for PrivacyConfig {
     fn default() -> Self {
         Self {
             deletion_purge_days: 30,
+            inactive_days: 30,
+            inactive_warning_days: 7,
         }
     }
 }

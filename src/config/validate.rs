@@ -111,10 +111,17 @@ impl Config {
         }
 
         check.range("accounts.min_age", self.accounts.min_age, 13..=120)?;
+        let privacy = &self.privacy;
         check.range(
             "privacy.deletion_purge_days",
-            self.privacy.deletion_purge_days,
+            privacy.deletion_purge_days,
             1..=30,
+        )?;
+        check.range("privacy.inactive_days", privacy.inactive_days, 2..=3650)?;
+        check.range(
+            "privacy.inactive_warning_days",
+            privacy.inactive_warning_days,
+            1..=privacy.inactive_days.saturating_sub(1).max(1),
         )?;
         check.range("accounts.token_hours", self.accounts.token_hours, 1..=720)?;
         let mail = &self.mail;

@@ -38,6 +38,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "deletion_receipt",
         include_str!("../../web/templates/mail/deletion_receipt.txt"),
     ),
+    (
+        "inactivity_warning",
+        include_str!("../../web/templates/mail/inactivity_warning.txt"),
+    ),
 ];
 
 /// A notice to compose.
@@ -54,6 +58,13 @@ pub enum Notice {
         requested_at: String,
         purge_by: String,
     },
+    /// An idle free account will be deleted (P4); dates in RFC 3339.
+    InactivityWarning {
+        name: String,
+        last_active: String,
+        delete_on: String,
+        inactive_days: u64,
+    },
 }
 
 impl Notice {
@@ -62,6 +73,7 @@ impl Notice {
             Notice::VerifyEmail { .. } => "verify_email",
             Notice::PasswordReset { .. } => "password_reset",
             Notice::DeletionReceipt { .. } => "deletion_receipt",
+            Notice::InactivityWarning { .. } => "inactivity_warning",
         }
     }
 }
@@ -144,6 +156,15 @@ impl Outbox {
             } => minijinja::context! {
                 name => name, receipt_id => receipt_id, requested_at => requested_at,
                 purge_by => purge_by, ..base
+            },
+            Notice::InactivityWarning {
+                name,
+                last_active,
+                delete_on,
+                inactive_days,
+            } => minijinja::context! {
+                name => name, last_active => last_active, delete_on => delete_on,
+                inactive_days => inactive_days, ..base
             },
         };
         let text = self

@@ -22,9 +22,20 @@ pub struct Receipt {
 }
 
 impl PrivacyService {
-    /// Deletes `user`'s account (blocking; the caller flushes and wakes the outbox). The
-    /// caller has checked their password.
+    /// Deletes `user`'s account at their request (blocking; the caller flushes and wakes the
+    /// outbox). The caller has checked their password.
     pub fn delete_account(&self, user: &UserRecord) -> Result<Receipt, crate::mail::MailError> {
+        self.delete_account_as(user, Actor::of(user), "user.delete")
+    }
+
+    /// [`delete_account`](Self::delete_account), recorded as `action` by `actor` (the sweep
+    /// deletes idle accounts).
+    pub(super) fn delete_account_as(
+        &self,
+        user: &UserRecord,
+        actor: Actor,
+        action: &str,
+    ) -> Result<Receipt, crate::mail::MailError> {
         let now = unix(self.clock.now());
         let tombstone = DeletionRecord {
             user_id: user.id,
@@ -36,8 +47,8 @@ impl PrivacyService {
         store.put_deletion(&tombstone)?;
         store.delete_user(user.id)?;
         self.audit.record(
-            Actor::of(user),
-            "user.delete",
+            actor,
+            action,
             format!("user:{}", user.id),
             serde_json::json!({"receipt": tombstone.receipt_id, "purge_by": rfc3339(tombstone.purge_by)}),
         )?;

@@ -10,6 +10,7 @@
 //! the moment it runs and copies the originals of consenting members only.
 
 mod deletion;
+mod inactivity;
 mod training;
 
 use serde::Deserialize;
@@ -23,6 +24,7 @@ use crate::store::{ConsentKind, ConsentRecord, Store, StoreError};
 use crate::vault::Vault;
 
 pub use deletion::Receipt;
+pub use inactivity::{InactivityItem, InactivityStep};
 pub use training::TrainingExport;
 
 /// The privacy policy version in force (versions and their publication come later; a

@@ -16,6 +16,7 @@ use crate::clock::{unix, SharedClock};
 use crate::documents::{DocumentError, DocumentService};
 use crate::ids::{DocumentId, ImageId};
 use crate::images::{ImageError, ImageService};
+use crate::privacy::{InactivityItem, InactivityStep, PrivacyService};
 use std::sync::Arc;
 
 use crate::blobs::BlobStore;
@@ -30,6 +31,10 @@ pub enum SweepError {
     Document(#[from] DocumentError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
+    #[error("a sweep task failed: {0}")]
+    Task(String),
 }
 
 impl SweepError {
@@ -38,6 +43,8 @@ impl SweepError {
             SweepError::Image(e) => e.code(),
             SweepError::Document(e) => e.code(),
             SweepError::Store(e) => e.code(),
+            SweepError::Mail(e) => e.code(),
+            SweepError::Task(_) => "internal_error",
         }
     }
 }
@@ -70,6 +77,19 @@ fn describe(e: &TtlEntry) -> Swept {
     }
 }
 
+/// An inactivity warning or deletion as the sweep reports it.
+fn inactivity_item(i: &InactivityItem) -> Swept {
+    Swept {
+        kind: match i.step {
+            InactivityStep::Warn => "inactivity_warning",
+            InactivityStep::Delete => "inactive_account",
+        },
+        id: i.user.to_string(),
+        expired_at: i.last_active_at,
+        owner: Some(i.user.to_string()),
+    }
+}
+
 /// A deleted member's purge as the sweep reports it.
 fn purge_item(d: &DeletionRecord) -> Swept {
     Swept {
@@ -87,6 +107,7 @@ pub struct Sweeper {
     blobs: Arc<BlobStore>,
     images: ImageService,
     documents: DocumentService,
+    privacy: PrivacyService,
     audit: AuditLog,
     batch: usize,
 }
@@ -97,6 +118,7 @@ impl Sweeper {
         blobs: Arc<BlobStore>,
         images: ImageService,
         documents: DocumentService,
+        privacy: PrivacyService,
         audit: AuditLog,
         batch: usize,
     ) -> Self {
@@ -105,6 +127,7 @@ impl Sweeper {
             blobs,
             images,
             documents,
+            privacy,
             audit,
             batch: batch.max(1),
         }
@@ -118,6 +141,12 @@ impl Sweeper {
             .iter()
             .map(describe)
             .collect();
+        due.extend(
+            self.privacy
+                .inactivity_due(as_of)?
+                .iter()
+                .map(inactivity_item),
+        );
         due.extend(self.store.deletions()?.iter().map(purge_item));
         Ok(due)
     }
@@ -207,6 +236,19 @@ impl Sweeper {
                 removed.push(item);
             }
             self.store.flush().await?;
+        }
+        let privacy = self.privacy.clone();
+        let idle = tokio::task::spawn_blocking(move || privacy.apply_inactivity(as_of))
+            .await
+            .map_err(|e| SweepError::Task(e.to_string()))??;
+        if !idle.is_empty() {
+            self.store.flush().await?;
+            self.privacy.notify_outbox();
+            for item in &idle {
+                let item = inactivity_item(item);
+                tracing::info!(kind = item.kind, member = %item.id, "retention: inactivity");
+                removed.push(item);
+            }
         }
         removed.extend(self.purge_deleted_members().await?);
         if !removed.is_empty() {

@@ -61,6 +61,10 @@ pub struct UserRecord {
     /// every member from before sign-up existed, count as confirmed).
     #[serde(default = "confirmed")]
     pub verified: bool,
+    /// When the member was last warned that inactivity will delete their account (a
+    /// warning from before their last activity no longer counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inactivity_warned_at: Option<i64>,
 }
 
 fn confirmed() -> bool {

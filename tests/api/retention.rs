@@ -74,3 +74,85 @@ async fn processed_results_follow_the_plan_retention() {
         assert!(files_under(&t.dir.path().join("data/blobs")).is_empty());
     }
 }
+
+#[tokio::test]
+async fn idle_free_accounts_are_warned_then_deleted_and_no_one_else_is() {
+    let t = spawn_app().await;
+    let idle = t.member("idle@example.com", Plan::Free).await;
+    let meta = idle.upload(noisy_png(40, 30, 9)).await;
+    idle.wait_job(meta["thumbnail_job_id"].as_str().unwrap())
+        .await;
+    t.member("pro@example.com", Plan::Pro).await;
+    t.member("active@example.com", Plan::Free).await;
+    let id_of = |email: &str| t.app.store.user_by_email(email).unwrap().unwrap().id;
+    let idle_id = id_of("idle@example.com");
+    let kinds = |items: &[image_layered::retention::Swept]| -> Vec<(String, String)> {
+        items
+            .iter()
+            .filter(|i| i.kind != "image" && i.kind != "session")
+            .map(|i| (i.kind.to_string(), i.id.clone()))
+            .collect()
+    };
+
+    t.advance_hours(20 * 24);
+    t.client()
+        .login("active@example.com", "member password")
+        .await;
+    // 23 days idle: the warning, for the idle free member only
+    t.advance_hours(3 * 24 + 1);
+    let due = t.app.sweeper.due(t.app.now()).unwrap();
+    assert_eq!(
+        kinds(&due),
+        [("inactivity_warning".into(), idle_id.to_string())]
+    );
+    let swept = t.app.sweeper.sweep(t.app.now()).await.unwrap();
+    assert_eq!(
+        kinds(&swept),
+        [("inactivity_warning".into(), idle_id.to_string())]
+    );
+    let outbox = t.dir.path().join("data/outbox");
+    let mut mail = String::new();
+    for _ in 0..200 {
+        if let Some(f) = files_under(&outbox).into_iter().next() {
+            mail = std::fs::read_to_string(f).unwrap();
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(mail.contains("To: idle@example.com"), "{mail}");
+    assert!(
+        mail.contains("2026-07-01T13:00:00Z"),
+        "the deletion date: {mail}"
+    );
+    // warned once: nothing more until the 30 days are up
+    t.advance_hours(6 * 24);
+    assert!(kinds(&t.app.sweeper.sweep(t.app.now()).await.unwrap()).is_empty());
+
+    // 30 days: deleted as in P5, and purged in the same sweep
+    t.advance_hours(24);
+    let swept = t.app.sweeper.sweep(t.app.now()).await.unwrap();
+    assert_eq!(
+        kinds(&swept),
+        [
+            ("inactive_account".into(), idle_id.to_string()),
+            ("member".into(), idle_id.to_string())
+        ]
+    );
+    assert!(t.app.store.get_user(idle_id).unwrap().is_none());
+    assert!(t.app.store.list_images(idle_id).unwrap().is_empty());
+    assert_eq!(
+        t.client()
+            .post_login("idle@example.com", "member password")
+            .await
+            .status(),
+        StatusCode::UNAUTHORIZED
+    );
+    // the active free member, the paid one and the admin (idle as long) are all kept
+    for email in ["active@example.com", "pro@example.com", ADMIN_EMAIL] {
+        assert!(
+            t.app.store.user_by_email(email).unwrap().is_some(),
+            "{email}"
+        );
+    }
+    t.app.audit.verify().unwrap();
+}
