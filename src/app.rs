@@ -201,7 +201,7 @@ impl App {
             clock.clone(),
             audit.clone(),
             outbox.clone(),
-            &config.privacy,
+            &config,
         );
         let documents = DocumentService::new(
             vault,

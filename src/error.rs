@@ -247,6 +247,19 @@ impl From<crate::mail::MailError> for ApiError {
     }
 }
 
+impl From<crate::privacy::PrivacyError> for ApiError {
+    fn from(e: crate::privacy::PrivacyError) -> Self {
+        use crate::privacy::PrivacyError as P;
+        let code = e.code();
+        match e {
+            P::Invalid(_) => ApiError::with(StatusCode::BAD_REQUEST, code, &e),
+            P::NotFound(what) => ApiError::not_found(what),
+            P::Store(e) => e.into(),
+            P::Mail(e) => e.into(),
+        }
+    }
+}
+
 impl From<SweepError> for ApiError {
     fn from(e: SweepError) -> Self {
         match e {

@@ -198,6 +198,7 @@ fn insert_user(
         last_active_at: now,
         verified,
         inactivity_warned_at: None,
+        policy_accepted: 1,
     };
     let wrapped = keyring.wrap(&DataKey::generate(), user.id);
     store.create_user(&user, &wrapped).map_err(|e| match e {

@@ -105,7 +105,7 @@ impl Auth {
                 .unwrap_or(Plan::Free),
             None => Plan::Free,
         };
-        let user = insert_user(
+        let mut user = insert_user(
             &self.store,
             &self.keyring,
             unix(self.clock.now()),
@@ -118,6 +118,12 @@ impl Auth {
             },
             false,
         )?;
+        // a new member accepts the newest policy version as they sign up (P16)
+        let latest = self.store.policies()?.iter().map(|p| p.version).max();
+        if let Some(latest) = latest {
+            user.policy_accepted = latest;
+            self.store.put_user(&user)?;
+        }
         self.send_verification(&user)?;
         Ok(user)
     }

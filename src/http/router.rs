@@ -21,6 +21,7 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
     let (pattern, result) = match (&method, segs.as_slice()) {
         (&M::GET, [""]) => ("/", web::file(app, "index.html").await),
         (&M::GET, ["assets", name]) => ("/assets/{name}", web::file(app, name).await),
+        (&M::GET, ["privacy"]) => ("/privacy", web::privacy(app).await),
         (&M::GET, ["healthz"]) => ("/healthz", system::healthz(app).await),
         (&M::GET, ["readyz"]) => ("/readyz", system::readyz(app).await),
         (&M::GET, ["metrics"]) => ("/metrics", system::metrics(app).await),
@@ -50,6 +51,15 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
             }
             (&M::GET, ["me"]) => ("/api/v1/me", auth::me(app, req).await),
             (&M::DELETE, ["me"]) => ("/api/v1/me", auth::delete_me(app, req).await),
+            (&M::GET, ["policy"]) => ("/api/v1/policy", auth::policy(app).await),
+            (&M::POST, ["me", "policy", "accept"]) => (
+                "/api/v1/me/policy/accept",
+                auth::accept_policy(app, req).await,
+            ),
+            (&M::POST, ["admin", "policies"]) => (
+                "/api/v1/admin/policies",
+                auth::publish_policy(app, req).await,
+            ),
             (&M::GET, ["me", "consents"]) => {
                 ("/api/v1/me/consents", auth::consents(app, req).await)
             }
@@ -128,7 +138,7 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
             (_, p) if known_api_path(p) => ("unmatched", Err(method_not_allowed(&method))),
             _ => ("unmatched", Err(no_route(&path))),
         },
-        (_, ["healthz" | "readyz" | "metrics"]) | (_, [""]) => {
+        (_, ["healthz" | "readyz" | "metrics" | "privacy"]) | (_, [""]) => {
             ("unmatched", Err(method_not_allowed(&method)))
         }
         _ => ("unmatched", Err(no_route(&path))),
@@ -143,7 +153,9 @@ fn known_api_path(p: &[&str]) -> bool {
             "auth",
             "login" | "logout" | "logout-all" | "register" | "verify" | "password-reset"
         ] | ["auth", "password-reset", "confirm"]
-            | ["admin", "invites"]
+            | ["admin", "invites" | "policies"]
+            | ["policy"]
+            | ["me", "policy", "accept"]
             | ["me"]
             | ["me", "password" | "consents"]
             | ["keys"]

@@ -42,6 +42,10 @@ const TEMPLATES: &[(&str, &str)] = &[
         "inactivity_warning",
         include_str!("../../web/templates/mail/inactivity_warning.txt"),
     ),
+    (
+        "policy_change",
+        include_str!("../../web/templates/mail/policy_change.txt"),
+    ),
 ];
 
 /// A notice to compose.
@@ -65,6 +69,13 @@ pub enum Notice {
         delete_on: String,
         inactive_days: u64,
     },
+    /// A new privacy policy version (P16).
+    PolicyChange {
+        name: String,
+        version: u32,
+        effective_at: String,
+        body: String,
+    },
 }
 
 impl Notice {
@@ -74,6 +85,7 @@ impl Notice {
             Notice::PasswordReset { .. } => "password_reset",
             Notice::DeletionReceipt { .. } => "deletion_receipt",
             Notice::InactivityWarning { .. } => "inactivity_warning",
+            Notice::PolicyChange { .. } => "policy_change",
         }
     }
 }
@@ -165,6 +177,16 @@ impl Outbox {
             } => minijinja::context! {
                 name => name, last_active => last_active, delete_on => delete_on,
                 inactive_days => inactive_days, ..base
+            },
+            Notice::PolicyChange {
+                name,
+                version,
+                effective_at,
+                body,
+            } => minijinja::context! {
+                name => name, version => version, effective_at => effective_at, body => body,
+                link => format!("{}/privacy", self.config.base_url.trim_end_matches('/')),
+                ..base
             },
         };
         let text = self

@@ -11,13 +11,14 @@
 
 mod deletion;
 mod inactivity;
+mod policy;
 mod training;
 
 use serde::Deserialize;
 
 use crate::audit::{Actor, AuditLog};
 use crate::clock::{unix, SharedClock};
-use crate::config::PrivacyConfig;
+use crate::config::{Config, PrivacyConfig};
 use crate::ids::UserId;
 use crate::mail::Outbox;
 use crate::store::{ConsentKind, ConsentRecord, Store, StoreError};
@@ -25,11 +26,45 @@ use crate::vault::Vault;
 
 pub use deletion::Receipt;
 pub use inactivity::{InactivityItem, InactivityStep};
+pub use policy::{PolicyState, NOTICE_DAYS};
 pub use training::TrainingExport;
 
-/// The privacy policy version in force (versions and their publication come later; a
-/// fresh install has version 1, the built-in text).
-pub const POLICY_VERSION: u32 = 1;
+/// What can go wrong with privacy requests; `crate::error` maps each to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum PrivacyError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no such {0}")]
+    NotFound(&'static str),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Mail(#[from] crate::mail::MailError),
+}
+
+impl PrivacyError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            PrivacyError::Invalid(_) => "invalid_request",
+            PrivacyError::NotFound(_) => "not_found",
+            PrivacyError::Store(e) => e.code(),
+            PrivacyError::Mail(e) => e.code(),
+        }
+    }
+}
+
+/// The configured numbers the `/privacy` page shows.
+#[derive(Debug, Clone)]
+struct PageNumbers {
+    temporary_hours: u64,
+    free_days: u64,
+    pro_days: u64,
+    studio_days: u64,
+    inactive_days: u64,
+    inactive_warning_days: u64,
+    purge_days: u64,
+    min_age: u32,
+}
 
 /// A consent update as `PUT /api/v1/me/consents` takes it: the ones named change.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -51,6 +86,7 @@ pub struct PrivacyService {
     audit: AuditLog,
     outbox: Outbox,
     config: PrivacyConfig,
+    page: PageNumbers,
 }
 
 impl PrivacyService {
@@ -59,14 +95,25 @@ impl PrivacyService {
         clock: SharedClock,
         audit: AuditLog,
         outbox: Outbox,
-        config: &PrivacyConfig,
+        config: &Config,
     ) -> Self {
+        let (r, p) = (&config.retention, &config.privacy);
         Self {
             vault,
             clock,
             audit,
             outbox,
-            config: config.clone(),
+            config: p.clone(),
+            page: PageNumbers {
+                temporary_hours: r.temporary_hours,
+                free_days: r.free_days,
+                pro_days: r.pro_days,
+                studio_days: r.studio_days,
+                inactive_days: p.inactive_days,
+                inactive_warning_days: p.inactive_warning_days,
+                purge_days: p.deletion_purge_days,
+                min_age: config.accounts.min_age,
+            },
         }
     }
 
@@ -89,6 +136,7 @@ impl PrivacyService {
     ) -> Result<ConsentRecord, StoreError> {
         let mut rec = self.store().consents(user)?;
         let now = unix(self.clock.now());
+        let version = self.policy_state()?.current;
         let wanted = [
             (ConsentKind::Training, update.training),
             (ConsentKind::Analytics, update.analytics),
@@ -97,7 +145,7 @@ impl PrivacyService {
         let mut changed = Vec::new();
         for (kind, value) in wanted {
             if let Some(v) = value {
-                if rec.set(kind, v, now, POLICY_VERSION) {
+                if rec.set(kind, v, now, version) {
                     changed.push((kind, v));
                 }
             }
@@ -109,7 +157,7 @@ impl PrivacyService {
                     actor,
                     "consent.change",
                     format!("user:{user}"),
-                    serde_json::json!({"kind": kind, "value": value, "policy_version": POLICY_VERSION}),
+                    serde_json::json!({"kind": kind, "value": value, "policy_version": version}),
                 )?;
             }
         }

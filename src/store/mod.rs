@@ -22,8 +22,8 @@ pub use audit::AuditHead;
 pub use records::{
     ApiKeyRecord, AuditEntry, ConsentChange, ConsentKind, ConsentRecord, DeletionRecord, DocState,
     DocumentMode, DocumentRecord, HistoryOp, ImageRecord, ImageState, JobError, JobKind, JobRecord,
-    JobState, LayerRecord, LogEntry, OutboxMessage, Plan, Role, SessionRecord, TokenKind,
-    TokenRecord, UserRecord,
+    JobState, LayerRecord, LogEntry, OutboxMessage, Plan, PolicyRecord, Role, SessionRecord,
+    TokenKind, TokenRecord, UserRecord,
 };
 pub use ttl::{TtlEntry, TtlKind};
 
@@ -96,6 +96,7 @@ pub struct Store {
     tokens: sled::Tree,
     consents: sled::Tree,
     deletions: sled::Tree,
+    policies: sled::Tree,
 }
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -141,6 +142,7 @@ impl Store {
             tokens: t("tokens")?,
             consents: t("consents")?,
             deletions: t("deletions")?,
+            policies: t("policies")?,
             db,
         };
         store.check_schema()?;

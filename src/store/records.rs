@@ -65,6 +65,25 @@ pub struct UserRecord {
     /// warning from before their last activity no longer counts).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub inactivity_warned_at: Option<i64>,
+    /// The privacy policy version the member accepted (members from before versions were
+    /// kept accepted version 1, the only one there was).
+    #[serde(default = "first_policy")]
+    pub policy_accepted: u32,
+}
+
+fn first_policy() -> u32 {
+    1
+}
+
+/// A published privacy policy version after the built-in version 1.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    pub version: u32,
+    /// What changed, as the admin wrote it (plain text).
+    pub body: String,
+    pub published_at: i64,
+    /// When it takes effect for members who joined before it (new members accept it at once).
+    pub effective_at: i64,
 }
 
 fn confirmed() -> bool {

@@ -8,7 +8,8 @@ use sled::Transactional;
 
 use super::codec::{decode, encode};
 use super::records::{
-    ApiKeyRecord, ConsentRecord, DeletionRecord, SessionRecord, TokenRecord, UserRecord,
+    ApiKeyRecord, ConsentRecord, DeletionRecord, PolicyRecord, SessionRecord, TokenRecord,
+    UserRecord,
 };
 use super::ttl::{clear_tx, set_tx, TtlKind};
 use super::{Result, Store, StoreError};
@@ -198,6 +199,22 @@ impl Store {
     pub fn remove_deletion(&self, user: UserId) -> Result<()> {
         self.deletions.remove(user.as_bytes())?;
         Ok(())
+    }
+
+    // ---- privacy policy versions ------------------------------------------------------------
+
+    pub fn put_policy(&self, p: &PolicyRecord) -> Result<()> {
+        self.policies.insert(p.version.to_be_bytes(), encode(p))?;
+        Ok(())
+    }
+
+    /// Every published version after 1, oldest first.
+    pub fn policies(&self) -> Result<Vec<PolicyRecord>> {
+        self.policies
+            .iter()
+            .values()
+            .map(|v| decode("policies", &v?))
+            .collect()
     }
 
     // ---- consents -------------------------------------------------------------------------

@@ -11,6 +11,7 @@ mod cutout;
 mod deletion;
 mod documents;
 mod edits;
+mod policy;
 mod retention;
 mod signup;
 mod support;

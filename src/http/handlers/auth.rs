@@ -168,7 +168,73 @@ pub async fn delete_me(app: &Server, req: Request<Incoming>) -> HttpResult {
 pub async fn me(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
-    Ok(json(StatusCode::OK, &me_json(&p.user)))
+    let privacy = app.privacy.clone();
+    let user = p.user.clone();
+    let policy = blocking(move || privacy.policy_of(&user)).await?;
+    let mut v = me_json(&p.user);
+    v["policy"] = policy;
+    v["last_active_at"] = rfc3339(p.user.last_active_at).into();
+    Ok(json(StatusCode::OK, &v))
+}
+
+/// `GET /api/v1/policy` (public): the version in effect.
+pub async fn policy(app: &Server) -> HttpResult {
+    let privacy = app.privacy.clone();
+    let state = blocking(move || privacy.policy_state()).await?;
+    let effective_at = if state.current == 1 {
+        serde_json::Value::Null
+    } else {
+        rfc3339(state.current_effective_at).into()
+    };
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({"version": state.current, "effective_at": effective_at, "url": "/privacy"}),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AcceptBody {
+    version: u32,
+}
+
+/// `POST /api/v1/me/policy/accept` `{version}`.
+pub async fn accept_policy(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = authenticate(app, &parts).await?;
+    let body: AcceptBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
+    let privacy = app.privacy.clone();
+    let user = blocking(move || {
+        let user = privacy.accept_policy(&p.user, body.version)?;
+        let policy = privacy.policy_of(&user)?;
+        Ok::<_, crate::privacy::PrivacyError>(policy)
+    })
+    .await?;
+    app.store.flush().await?;
+    Ok(json(StatusCode::OK, &serde_json::json!({ "policy": user })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublishBody {
+    version: u32,
+    body: String,
+}
+
+/// `POST /api/v1/admin/policies` `{version,body}`: publishes the next version (admins only;
+/// anyone else gets the 404 of a route that is not there); every member is told by mail.
+pub async fn publish_policy(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = authenticate(app, &parts).await?;
+    let body: PublishBody = parse_json(&read_body(&parts, body, 256 * 1024).await?)?;
+    let privacy = app.privacy.clone();
+    let rec = blocking(move || privacy.publish_policy(&p.user, body.version, &body.body)).await?;
+    app.store.flush().await?;
+    app.privacy.notify_outbox();
+    Ok(json(
+        StatusCode::CREATED,
+        &serde_json::json!({"version": rec.version, "effective_at": rfc3339(rec.effective_at)}),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -28,6 +28,20 @@ const FILES: &[(&str, &str, &[u8])] = &[
     ),
 ];
 
+/// `GET /privacy`: the privacy policy, rendered from the configuration and the version in
+/// effect.
+pub async fn privacy(app: &Server) -> HttpResult {
+    let privacy = app.privacy.clone();
+    let tls = app.tls;
+    let html = crate::http::blocking(move || privacy.privacy_page(tls)).await?;
+    let mut r = bytes(StatusCode::OK, "text/html; charset=utf-8", html);
+    r.headers_mut().insert(
+        hyper::header::CACHE_CONTROL,
+        hyper::header::HeaderValue::from_static("no-cache"),
+    );
+    Ok(r)
+}
+
 /// `GET /` and `GET /assets/{name}`.
 pub async fn file(app: &Server, name: &str) -> HttpResult {
     let Some(&(name, content_type, embedded)) = FILES.iter().find(|(n, _, _)| *n == name) else {
