@@ -97,15 +97,21 @@ impl Auth {
                 }
             }
         };
-        let plan = match invite {
-            Some(token) => self
-                .take_token(token, TokenKind::Invite)
-                .map_err(|_| AuthError::InviteRequired)?
-                .plan
-                .unwrap_or(Plan::Free),
-            None => Plan::Free,
+        // the invite is taken first (two sign-ups cannot share it) and given back if the
+        // account cannot be made (a taken email, a weak password), so a typo does not burn it
+        let taken = match invite {
+            Some(token) => Some((
+                token,
+                self.take_token(token, TokenKind::Invite)
+                    .map_err(|_| AuthError::InviteRequired)?,
+            )),
+            None => None,
         };
-        let mut user = insert_user(
+        let plan = taken
+            .as_ref()
+            .and_then(|(_, rec)| rec.plan)
+            .unwrap_or(Plan::Free);
+        let made = insert_user(
             &self.store,
             &self.keyring,
             unix(self.clock.now()),
@@ -117,7 +123,16 @@ impl Auth {
                 password: &s.password,
             },
             false,
-        )?;
+        );
+        let mut user = match made {
+            Ok(user) => user,
+            Err(e) => {
+                if let Some((token, rec)) = taken {
+                    self.store.put_token(&sha256(token), &rec)?;
+                }
+                return Err(e.into());
+            }
+        };
         // a new member accepts the newest policy version as they sign up (P16)
         let latest = self.store.policies()?.iter().map(|p| p.version).max();
         if let Some(latest) = latest {

@@ -197,6 +197,15 @@ async fn invites_gate_sign_up_by_default_and_closed_means_closed() {
     .await;
     assert_eq!(s, StatusCode::CREATED, "{inv}");
     let token = inv["token"].as_str().unwrap();
+    // a sign-up that fails for another reason does not use the invite up
+    let (s, _) = post(
+        &anon,
+        "/api/v1/auth/register",
+        json!({"email": "inv@example.com", "password": "short", "name": "Inv",
+               "age_confirmed": true, "invite": token}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
     let (s, body) = post(&anon, "/api/v1/auth/register", signup(Some(token))).await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let me = anon

@@ -79,8 +79,9 @@ pub async fn password_reset_confirm(app: &Server, req: Request<Incoming>) -> Htt
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct InviteBody {
+    /// Who the invite is for, as API.md names it; an invite is not tied to it (whoever
+    /// holds the token may use it once), so it is checked and not stored.
     #[serde(default)]
-    #[allow(dead_code)]
     email: Option<String>,
     #[serde(default = "free")]
     plan: Plan,
@@ -96,6 +97,10 @@ pub async fn create_invite(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let body: InviteBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
+    if let Some(email) = &body.email {
+        crate::auth::validate_email(email)
+            .map_err(|m| crate::error::ApiError::bad_request("invalid_email", m))?;
+    }
     let token = app
         .auth
         .create_invite(&p.user, body.plan, &app.audit)
