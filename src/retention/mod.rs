@@ -1,25 +1,26 @@
 //! Retention: the sweep deletes everything due in the TTL index — images with their blobs,
-//! documents, expired sessions — and purges the members who deleted their accounts (their
-//! key is already gone; their records and files go now), in bounded batches, soonest expiry first, logging each removal and
-//! appending it to the audit log. It is
-//! idempotent (an entry whose object is already gone is dropped) and safe to interrupt: each
-//! object's metadata is removed and flushed before its files. A cron schedule from the config
-//! runs it inside the server; `image-layered sweep` runs it from the shell.
+//! documents, expired sessions — sends inactivity warnings and deletes idle free accounts
+//! (`crate::privacy`), and purges the members who deleted their accounts (their key is
+//! already gone; their records and files go now). It works in bounded batches, soonest
+//! expiry first, logging each removal and appending it to the audit log. It is idempotent
+//! (an entry whose object is already gone is dropped) and safe to interrupt: each object's
+//! metadata is removed and flushed before its files, and a purge's tombstone goes last. A
+//! cron schedule from the config runs it inside the server; `image-layered sweep` runs it
+//! from the shell.
 
 use std::str::FromStr;
+use std::sync::Arc;
 
 use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::audit::{Actor, AuditLog};
+use crate::blobs::BlobStore;
 use crate::clock::{unix, SharedClock};
 use crate::documents::{DocumentError, DocumentService};
 use crate::ids::{DocumentId, ImageId};
 use crate::images::{ImageError, ImageService};
 use crate::privacy::{InactivityItem, InactivityStep, PrivacyService};
-use std::sync::Arc;
-
-use crate::blobs::BlobStore;
 use crate::store::{DeletionRecord, Store, StoreError, TtlEntry, TtlKind};
 
 /// Why a sweep stopped (what it removed before stays removed).
@@ -169,7 +170,7 @@ impl Sweeper {
             let blobs = self.blobs.clone();
             let files = tokio::task::spawn_blocking(move || blobs.delete_owner(user))
                 .await
-                .map_err(|e| StoreError::Conflict(format!("purge task: {e}")))?
+                .map_err(|e| SweepError::Task(e.to_string()))?
                 .unwrap_or_else(|e| {
                     tracing::warn!(member = %user, "could not remove every file (the reconciler will): {e}");
                     0

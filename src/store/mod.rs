@@ -1,8 +1,9 @@
 //! The store: the only code that touches sled. It holds metadata only (never image bytes —
 //! large sled values are not fsynced, RELIABILITY.md sled#1077), in typed trees with
-//! big-endian keys, behind typed methods grouped by resource (`users`, `images`, `jobs`, `audit`,
-//! `ttl`). Invariants: the on-disk schema version is checked at open (a newer one refuses to
-//! open); changes spanning several trees run in one sled transaction; callers `flush()` before
+//! big-endian keys, behind typed methods grouped by resource (`users` with tokens, consents,
+//! deletions and policy versions; `images`, `documents`, `jobs`, `ttl`, `audit`, `outbox`).
+//! Invariants: the on-disk schema version is checked at open (a newer one refuses to open);
+//! changes spanning several trees run in one sled transaction; callers `flush()` before
 //! telling a client a write is done; sled's cache and flush interval are set explicitly.
 
 mod audit;
@@ -15,8 +16,9 @@ mod records;
 mod ttl;
 mod users;
 
-use crate::config::StoreConfig;
 use std::path::{Path, PathBuf};
+
+use crate::config::StoreConfig;
 
 pub use audit::AuditHead;
 pub use records::{
