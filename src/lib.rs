@@ -12,7 +12,8 @@
 //! - [`audit`]: the append-only, hash-chained audit log and its verifier.
 //! - [`images`]: uploads as a service; the thumbnail and cutout jobs.
 //! - [`documents`]: layered documents — decompose jobs, import, editing with history, export.
-//! - [`privacy`]: members' rights over their data: consents and the training export.
+//! - [`privacy`]: members' rights: consents, training export, account deletion, inactivity,
+//!   policy versions and the `/privacy` page.
 //! - [`retention`]: the TTL sweep and its cron schedule.
 //! - [`jobs`]: the persisted queue and its workers.
 //! - [`mail`]: the outbox — notices from minijinja templates, delivered by SMTP or spooled.

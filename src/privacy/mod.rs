@@ -1,9 +1,12 @@
-//! Members' rights over their data, kept by mechanism: consents with their history (P9,
-//! P12) and the training export that honours them, and account deletion (P5): at once the
-//! member's sessions, API keys and wrapped data key are gone (so their files are unreadable
-//! from that moment), a receipt is mailed, and the next sweep purges the files and records
-//! (`crate::retention`), at the latest `privacy.deletion_purge_days` later. Every consent change is appended to the
-//! member's history with the policy version in force, and to the audit log.
+//! Members' rights over their data, kept by mechanism:
+//! - consents with their history (P9, P12): every change is appended with the policy version
+//!   in force, and to the audit log; the training export honours them;
+//! - account deletion (P5): at once the member's sessions, API keys and wrapped data key are
+//!   gone (their files are unreadable from that moment), a receipt is mailed, and the next
+//!   sweep purges files and records (`crate::retention`), at the latest
+//!   `privacy.deletion_purge_days` later;
+//! - inactivity (P4): idle free accounts are warned, then deleted as in P5;
+//! - policy versions and the `/privacy` page (P16).
 //!
 //! Invariants: every consent is off until its member turns it on; the history only grows
 //! (a repeat of the current value appends nothing); the training export reads consents at
