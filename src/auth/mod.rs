@@ -436,9 +436,10 @@ impl Auth {
         Ok(n)
     }
 
-    /// Changes the member's password after checking the current one (under the hashing
-    /// cap, like a login), and ends every other session; `keep` (the session making the
-    /// change, if any) stays signed in.
+    /// Changes the member's password after checking the current one (as
+    /// [`confirm_password`](Self::confirm_password) does: throttled, under the hashing cap),
+    /// and ends every other session; `keep` (the session making the change, if any) stays
+    /// signed in.
     pub async fn change_password(
         &self,
         user: UserId,
@@ -447,22 +448,14 @@ impl Auth {
         new: &str,
     ) -> Result<(), AuthError> {
         password::check_new_password(new).map_err(AuthError::InvalidPassword)?;
-        if current.len() > password::MAX_PASSWORD_BYTES {
-            return Err(AuthError::WrongPassword);
-        }
-        let Some(rec) = self.store.get_user(user)? else {
-            return Err(AuthError::NotFound("member"));
-        };
+        self.confirm_password(user, current).await?;
         let _permit = self
             .hashing
             .acquire()
             .await
             .map_err(|e| AuthError::internal("semaphore", e))?;
-        let (store, current, new) = (self.store.clone(), current.to_string(), new.to_string());
+        let (store, new) = (self.store.clone(), new.to_string());
         tokio::task::spawn_blocking(move || {
-            if !password::verify_password(&current, &rec.password_hash) {
-                return Err(AuthError::WrongPassword);
-            }
             set_password(&store, user, &new, keep.as_ref()).map_err(|e| match e {
                 AccountError::Store(e) => AuthError::Store(e),
                 other => AuthError::internal("password change", other),
@@ -474,16 +467,20 @@ impl Auth {
         Ok(())
     }
 
-    /// Checks the member's current password (under the hashing cap, like a login), before a
-    /// change that needs it said again.
+    /// Checks the member's current password before a change that needs it said again: under
+    /// the hashing cap and the account's login throttle, like a sign-in (a stolen session
+    /// cannot be used to guess the password faster than the sign-in page allows).
     pub async fn confirm_password(&self, user: UserId, pw: &str) -> Result<(), AuthError> {
-        if pw.len() > password::MAX_PASSWORD_BYTES {
-            return Err(AuthError::WrongPassword);
-        }
         let rec = self
             .store
             .get_user(user)?
             .ok_or(AuthError::NotFound("member"))?;
+        if let Err(retry_after) = self.throttle.attempt(&rec.email, None) {
+            return Err(AuthError::RateLimited { retry_after });
+        }
+        if pw.len() > password::MAX_PASSWORD_BYTES {
+            return Err(AuthError::WrongPassword);
+        }
         let _permit = self
             .hashing
             .acquire()
@@ -495,6 +492,7 @@ impl Auth {
                 .await
                 .map_err(|e| AuthError::internal("password check", e))?;
         if ok {
+            self.throttle.succeeded(&rec.email, None);
             Ok(())
         } else {
             Err(AuthError::WrongPassword)

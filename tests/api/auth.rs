@@ -314,3 +314,39 @@ async fn repeated_failures_are_throttled_before_any_hashing_and_no_address_is_ke
         );
     }
 }
+
+#[tokio::test]
+async fn a_session_cannot_guess_the_password_faster_than_the_sign_in_page() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let body = serde_json::json!({"current_password": "guess", "new_password": "a new passphrase"});
+    for _ in 0..5 {
+        let r = c
+            .post("/api/v1/me/password")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    }
+    let r = c
+        .post("/api/v1/me/password")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().get("retry-after").is_some());
+    let r = c
+        .delete("/api/v1/me")
+        .json(&serde_json::json!({ "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "the same lock");
+    assert_eq!(
+        c.json("/api/v1/me").await.0,
+        StatusCode::OK,
+        "still signed in"
+    );
+}
