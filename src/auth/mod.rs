@@ -315,6 +315,15 @@ impl Auth {
         }
     }
 
+    /// A place under the Argon2 concurrency cap (`auth.argon2_concurrency`): every password
+    /// hash or check holds one, so a burst cannot take every blocking thread.
+    async fn hashing_permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>, AuthError> {
+        self.hashing
+            .acquire()
+            .await
+            .map_err(|e| AuthError::internal("semaphore", e))
+    }
+
     /// Checks credentials and opens a session. Returns the cookie token (shown once). A
     /// locked-out account or client (`client`: the request's address, when known) is refused
     /// before any hashing.
@@ -336,11 +345,7 @@ impl Auth {
             .map(|u| u.password_hash.clone())
             .unwrap_or_else(|| self.dummy_hash.to_string());
         let pw = pw.to_string();
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| AuthError::internal("semaphore", e))?;
+        let _permit = self.hashing_permit().await?;
         let ok = tokio::task::spawn_blocking(move || password::verify_password(&pw, &phc))
             .await
             .map_err(|e| AuthError::internal("password check", e))?;
@@ -449,11 +454,7 @@ impl Auth {
     ) -> Result<(), AuthError> {
         password::check_new_password(new).map_err(AuthError::InvalidPassword)?;
         self.confirm_password(user, current).await?;
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| AuthError::internal("semaphore", e))?;
+        let _permit = self.hashing_permit().await?;
         let (store, new) = (self.store.clone(), new.to_string());
         tokio::task::spawn_blocking(move || {
             set_password(&store, user, &new, keep.as_ref()).map_err(|e| match e {
@@ -481,11 +482,7 @@ impl Auth {
         if pw.len() > password::MAX_PASSWORD_BYTES {
             return Err(AuthError::WrongPassword);
         }
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| AuthError::internal("semaphore", e))?;
+        let _permit = self.hashing_permit().await?;
         let pw = pw.to_string();
         let ok =
             tokio::task::spawn_blocking(move || password::verify_password(&pw, &rec.password_hash))

@@ -75,12 +75,10 @@ impl Auth {
         Ok(rec)
     }
 
-    /// Creates an account from a sign-up and queues its verification mail (blocking:
-    /// argon2). The member starts unverified, on the invite's plan or free.
-    pub fn register_blocking(&self, s: &SignUp) -> Result<UserRecord, AuthError> {
-        if !s.age_confirmed {
-            return Err(AuthError::AgeRequired(self.accounts.min_age));
-        }
+    /// Creates an account from a sign-up that passed the age gate and queues its
+    /// verification mail (blocking: argon2). The member starts unverified, on the invite's
+    /// plan or free.
+    fn register_blocking(&self, s: &SignUp) -> Result<UserRecord, AuthError> {
         let invite = match self.accounts.registration {
             Registration::Closed => return Err(AuthError::RegistrationClosed),
             Registration::Open => None,
@@ -162,11 +160,7 @@ impl Auth {
             // nothing of the request is looked at or kept
             return Err(AuthError::AgeRequired(self.accounts.min_age));
         }
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| AuthError::internal("semaphore", e))?;
+        let _permit = self.hashing_permit().await?;
         let this = self.clone();
         let user = tokio::task::spawn_blocking(move || this.register_blocking(&s))
             .await
@@ -219,11 +213,7 @@ impl Auth {
         super::password::check_new_password(new).map_err(AuthError::InvalidPassword)?;
         let rec = self.take_token(token, TokenKind::PasswordReset)?;
         let user = rec.user_id.ok_or(AuthError::InvalidToken)?;
-        let _permit = self
-            .hashing
-            .acquire()
-            .await
-            .map_err(|e| AuthError::internal("semaphore", e))?;
+        let _permit = self.hashing_permit().await?;
         let (store, new) = (self.store.clone(), new.to_string());
         tokio::task::spawn_blocking(move || set_password(&store, user, &new, None))
             .await

@@ -43,6 +43,8 @@ pub enum PrivacyError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
+    #[error("the privacy page: {0}")]
+    Page(String),
 }
 
 impl PrivacyError {
@@ -52,6 +54,7 @@ impl PrivacyError {
             PrivacyError::NotFound(_) => "not_found",
             PrivacyError::Store(e) => e.code(),
             PrivacyError::Mail(e) => e.code(),
+            PrivacyError::Page(_) => "internal_error",
         }
     }
 }

@@ -17,7 +17,16 @@ use crate::store::{PolicyRecord, Role, StoreError, UserRecord};
 /// Days between a version's publication and its effect for existing members.
 pub const NOTICE_DAYS: i64 = 30;
 
-const PAGE: &str = include_str!("../../web/templates/privacy.html");
+/// The page's template, parsed once.
+static PAGE: std::sync::LazyLock<Environment<'static>> = std::sync::LazyLock::new(|| {
+    let mut env = Environment::new();
+    env.add_template(
+        "privacy.html",
+        include_str!("../../web/templates/privacy.html"),
+    )
+    .expect("the built-in privacy page template parses");
+    env
+});
 
 /// Which versions stand at a moment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,9 +171,6 @@ impl PrivacyService {
     /// The `/privacy` page.
     pub fn privacy_page(&self, tls: bool) -> Result<String, PrivacyError> {
         let state = self.policy_state()?;
-        let mut env = Environment::new();
-        env.add_template("privacy.html", PAGE)
-            .map_err(|e| PrivacyError::Invalid(e.to_string()))?;
         let p = &self.page;
         let changes: Vec<_> = state
             .published
@@ -179,7 +185,7 @@ impl PrivacyService {
         let pending = state.pending.map(|(version, at)| {
             minijinja::context! { version => version, effective_at => rfc3339(at) }
         });
-        env.get_template("privacy.html")
+        PAGE.get_template("privacy.html")
             .and_then(|t| {
                 t.render(minijinja::context! {
                     version => state.current,
@@ -197,6 +203,6 @@ impl PrivacyService {
                     min_age => p.min_age,
                 })
             })
-            .map_err(|e| PrivacyError::Invalid(e.to_string()))
+            .map_err(|e| PrivacyError::Page(e.to_string()))
     }
 }
