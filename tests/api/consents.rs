@@ -4,20 +4,9 @@
 
 use image_layered::store::Plan;
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::*;
-
-async fn put(c: &Client, body: Value) -> (StatusCode, Value) {
-    let r = c
-        .request(reqwest::Method::PUT, "/api/v1/me/consents")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let s = r.status();
-    (s, r.json().await.unwrap_or(Value::Null))
-}
 
 #[tokio::test]
 async fn consents_start_off_and_every_change_is_kept() {
@@ -31,7 +20,13 @@ async fn consents_start_off_and_every_change_is_kept() {
         json!({"training": false, "analytics": false, "marketing": false, "history": []})
     );
 
-    let (s, c) = put(&a, json!({"training": true})).await;
+    let (s, c) = a
+        .send_json(
+            reqwest::Method::PUT,
+            "/api/v1/me/consents",
+            json!({"training": true}),
+        )
+        .await;
     assert_eq!(s, StatusCode::OK, "{c}");
     assert_eq!(c["training"], true);
     let h = c["history"].as_array().unwrap();
@@ -42,10 +37,22 @@ async fn consents_start_off_and_every_change_is_kept() {
     );
     assert_eq!(h[0]["at"], "2026-06-01T12:00:00Z");
     // a repeat changes nothing and adds nothing
-    let (_, c) = put(&a, json!({"training": true, "marketing": false})).await;
+    let (_, c) = a
+        .send_json(
+            reqwest::Method::PUT,
+            "/api/v1/me/consents",
+            json!({"training": true, "marketing": false}),
+        )
+        .await;
     assert_eq!(c["history"].as_array().unwrap().len(), 1);
     t.advance_hours(1);
-    let (_, c) = put(&a, json!({"analytics": true, "training": false})).await;
+    let (_, c) = a
+        .send_json(
+            reqwest::Method::PUT,
+            "/api/v1/me/consents",
+            json!({"analytics": true, "training": false}),
+        )
+        .await;
     assert_eq!(
         (&c["training"], &c["analytics"], &c["marketing"]),
         (&json!(false), &json!(true), &json!(false))
@@ -70,7 +77,9 @@ async fn consents_start_off_and_every_change_is_kept() {
         json!({"cookies": true}),
         json!([1]),
     ] {
-        let (s, e) = put(&a, bad.clone()).await;
+        let (s, e) = a
+            .send_json(reqwest::Method::PUT, "/api/v1/me/consents", bad.clone())
+            .await;
         assert_eq!(
             (s, &e["error"]["code"]),
             (StatusCode::BAD_REQUEST, &json!("invalid_json")),

@@ -241,15 +241,7 @@ async fn a_deleted_account_is_locked_at_once_and_purged_by_the_sweep() {
     );
 
     // the receipt is mailed
-    let outbox = t.dir.path().join("data/outbox");
-    let mut mail = String::new();
-    for _ in 0..200 {
-        if let Some(f) = files_under(&outbox).into_iter().next() {
-            mail = std::fs::read_to_string(f).unwrap();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let (_, mail) = t.mail(0).await;
     assert!(mail.contains("To: gone@example.com"), "{mail}");
     assert!(mail.contains(&receipt_id), "{mail}");
 

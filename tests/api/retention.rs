@@ -110,15 +110,7 @@ async fn idle_free_accounts_are_warned_then_deleted_and_no_one_else_is() {
         kinds(&swept),
         [("inactivity_warning".into(), idle_id.to_string())]
     );
-    let outbox = t.dir.path().join("data/outbox");
-    let mut mail = String::new();
-    for _ in 0..200 {
-        if let Some(f) = files_under(&outbox).into_iter().next() {
-            mail = std::fs::read_to_string(f).unwrap();
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
+    let (_, mail) = t.mail(0).await;
     assert!(mail.contains("To: idle@example.com"), "{mail}");
     assert!(
         mail.contains("2026-07-01T13:00:00Z"),

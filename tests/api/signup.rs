@@ -7,32 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
 use crate::support::*;
 
 const OPEN: &[(&str, &str)] = &[("IMAGE_LAYERED__ACCOUNTS__REGISTRATION", "open")];
-
-/// Waits for the `n`th spooled mail (sorted by id, i.e. in queue order) and returns its text.
-async fn spooled(t: &TestApp, n: usize) -> (PathBuf, String) {
-    let dir = t.dir.path().join("data/outbox");
-    for _ in 0..200 {
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-            .collect();
-        files.sort();
-        if let Some(p) = files.get(n) {
-            let text = std::fs::read_to_string(p).unwrap();
-            return (p.clone(), text);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("no mail number {n} in {}", dir.display());
-}
 
 /// The token in the first `…?token=` link of a plain-text mail.
 fn token_in(mail: &str) -> String {
@@ -48,12 +27,6 @@ fn token_in(mail: &str) -> String {
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
-}
-
-async fn post(c: &Client, path: &str, body: Value) -> (StatusCode, Value) {
-    let r = c.post(path).json(&body).send().await.unwrap();
-    let status = r.status();
-    (status, r.json().await.unwrap_or(Value::Null))
 }
 
 fn contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
@@ -74,7 +47,7 @@ async fn an_underage_sign_up_is_refused_and_leaves_no_trace() {
         json!({"email": "kid@example.com", "password": "a long password", "name": "Kid",
                "age_confirmed": false}),
     ] {
-        let (s, e) = post(&anon, "/api/v1/auth/register", body).await;
+        let (s, e) = anon.post_json("/api/v1/auth/register", body).await;
         assert_eq!(
             (s, &e["error"]["code"]),
             (StatusCode::UNPROCESSABLE_ENTITY, &json!("age_required"))
@@ -102,29 +75,29 @@ async fn an_underage_sign_up_is_refused_and_leaves_no_trace() {
 async fn open_sign_up_verifies_the_address_by_a_single_use_link() {
     let t = spawn_app_with(OPEN).await;
     let anon = t.client();
-    let (s, body) = post(
-        &anon,
-        "/api/v1/auth/register",
-        json!({"email": "ann@example.com", "password": "ann's passphrase", "name": "Ann",
+    let (s, body) = anon
+        .post_json(
+            "/api/v1/auth/register",
+            json!({"email": "ann@example.com", "password": "ann's passphrase", "name": "Ann",
                "age_confirmed": true}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     assert_eq!(
         (&body["email"], &body["verified"]),
         (&json!("ann@example.com"), &json!(false))
     );
     // the same address again is a conflict
-    let (s, _) = post(
-        &anon,
-        "/api/v1/auth/register",
-        json!({"email": "ANN@example.com", "password": "another passphrase", "name": "A",
+    let (s, _) = anon
+        .post_json(
+            "/api/v1/auth/register",
+            json!({"email": "ANN@example.com", "password": "another passphrase", "name": "A",
                "age_confirmed": true}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::CONFLICT);
 
-    let (path, mail) = spooled(&t, 0).await;
+    let (path, mail) = t.mail(0).await;
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
@@ -155,11 +128,15 @@ async fn open_sign_up_verifies_the_address_by_a_single_use_link() {
         (&me["verified"], &me["plan"]),
         (&json!(false), &json!("free"))
     );
-    let (s, v) = post(&anon, "/api/v1/auth/verify", json!({ "token": token })).await;
+    let (s, v) = anon
+        .post_json("/api/v1/auth/verify", json!({ "token": token }))
+        .await;
     assert_eq!((s, &v["verified"]), (StatusCode::OK, &json!(true)), "{v}");
     assert_eq!(ann.json("/api/v1/me").await.1["verified"], true);
     for bad in [token.as_str(), "made-up"] {
-        let (s, e) = post(&anon, "/api/v1/auth/verify", json!({ "token": bad })).await;
+        let (s, e) = anon
+            .post_json("/api/v1/auth/verify", json!({ "token": bad }))
+            .await;
         assert_eq!(
             (s, &e["error"]["code"]),
             (StatusCode::BAD_REQUEST, &json!("invalid_token"))
@@ -176,7 +153,9 @@ async fn invites_gate_sign_up_by_default_and_closed_means_closed() {
                "age_confirmed": true, "invite": invite})
     };
     for invite in [None, Some("not-an-invite")] {
-        let (s, e) = post(&anon, "/api/v1/auth/register", signup(invite)).await;
+        let (s, e) = anon
+            .post_json("/api/v1/auth/register", signup(invite))
+            .await;
         assert_eq!(
             (s, &e["error"]["code"]),
             (StatusCode::FORBIDDEN, &json!("invite_required"))
@@ -186,27 +165,31 @@ async fn invites_gate_sign_up_by_default_and_closed_means_closed() {
     let member = t
         .member("m@example.com", image_layered::store::Plan::Free)
         .await;
-    let (s, _) = post(&member, "/api/v1/admin/invites", json!({"plan": "pro"})).await;
+    let (s, _) = member
+        .post_json("/api/v1/admin/invites", json!({"plan": "pro"}))
+        .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let admin = t.admin().await;
-    let (s, inv) = post(
-        &admin,
-        "/api/v1/admin/invites",
-        json!({"email": "inv@example.com", "plan": "pro"}),
-    )
-    .await;
+    let (s, inv) = admin
+        .post_json(
+            "/api/v1/admin/invites",
+            json!({"email": "inv@example.com", "plan": "pro"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{inv}");
     let token = inv["token"].as_str().unwrap();
     // a sign-up that fails for another reason does not use the invite up
-    let (s, _) = post(
-        &anon,
-        "/api/v1/auth/register",
-        json!({"email": "inv@example.com", "password": "short", "name": "Inv",
+    let (s, _) = anon
+        .post_json(
+            "/api/v1/auth/register",
+            json!({"email": "inv@example.com", "password": "short", "name": "Inv",
                "age_confirmed": true, "invite": token}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    let (s, body) = post(&anon, "/api/v1/auth/register", signup(Some(token))).await;
+    let (s, body) = anon
+        .post_json("/api/v1/auth/register", signup(Some(token)))
+        .await;
     assert_eq!(s, StatusCode::CREATED, "{body}");
     let me = anon
         .login("inv@example.com", "invited passphrase")
@@ -216,13 +199,13 @@ async fn invites_gate_sign_up_by_default_and_closed_means_closed() {
         .1;
     assert_eq!(me["plan"], "pro", "the invite's plan");
     // an invite works once
-    let (s, _) = post(
-        &anon,
-        "/api/v1/auth/register",
-        json!({"email": "second@example.com", "password": "invited passphrase", "name": "S",
+    let (s, _) = anon
+        .post_json(
+            "/api/v1/auth/register",
+            json!({"email": "second@example.com", "password": "invited passphrase", "name": "S",
                "age_confirmed": true, "invite": token}),
-    )
-    .await;
+        )
+        .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
     assert!(t
         .app
@@ -233,7 +216,10 @@ async fn invites_gate_sign_up_by_default_and_closed_means_closed() {
         .any(|e| e.action == "invite.create"));
 
     let closed = spawn_app_with(&[("IMAGE_LAYERED__ACCOUNTS__REGISTRATION", "closed")]).await;
-    let (s, e) = post(&closed.client(), "/api/v1/auth/register", signup(None)).await;
+    let (s, e) = closed
+        .client()
+        .post_json("/api/v1/auth/register", signup(None))
+        .await;
     assert_eq!(
         (s, &e["error"]["code"]),
         (StatusCode::FORBIDDEN, &json!("registration_closed"))
@@ -247,35 +233,32 @@ async fn a_password_reset_by_mail_ends_every_session_and_its_link_works_once() {
     let before = t.admin().await;
     // the same answer for an address without an account, and no mail
     for email in ["nobody@example.com", ADMIN_EMAIL] {
-        let (s, _) = post(
-            &anon,
-            "/api/v1/auth/password-reset",
-            json!({ "email": email }),
-        )
-        .await;
+        let (s, _) = anon
+            .post_json("/api/v1/auth/password-reset", json!({ "email": email }))
+            .await;
         assert_eq!(s, StatusCode::ACCEPTED, "{email}");
     }
-    let (_, mail) = spooled(&t, 0).await;
+    let (_, mail) = t.mail(0).await;
     assert!(mail.contains(&format!("To: {ADMIN_EMAIL}")), "{mail}");
     assert!(mail.contains("/reset?token="), "{mail}");
     let token = token_in(&mail);
     const NEW: &str = "reset to this passphrase";
-    let (s, e) = post(
-        &anon,
-        "/api/v1/auth/password-reset/confirm",
-        json!({"token": token, "password": "short"}),
-    )
-    .await;
+    let (s, e) = anon
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": token, "password": "short"}),
+        )
+        .await;
     assert_eq!(
         (s, &e["error"]["code"]),
         (StatusCode::BAD_REQUEST, &json!("invalid_password"))
     );
-    let (s, _) = post(
-        &anon,
-        "/api/v1/auth/password-reset/confirm",
-        json!({"token": token, "password": NEW}),
-    )
-    .await;
+    let (s, _) = anon
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": token, "password": NEW}),
+        )
+        .await;
     assert_eq!(s, StatusCode::NO_CONTENT);
     assert_eq!(before.json("/api/v1/me").await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(
@@ -283,29 +266,28 @@ async fn a_password_reset_by_mail_ends_every_session_and_its_link_works_once() {
         StatusCode::UNAUTHORIZED
     );
     anon.login(ADMIN_EMAIL, NEW).await;
-    let (s, _) = post(
-        &anon,
-        "/api/v1/auth/password-reset/confirm",
-        json!({"token": token, "password": "yet another one"}),
-    )
-    .await;
+    let (s, _) = anon
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": token, "password": "yet another one"}),
+        )
+        .await;
     assert_eq!(s, StatusCode::BAD_REQUEST, "a link works once");
 
     // a link expires after accounts.token_hours (24)
-    post(
-        &anon,
+    anon.post_json(
         "/api/v1/auth/password-reset",
         json!({ "email": ADMIN_EMAIL }),
     )
     .await;
-    let (_, mail) = spooled(&t, 1).await;
+    let (_, mail) = t.mail(1).await;
     t.advance_hours(25);
-    let (s, e) = post(
-        &anon,
-        "/api/v1/auth/password-reset/confirm",
-        json!({"token": token_in(&mail), "password": "too late passphrase"}),
-    )
-    .await;
+    let (s, e) = anon
+        .post_json(
+            "/api/v1/auth/password-reset/confirm",
+            json!({"token": token_in(&mail), "password": "too late passphrase"}),
+        )
+        .await;
     assert_eq!(
         (s, &e["error"]["code"]),
         (StatusCode::BAD_REQUEST, &json!("invalid_token"))
@@ -366,12 +348,13 @@ async fn the_outbox_delivers_over_smtp() {
         ("IMAGE_LAYERED__MAIL__FROM", "Studio <studio@example.com>"),
     ])
     .await;
-    let (s, _) = post(
-        &t.client(),
-        "/api/v1/auth/password-reset",
-        json!({ "email": ADMIN_EMAIL }),
-    )
-    .await;
+    let (s, _) = t
+        .client()
+        .post_json(
+            "/api/v1/auth/password-reset",
+            json!({ "email": ADMIN_EMAIL }),
+        )
+        .await;
     assert_eq!(s, StatusCode::ACCEPTED);
     let (from, to, data) = tokio::time::timeout(Duration::from_secs(20), server)
         .await

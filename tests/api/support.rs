@@ -109,6 +109,25 @@ impl TestApp {
         self.app.sweeper.sweep(self.app.now()).await.unwrap().len()
     }
 
+    /// The `n`th mail the outbox spooled (in queue order: ids are UUIDv7), with its file,
+    /// once it has landed (delivery is in the background).
+    pub async fn mail(&self, n: usize) -> (std::path::PathBuf, String) {
+        let dir = self.dir.path().join("data/outbox");
+        for _ in 0..200 {
+            let mut files: Vec<_> = files_under(&dir)
+                .into_iter()
+                .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+                .collect();
+            files.sort();
+            if let Some(p) = files.get(n) {
+                let text = std::fs::read_to_string(p).expect("read a spooled mail");
+                return (p.clone(), text);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no mail number {n} in {}", dir.display());
+    }
+
     pub fn advance_hours(&self, h: i64) {
         self.clock.advance(time::Duration::hours(h));
     }

@@ -153,6 +153,22 @@ impl Client {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// `method path` with a JSON body; the status and the JSON answer (or `Null`).
+    pub async fn send_json(&self, method: Method, path: &str, body: Value) -> (StatusCode, Value) {
+        let resp = self
+            .request(method, path)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = resp.status();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn post_json(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.send_json(Method::POST, path, body).await
+    }
+
     /// GET `path`; the status and the body.
     pub async fn bytes(&self, path: &str) -> (StatusCode, Vec<u8>) {
         let resp = self.get(path).send().await.expect("GET");
