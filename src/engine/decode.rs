@@ -239,7 +239,7 @@ fn too_large_message(width: u32, height: u32, max_pixels: u64, max_side: u32) ->
 
 /// `144`, `10000`, `0.5`: whole megapixels from 10 MP up, one decimal below.
 fn megapixels(pixels: u64) -> String {
-    if pixels % 1_000_000 == 0 || pixels >= 10_000_000 {
+    if pixels.is_multiple_of(1_000_000) || pixels >= 10_000_000 {
         format!("{}", (pixels + 500_000) / 1_000_000)
     } else {
         format!("{:.1}", pixels as f64 / 1e6)

@@ -425,7 +425,10 @@ mod tests {
         assert_eq!((p.det_w, p.det_h), (1984, 1504));
         // Degenerate strips still give a valid input size.
         let p = DetPlan::new(5000, 3);
-        assert!(p.det_w >= 32 && p.det_h >= 32 && p.det_h % 32 == 0, "{p:?}");
+        assert!(
+            p.det_w >= 32 && p.det_h >= 32 && p.det_h.is_multiple_of(32),
+            "{p:?}"
+        );
         // A flat banner 900×40 is letterboxed: new_h = max(112, 30)·2 = 224 → pad 92.
         let p = DetPlan::new(900, 40);
         assert_eq!((p.pad, p.work_h), (92, 224));

@@ -549,7 +549,7 @@ async fn sigkill_during_edits_loses_no_acknowledged_revision_or_undo_state() {
             let mut i = 0u64;
             while !stop.load(Ordering::SeqCst) {
                 i += 1;
-                let body = if (i + worker) % 2 == 0 {
+                let body = if (i + worker).is_multiple_of(2) {
                     serde_json::json!({"op": "transform", "layer_id": layer, "dx": 1})
                 } else {
                     serde_json::json!({"op": "recolor", "layer_id": layer, "hue_shift": 7})

@@ -32,7 +32,7 @@ fn stripes(w: u32, h: u32, period: u32) -> RgbImage {
 
 fn checker(w: u32, h: u32, cell: u32) -> RgbImage {
     RgbImage::from_fn(w, h, |x, y| {
-        if (x / cell + y / cell) % 2 == 0 {
+        if (x / cell + y / cell).is_multiple_of(2) {
             Rgb([10, 10, 10])
         } else {
             Rgb([240, 240, 240])

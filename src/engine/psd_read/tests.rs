@@ -90,7 +90,7 @@ fn layer_info(layers: &[TestLayer]) -> Vec<u8> {
         extra.extend_from_slice(&[0; 4]); // blending ranges
         extra.push(l.pascal.len() as u8);
         extra.extend_from_slice(&l.pascal);
-        while extra.len() % 4 != 0 {
+        while !extra.len().is_multiple_of(4) {
             extra.push(0);
         }
         for (key, data) in &l.blocks {
