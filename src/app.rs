@@ -146,6 +146,7 @@ impl Background {
 struct JobDispatch {
     images: ImageService,
     documents: DocumentService,
+    privacy: PrivacyService,
 }
 
 impl JobHandler for JobDispatch {
@@ -159,6 +160,7 @@ impl JobHandler for JobDispatch {
                 mode,
             } => self.documents.run_decompose(ctx, image_id, layers, mode),
             JobKind::Edit { document_id, op } => self.documents.run_edit(ctx, document_id, op),
+            JobKind::Export => self.privacy.run_export(ctx),
         }
     }
 }
@@ -198,6 +200,7 @@ impl App {
         );
         let privacy = PrivacyService::new(
             vault.clone(),
+            jobs.clone(),
             clock.clone(),
             audit.clone(),
             outbox.clone(),
@@ -253,6 +256,7 @@ impl App {
             &self.store,
             &self.keyring,
             &self.config.bootstrap,
+            &self.config.server.data_dir,
             self.now(),
         )
         .await?;
@@ -274,6 +278,7 @@ impl App {
         let dispatch: crate::jobs::SharedHandler = Arc::new(JobDispatch {
             images: self.images.clone(),
             documents: self.documents.clone(),
+            privacy: self.privacy.clone(),
         });
         let workers = crate::jobs::spawn_workers(&self.jobs, dispatch, shutdown.clone());
         let scheduler = crate::retention::spawn_scheduler(
@@ -356,6 +361,9 @@ pub fn reconcile(store: &Store, blobs: &BlobStore) -> Result<(), StartError> {
     }
     for doc in store.all_documents()? {
         known.extend(doc.blobs());
+    }
+    for export in store.all_exports()? {
+        known.insert(export.blob);
     }
     let on_disk = blobs.list()?;
     let present: HashSet<_> = on_disk.iter().map(|(_, b)| *b).collect();

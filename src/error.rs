@@ -256,6 +256,7 @@ impl From<crate::privacy::PrivacyError> for ApiError {
             P::NotFound(what) => ApiError::not_found(what),
             P::Store(e) => e.into(),
             P::Mail(e) => e.into(),
+            P::Vault(e) => e.into(),
             P::Page(m) => ApiError::internal("privacy page", m),
         }
     }

@@ -85,6 +85,10 @@ typed_id!(
     /// A message in the outbox.
     MailId
 );
+typed_id!(
+    /// A member's data export (a ZIP of everything the studio holds about them).
+    ExportId
+);
 
 #[cfg(test)]
 mod tests {

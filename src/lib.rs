@@ -18,6 +18,7 @@
 //! - [`jobs`]: the persisted queue and its workers.
 //! - [`mail`]: the outbox — notices from minijinja templates, delivered by SMTP or spooled.
 //! - [`vault`]: what images and documents share — store, blobs, keyring, data keys.
+//! - [`views`]: the JSON a member sees of their records (the API and the data export).
 //! - [`store`]: sled behind typed methods — metadata, indexes, TTL index, jobs.
 //! - [`blobs`]: encrypted files (AES-256-GCM STREAM), master key generations, data keys.
 //! - [`models`]: pinned fetch (pip/npm), verification and install of the runtime and models.
@@ -51,3 +52,4 @@ pub mod privacy;
 pub mod retention;
 pub mod store;
 pub mod vault;
+pub mod views;

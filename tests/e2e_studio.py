@@ -1,25 +1,43 @@
 #!/usr/bin/env python3
 """End-to-end check of the studio page in a real browser (headless Chromium via Selenium).
 
-Drives the page the way a member would: sign in, upload an image, decompose it, hide the
-top layer, undo and redo, export a PSD, and checks the PSD (with psd_tools when installed),
-recolour a layer, then import the exported PSD as a new document.
+Drives the page the way people would. First a new member's life, through the page only (the
+mails come from the server's outbox): sign up, open the verification link, ask for a password
+reset and open its link, sign in, accept a new privacy policy from the banner (the admin
+publishes it over the API), turn a consent on and see it in the history after a reload, edit
+the profile, export their data and check the ZIP, change the password and sign in with the new
+one, delete the account, and see that signing in fails. Then the admin: sign in, upload an
+image, decompose it, hide the top layer, undo and redo, export a PSD, and check the PSD (with
+psd_tools when installed), recolour a layer, then import the exported PSD as a new document.
 
     python3 -m pip install selenium        # psd-tools optional
     python3 tests/e2e_studio.py --url http://127.0.0.1:8080 \
-        --email admin@localhost --password PASS --image tests/fixtures/... --out /tmp/e2e
+        --email admin@localhost --password PASS --image tests/fixtures/... --out /tmp/e2e \
+        --outbox DATA_DIR/outbox [--admin-key KEY] [--mail-base URL]
+
+The server must allow open sign-up (accounts.registration = "open") and spool mail (no
+mail.smtp_url). Every step fails when the page does.
 
 Uses Debian's /usr/bin/chromium and /usr/bin/chromedriver (never Selenium Manager, so no
 network is needed). On failure it saves screenshot.png, console.log and page.html into --out
-and exits 1 with the reason; it prints one timing line per step.
+and exits 1 with the reason; it prints one timing line per step. A successful run leaves
+signup.png, account.png and studio.png there for a human to look at.
 """
 
 import argparse
+import email
+import email.policy
+import email.utils
 import json
 import os
+import re
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zipfile
 
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
@@ -122,6 +140,119 @@ def top_visible(layers, layer_id):
     return dict(layers)[layer_id]
 
 
+def displayed(driver, element_id):
+    els = driver.find_elements(By.ID, element_id)
+    return bool(els) and els[0].is_displayed()
+
+
+def text_of(driver, element_id):
+    return driver.find_element(By.ID, element_id).text.strip()
+
+
+def fill(driver, element_id, value):
+    field = driver.find_element(By.ID, element_id)
+    field.clear()
+    field.send_keys(value)
+
+
+# ---- the server, without the browser: plain HTTP for what a member cannot do from the page
+
+def http(base, method, path, body=None, key=None, timeout=30):
+    """(status, parsed JSON or None) of one request; never raises for an HTTP status."""
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(base.rstrip("/") + path, data=data, method=method)
+    req.add_header("Accept", "application/json")
+    if data is not None:
+        req.add_header("Content-Type", "application/json")
+    if key:
+        req.add_header("Authorization", f"Bearer {key}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            status, raw, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        status, raw, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+    parsed = None
+    if raw and "json" in ctype:
+        try:
+            parsed = json.loads(raw)
+        except ValueError:
+            parsed = None
+    return status, parsed
+
+
+def serves_page(base, path):
+    """Whether GET `path` answers with the studio page (HTML), as a link in a mail needs."""
+    try:
+        with urllib.request.urlopen(base.rstrip("/") + path, timeout=10) as r:
+            return r.status == 200 and "text/html" in r.headers.get("Content-Type", "")
+    except urllib.error.HTTPError:
+        return False
+
+
+def admin_credential(args):
+    """A bearer key of the admin: --admin-key, else one made by signing in over HTTP."""
+    if args.admin_key:
+        return args.admin_key
+    jar = urllib.request.HTTPCookieProcessor()
+    opener = urllib.request.build_opener(jar)
+
+    def call(path, body):
+        req = urllib.request.Request(args.url.rstrip("/") + path, data=json.dumps(body).encode(),
+                                     method="POST", headers={"Content-Type": "application/json"})
+        with opener.open(req, timeout=30) as r:
+            return json.loads(r.read() or b"null")
+    call("/api/v1/auth/login", {"email": args.email, "password": args.password})
+    return call("/api/v1/keys", {"name": "e2e studio"})["key"]
+
+
+# ---- mail: the spooled .eml files of the outbox
+
+def read_mails(outbox):
+    """[(file name, To addresses, Subject, plain-text body)], oldest first (the names are
+    time-ordered ids)."""
+    found = []
+    try:
+        names = sorted(n for n in os.listdir(outbox) if n.endswith(".eml") and not n.startswith("."))
+    except FileNotFoundError:
+        return []
+    for name in names:
+        with open(os.path.join(outbox, name), "rb") as f:
+            msg = email.message_from_bytes(f.read(), policy=email.policy.default)
+        to = [a.lower() for _, a in email.utils.getaddresses(msg.get_all("To", []))]
+        part = msg.get_body(preferencelist=("plain",)) or msg
+        found.append((name, to, str(msg.get("Subject", "")), part.get_content()))
+    return found
+
+
+def wait_mail(outbox, to, subject_has, seen=(), timeout=20):
+    """The newest mail to `to` whose subject contains `subject_has` and whose file is not in
+    `seen`: (file name, body)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        hits = [(n, body) for n, rcpt, subject, body in read_mails(outbox)
+                if to.lower() in rcpt and subject_has.lower() in subject.lower() and n not in seen]
+        if hits:
+            return hits[-1]
+        if time.monotonic() > deadline:
+            have = [(n, rcpt, subject) for n, rcpt, subject, _ in read_mails(outbox)]
+            raise StepFailed(f"no mail to {to} about {subject_has!r} in {outbox} within "
+                             f"{timeout}s; the outbox has {have}")
+        time.sleep(0.2)
+
+
+def token_link(body, mail_base):
+    """The `…/path?token=…` link in a mail body (checked against mail.base_url when given):
+    (path with query, path)."""
+    m = re.search(r"(https?://[^\s<>\"]+\?token=[^\s<>\"]+)", body)
+    if not m:
+        raise StepFailed(f"no …?token= link in the mail:\n{body}")
+    link = m.group(1)
+    if mail_base and not link.startswith(mail_base.rstrip("/") + "/"):
+        raise StepFailed(f"the mail's link {link} does not start with mail.base_url {mail_base}")
+    u = urllib.parse.urlsplit(link)
+    return f"{u.path}?{u.query}", u.path
+
+
 def run(args, driver, download_dir):
     steps = []  # (name, seconds)
     state = {}  # what one step hands to the next
@@ -149,11 +280,287 @@ def run(args, driver, download_dir):
                  lambda d: d.find_element(By.ID, "login-form").is_displayed()
                  or d.find_element(By.ID, "studio").is_displayed())
 
+    def sign_in(who, password, what):
+        """Signs in from the sign-in screen and waits for the studio."""
+        fill(driver, "email", who)
+        fill(driver, "password", password)
+        driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+
+        def signed_in(d):
+            err = error_status(d)
+            if err:
+                raise StepFailed(f"{what}: {err}")
+            return (d.find_element(By.ID, "studio").is_displayed()
+                    and who in d.find_element(By.ID, "whoami").text)
+        wait_for(driver, f"the studio after signing in as {who}", signed_in, 20)
+
+    def wait_notice(what, has, timeout=20):
+        """Waits for #notice to say `has` (not as an error); returns its text."""
+        def cond(d):
+            if not displayed(d, "notice"):
+                return False
+            text = text_of(d, "notice-text")
+            if d.find_element(By.ID, "notice").get_attribute("data-kind") == "error":
+                raise StepFailed(f"{what}: the page reports an error: {text}")
+            return text if has.lower() in text.lower() else False
+        return wait_for(driver, f"{what}: #notice saying {has!r}", cond, timeout)
+
+    def open_mail_link(path_query, path):
+        """Opens a link from a mail, at this server."""
+        if not serves_page(args.url, path):
+            raise StepFailed(f"the link in the mail ({path}) does not open the studio page")
+        driver.get(args.url.rstrip("/") + path_query)
+
+    def open_account():
+        driver.find_element(By.ID, "account-open").click()
+        wait_for(driver, "the account page",
+                 lambda d: displayed(d, "account-page") and not displayed(d, "studio")
+                 and d.find_element(By.ID, "profile-email").get_attribute("value"))
+        # the consents come from their own request
+        wait_for(driver, "the consents and their history",
+                 lambda d: d.find_elements(By.CSS_SELECTOR, "#consent-history-rows tr"))
+
+    def history_rows(d):
+        return [(tr.get_attribute("data-kind"), tr.get_attribute("data-value"))
+                for tr in d.find_elements(By.CSS_SELECTOR, "#consent-history-rows tr[data-kind]")]
+
+    member = {
+        "email": f"member-{int(time.time() * 1000) % 10**9}@example.com",
+        "name": "Ada Member",
+        "password": "first-pass-123",
+    }
+    outbox = args.outbox
+
+    @step("signup")
+    def _():
+        if not displayed(driver, "signup-form"):
+            raise StepFailed("signup: the sign-in screen has no sign-up form")
+        wait_for(driver, "the minimum age in the age checkbox's label",
+                 lambda d: re.fullmatch(r"I am at least \d+ years old", text_of(d, "signup-age-label")))
+        link = driver.find_element(By.CSS_SELECTOR, "#signup-form a[href='/privacy']")
+        if not link.is_displayed():
+            raise StepFailed("signup: no visible link to /privacy in the sign-up form")
+        fill(driver, "signup-email", member["email"])
+        fill(driver, "signup-name", member["name"])
+        fill(driver, "signup-password", member["password"])
+        age = driver.find_element(By.ID, "signup-age")
+        if age.get_attribute("required") is None:
+            raise StepFailed("signup: the age checkbox is not required")
+        age.click()
+        driver.find_element(By.ID, "signup-submit").click()
+        wait_notice("signup", "sent a link")
+        driver.save_screenshot(os.path.join(args.out, "signup.png"))
+
+    @step("verify-link")
+    def _():
+        name, body = wait_mail(outbox, member["email"], "confirm")
+        state["seen_mail"] = {name}
+        path_query, path = token_link(body, args.mail_base)
+        if path != "/verify":
+            raise StepFailed(f"verify-link: the verification mail links to {path}, not /verify")
+        open_mail_link(path_query, path)
+        wait_notice("verify-link", "is confirmed")
+        if "token=" in driver.current_url:
+            raise StepFailed(f"verify-link: the token stays in the address: {driver.current_url}")
+
+    @step("reset-link")
+    def _():
+        driver.find_element(By.ID, "forgot-toggle").click()
+        wait_for(driver, "the forgot-password form", lambda d: displayed(d, "forgot-form"))
+        fill(driver, "forgot-email", member["email"])
+        driver.find_element(By.CSS_SELECTOR, "#forgot-form button[type=submit]").click()
+        wait_notice("reset-link", "mailed it a link")
+        name, body = wait_mail(outbox, member["email"], "password", state["seen_mail"])
+        state["seen_mail"].add(name)
+        path_query, path = token_link(body, args.mail_base)
+        if path != "/reset":
+            raise StepFailed(f"reset-link: the reset mail links to {path}, not /reset")
+        open_mail_link(path_query, path)
+        wait_for(driver, "the choose-a-new-password form", lambda d: displayed(d, "reset-form"))
+        member["password"] = "second-pass-456"
+        fill(driver, "reset-password", member["password"])
+        fill(driver, "reset-password2", member["password"])
+        driver.find_element(By.CSS_SELECTOR, "#reset-form button[type=submit]").click()
+        wait_notice("reset-link", "new password is set")
+        if "token=" in driver.current_url or displayed(driver, "reset-form"):
+            raise StepFailed("reset-link: the reset form or its token stayed after use")
+
+    @step("member-in")
+    def _():
+        sign_in(member["email"], member["password"], "member-in")
+        if displayed(driver, "policy-banner"):
+            raise StepFailed("member-in: a new member is shown a policy banner: they accepted "
+                             "the policy when signing up")
+
+    @step("policy")
+    def _():
+        key = admin_credential(args)
+        status, me = http(args.url, "GET", "/api/v1/me", key=key)
+        if status != 200:
+            raise StepFailed(f"policy: the admin's /me answered {status}")
+        p = me["policy"]
+        version = max(p["accepted"], p["current"], (p.get("pending") or {}).get("version", 0)) + 1
+        status, body = http(args.url, "POST", "/api/v1/admin/policies",
+                            {"version": version,
+                             "body": "The studio now keeps job statistics per plan and day."},
+                            key=key)
+        if status != 201:
+            raise StepFailed(f"policy: publishing version {version} answered {status}: {body}")
+        driver.refresh()
+        wait_for(driver, f"the policy banner for version {version}",
+                 lambda d: displayed(d, "policy-banner")
+                 and f"version {version}" in text_of(d, "policy-banner-text").lower()
+                 and displayed(d, "studio"))
+        link = driver.find_element(By.CSS_SELECTOR, "#policy-banner a[href='/privacy']")
+        if not link.is_displayed():
+            raise StepFailed("policy: the banner has no link to /privacy")
+        driver.find_element(By.ID, "policy-accept").click()
+        wait_for(driver, "the banner to go away after accepting",
+                 lambda d: not displayed(d, "policy-banner") and not error_status(d))
+        driver.refresh()
+        # the banner is decided from the same /me answer that shows the studio
+        wait_for(driver, "the studio after a reload", lambda d: displayed(d, "studio"))
+        if displayed(driver, "policy-banner"):
+            raise StepFailed("policy: the banner is back after a reload: the acceptance was lost")
+
+    @step("consent")
+    def _():
+        open_account()
+        meta = text_of(driver, "profile-meta")
+        if "email address confirmed" not in meta:
+            raise StepFailed(f"consent: the profile does not show the address as confirmed: {meta!r}")
+        box = driver.find_element(By.ID, "consent-training")
+        if box.is_selected():
+            raise StepFailed("consent: training is on for a new member")
+        before = history_rows(driver)
+        box.click()
+        wait_for(driver, "the training consent in the history",
+                 lambda d: history_rows(d)[:1] == [("training", "true")]
+                 and len(history_rows(d)) == len(before) + 1
+                 and d.find_element(By.ID, "consent-training").is_enabled())
+        driver.refresh()
+        wait_for(driver, "the studio after a reload", lambda d: displayed(d, "studio"))
+        open_account()
+        if not driver.find_element(By.ID, "consent-training").is_selected():
+            raise StepFailed("consent: training is off again after a reload")
+        if history_rows(driver)[:1] != [("training", "true")]:
+            raise StepFailed(f"consent: the history after a reload is {history_rows(driver)}")
+
+    @step("profile")
+    def _():
+        member["name"] = "Ada Lovelace"
+        fill(driver, "profile-name", member["name"])
+        driver.find_element(By.ID, "profile-save").click()
+        wait_for(driver, "the new name in the header",
+                 lambda d: member["name"] in text_of(d, "whoami") and not error_status(d))
+        new_email = "renamed-" + member["email"]
+        fill(driver, "profile-email", new_email)
+        driver.find_element(By.ID, "profile-save").click()
+        wait_for(driver, "the new address shown as waiting for confirmation",
+                 lambda d: displayed(d, "profile-pending")
+                 and new_email in text_of(d, "profile-pending") and not error_status(d))
+        if member["email"] not in text_of(driver, "whoami"):
+            raise StepFailed("profile: the address changed before it was confirmed")
+        name, body = wait_mail(outbox, new_email, "confirm", state["seen_mail"])
+        state["seen_mail"].add(name)
+        path_query, path = token_link(body, args.mail_base)
+        open_mail_link(path_query, path)
+        wait_notice("profile", "is confirmed")
+        wait_for(driver, "the studio with the new address",
+                 lambda d: displayed(d, "studio") and new_email in text_of(d, "whoami"))
+        member["email"] = new_email
+        open_account()
+        if displayed(driver, "profile-pending"):
+            raise StepFailed("profile: the new address is still shown as waiting")
+
+    @step("export-data")
+    def _():
+        if not displayed(driver, "account-page"):
+            open_account()
+        driver.find_element(By.ID, "export-start").click()
+
+        def ready(d):
+            err = error_status(d)
+            if err:
+                raise StepFailed(f"export-data: the page reports an error: {err}")
+            return displayed(d, "export-result")
+        wait_for(driver, "the export's download link", ready, 90)
+        link = driver.find_element(By.ID, "export-link")
+        href = link.get_attribute("href") or ""
+        if not re.search(r"/api/v1/me/exports/[^/?#]+$", href):
+            raise StepFailed(f"export-data: the download link is {href!r}")
+        if not re.search(r"\d", text_of(driver, "export-expires")):
+            raise StepFailed("export-data: the link's expiry is not shown")
+        before = set(os.listdir(download_dir))
+        link.click()
+
+        def downloaded(_d):
+            names = [n for n in os.listdir(download_dir)
+                     if n not in before and n.endswith(".zip")]
+            return os.path.join(download_dir, names[0]) if names else False
+        path = wait_for(driver, "the export ZIP download", downloaded, 60)
+        with zipfile.ZipFile(path) as z:
+            if "profile.json" not in z.namelist():
+                raise StepFailed(f"export-data: no profile.json in the ZIP: {z.namelist()}")
+            profile = json.loads(z.read("profile.json"))
+        if member["email"] not in json.dumps(profile):
+            raise StepFailed(f"export-data: profile.json does not name {member['email']}: {profile}")
+
+    @step("password")
+    def _():
+        if not displayed(driver, "account-page"):
+            open_account()
+        # the account page as the member left it, for a human to look at: the whole of it
+        driver.set_window_size(1280, 1500)
+        driver.save_screenshot(os.path.join(args.out, "account.png"))
+        driver.set_window_size(1280, 900)
+        new_password = "third-pass-789"
+        fill(driver, "current-password", member["password"])
+        fill(driver, "new-password", new_password)
+        driver.find_element(By.ID, "password-save").click()
+
+        def changed(d):
+            err = error_status(d)
+            if err:
+                raise StepFailed(f"password: the page reports an error: {err}")
+            return "password changed" in status_text(d).lower()
+        wait_for(driver, "the password to be changed", changed, 20)
+        member["password"] = new_password
+        driver.find_element(By.ID, "logout").click()
+        wait_for(driver, "the sign-in screen", lambda d: displayed(d, "login-form"))
+        sign_in(member["email"], member["password"], "password")
+
+    @step("delete")
+    def _():
+        open_account()
+        fill(driver, "delete-password", member["password"])
+        driver.find_element(By.ID, "delete-confirm").click()
+        driver.find_element(By.ID, "delete-submit").click()
+
+        def receipt(d):
+            err = error_status(d)
+            if err:
+                raise StepFailed(f"delete: the page reports an error: {err}")
+            return displayed(d, "receipt-section") and displayed(d, "login-form")
+        wait_for(driver, "the deletion receipt on the sign-in screen", receipt, 30)
+        if text_of(driver, "receipt-email") != member["email"] or not text_of(driver, "receipt-id") \
+                or not re.search(r"\d", text_of(driver, "receipt-purge")):
+            raise StepFailed(f"delete: the receipt is incomplete: "
+                             f"{text_of(driver, 'receipt')!r}")
+        fill(driver, "email", member["email"])
+        fill(driver, "password", member["password"])
+        driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
+        wait_for(driver, "signing in as the deleted member to fail",
+                 lambda d: error_status(d) and not displayed(d, "studio"), 20)
+        # a fresh page for the admin's steps (no stale error in #status)
+        driver.get(args.url)
+        wait_for(driver, "the sign-in screen", lambda d: displayed(d, "login-form"))
+
     @step("sign-in")
     def _():
         if driver.find_element(By.ID, "login-form").is_displayed():
-            driver.find_element(By.ID, "email").send_keys(args.email)
-            driver.find_element(By.ID, "password").send_keys(args.password)
+            fill(driver, "email", args.email)
+            fill(driver, "password", args.password)
             driver.find_element(By.CSS_SELECTOR, "#login-form button[type=submit]").click()
 
         def signed_in(d):
@@ -376,6 +783,11 @@ def main():
     ap.add_argument("--password", required=True)
     ap.add_argument("--image", required=True, help="image file to upload")
     ap.add_argument("--out", required=True, help="folder for failure evidence")
+    ap.add_argument("--outbox", required=True,
+                    help="the server's mail spool, <data_dir>/outbox (mail.smtp_url unset)")
+    ap.add_argument("--admin-key", help="an API key of the admin (else one is made by signing "
+                    "in as --email over HTTP), to publish a privacy policy")
+    ap.add_argument("--mail-base", help="the server's mail.base_url, to check the mails' links")
     ap.add_argument("--decompose-timeout", type=float, default=180.0)
     args = ap.parse_args()
     if not os.path.isfile(args.image):

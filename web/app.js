@@ -3,7 +3,11 @@
 // Structure, top to bottom:
 //   1. helpers   — $(), the `api()` fetch wrapper (JSON errors → ApiError), say() for the
 //                  aria-live #status region, the shared #progress bar.
-//   2. account   — sign in / who am I / sign out; toggles #login-section and #studio.
+//   2. account   — sign in / who am I / sign out; toggles #signed-out and #studio; the links
+//                  mails carry (/verify?token=…, /reset?token=…) are handled at boot.
+//   2b. members  — sign-up, "forgot password", the persistent #notice, the privacy-policy
+//                  banner, and the account page (#account-page: profile, consents, export
+//                  my data, password and sessions, account deletion with its receipt).
 //   3. images    — upload (file input + drag-and-drop), the #images list, Decompose/Open;
 //                  the #documents list (GET /documents, newest first) and .psd/.ora import.
 //   4. jobs      — watchJob(): Server-Sent Events with a polling fallback.
@@ -22,6 +26,7 @@
 const S = {
   me: null, doc: null, selected: null, busy: false,
   images: [], docs: [], docOf: {}, thumbTries: 0, thumbTimer: 0,
+  resetToken: null, // from a /reset?token=… link, until the new password is set
 };
 
 // ---------------------------------------------------------------- 1. helpers
@@ -65,6 +70,7 @@ async function api(method, path, body) {
 let statusTimer = 0;
 function say(message, kind) {
   const el = $("#status");
+  el.classList.remove("quiet");
   el.textContent = message;
   el.dataset.kind = kind || "info";
   clearTimeout(statusTimer);
@@ -114,7 +120,22 @@ function rememberDoc(imageId, docId) {
 }
 
 // ---------------------------------------------------------------- 2. account
+// The links in mails open the studio page at /verify?token=… and /reset?token=… (see
+// web/templates/mail and src/mail): the token is used once and then dropped from the address.
 async function boot() {
+  loadSignupInfo();
+  const route = location.pathname.replace(/\/+$/, "");
+  const token = new URLSearchParams(location.search).get("token");
+  if (route === "/reset" && token) {
+    S.resetToken = token;
+    showSignedOut({ view: "reset" });
+    return;
+  }
+  if (route === "/verify" && token) await verifyFromLink(token);
+  else if (route === "/verify" || route === "/reset") {
+    notice("This link has no token in it; please open the whole link from the mail.", "error");
+    history.replaceState(null, "", "/");
+  }
   try {
     const { data } = await api("GET", "/api/v1/me");
     showSignedIn(data);
@@ -126,12 +147,26 @@ async function boot() {
 
 function showSignedIn(me) {
   S.me = me;
-  $("#whoami").textContent = `Signed in as ${me.name || me.email} (${me.email})`;
+  renderWhoami();
   $("#account").hidden = false;
-  $("#login-section").hidden = true;
-  $("#studio").hidden = false;
+  $("#signed-out").hidden = true;
+  $("#studio").hidden = !$("#account-page").hidden;
+  renderPolicy(me.policy);
+  if (me.must_change_password) {
+    // a one-time password: nothing else works until a new one is chosen
+    openAccount();
+    notice("You signed in with a one-time password. Choose a new password to continue.");
+    $("#current-password").focus();
+    return;
+  }
   loadImages();
   openFromHash();
+}
+
+function renderWhoami() {
+  const me = S.me;
+  $("#whoami").textContent = `Signed in as ${me.name || me.email} (${me.email})`;
+  for (const u of document.querySelectorAll(".username-for-pm")) u.value = me.email;
 }
 
 // `#doc=<id>` in the address opens that document (and survives a reload).
@@ -140,13 +175,31 @@ function openFromHash() {
   if (m && S.me && (!S.doc || S.doc.id !== m[1])) openDocument(m[1]).catch(fail);
 }
 
-function showSignedOut() {
+// The signed-out screen: sign in and sign up, or (`view`) the form a reset link asks for, or
+// the receipt of an account just deleted.
+function showSignedOut({ view = "login", receipt = null } = {}) {
   S.me = null;
   clearDocument();
+  closeAccount(false);
+  renderPolicy(null);
   $("#account").hidden = true;
   $("#studio").hidden = true;
-  $("#login-section").hidden = false;
-  $("#email").focus();
+  $("#signed-out").hidden = false;
+  $("#reset-section").hidden = view !== "reset";
+  // a reset link asks for one thing only
+  $("#login-section").hidden = view === "reset";
+  $("#signup-section").hidden = view === "reset";
+  $("#receipt-section").hidden = view !== "receipt";
+  for (const f of document.querySelectorAll("#account-page form")) f.reset();
+  $("#export-result").hidden = true;
+  if (view === "receipt" && receipt) {
+    $("#receipt-id").textContent = receipt.id;
+    $("#receipt-email").textContent = receipt.email;
+    $("#receipt-requested").textContent = fmtDate(receipt.requested_at);
+    $("#receipt-purge").textContent = fmtDate(receipt.purge_by);
+    $("#receipt-section").focus();
+  } else if (view === "reset") $("#reset-password").focus();
+  else $("#email").focus();
 }
 
 async function login(ev) {
@@ -156,7 +209,10 @@ async function login(ev) {
   try {
     const { data } = await api("POST", "/api/v1/auth/login", { email, password });
     $("#password").value = "";
-    const me = data && data.email ? data : (await api("GET", "/api/v1/me")).data;
+    // /me carries the policy state the banner needs; the login answer does not
+    const me = data && data.policy ? data : (await api("GET", "/api/v1/me")).data;
+    hideNotice();
+    $("#receipt-section").hidden = true;
     showSignedIn(me);
     say(`Welcome, ${me.name || me.email}.`);
   } catch (e) {
@@ -166,9 +222,370 @@ async function login(ev) {
 
 async function logout() {
   try { await api("POST", "/api/v1/auth/logout"); } catch (e) { /* signed out anyway */ }
+  hideNotice();
   showSignedOut();
   history.replaceState(null, "", location.pathname);
   say("Signed out.");
+}
+
+// ---------------------------------------------------------------- 2b. members
+const CONSENT_LABELS = { training: "Training", analytics: "Analytics", marketing: "Marketing" };
+
+// A date from the API: RFC 3339 text or unix seconds.
+function fmtDate(v) {
+  if (v == null || v === "") return "";
+  const d = typeof v === "number" ? new Date(v * 1000) : new Date(v);
+  return Number.isNaN(d.getTime()) ? String(v) : d.toLocaleString();
+}
+
+// #notice keeps a message on screen until dismissed (#status, which also announces it,
+// clears itself after a few seconds).
+function notice(message, kind) {
+  $("#notice-text").textContent = message;
+  $("#notice").dataset.kind = kind || "info";
+  $("#notice").hidden = false;
+  say(message, kind);
+  $("#status").classList.add("quiet"); // announced there, shown here: not twice on screen
+}
+function hideNotice() { $("#notice").hidden = true; }
+
+// Whether sign-up is open and from what age. `GET /api/v1/policy` may name them (`min_age`,
+// `registration`); otherwise the age is read from the privacy page, which states it, and the
+// invite field is offered as optional until the server asks for one.
+async function loadSignupInfo() {
+  let info = {};
+  try { info = (await api("GET", "/api/v1/policy")).data || {}; } catch (e) { /* defaults */ }
+  let minAge = info.min_age;
+  if (minAge == null) {
+    try {
+      const text = await (await fetch("/privacy", { credentials: "same-origin" })).text();
+      const m = /at least (\d+)/.exec(text);
+      if (m) minAge = Number(m[1]);
+    } catch (e) { /* keep the default */ }
+  }
+  if (minAge != null) $("#min-age").textContent = String(minAge);
+  setRegistration(info.registration);
+}
+
+function setRegistration(mode) {
+  const closed = mode === "closed";
+  $("#signup-form").hidden = closed;
+  $("#signup-closed").hidden = !closed;
+  $("#signup-invite-row").hidden = mode === "open";
+  $("#signup-invite").required = mode === "invite";
+  $("#signup-invite-hint").textContent = mode === "invite"
+    ? "(required: sign-up is by invitation)" : "(if you were given one)";
+}
+
+async function signup(ev) {
+  ev.preventDefault();
+  const email = $("#signup-email").value.trim();
+  const name = $("#signup-name").value.trim();
+  const body = {
+    email, name, password: $("#signup-password").value, age_confirmed: $("#signup-age").checked,
+  };
+  const invite = $("#signup-invite").value.trim();
+  if (invite) body.invite = invite;
+  const button = $("#signup-submit");
+  button.disabled = true;
+  try {
+    await api("POST", "/api/v1/auth/register", body);
+    $("#signup-form").reset();
+    $("#email").value = email;
+    notice(`Welcome, ${name}! We sent a link to ${email}: open it to confirm your address. `
+      + "You can sign in already.");
+    $("#notice-text").focus();
+  } catch (e) {
+    if (e.code === "age_required") { say(e.message, "error"); $("#signup-age").focus(); }
+    else if (e.code === "invite_required") {
+      setRegistration("invite");
+      say("Sign-up on this studio is by invitation: enter the invite code you were given.", "error");
+      $("#signup-invite").focus();
+    } else if (e.code === "registration_closed") { setRegistration("closed"); say(e.message, "error"); }
+    else if (e.status === 409) {
+      say(`An account with ${email} exists already: sign in, or use “Forgot password?”.`, "error");
+      $("#signup-email").focus();
+    } else fail(e);
+  } finally { button.disabled = false; }
+}
+
+function toggleForgot() {
+  const form = $("#forgot-form");
+  form.hidden = !form.hidden;
+  $("#forgot-toggle").setAttribute("aria-expanded", String(!form.hidden));
+  if (!form.hidden) {
+    if (!$("#forgot-email").value) $("#forgot-email").value = $("#email").value;
+    $("#forgot-email").focus();
+  }
+}
+
+async function forgotPassword(ev) {
+  ev.preventDefault();
+  const email = $("#forgot-email").value.trim();
+  try {
+    await api("POST", "/api/v1/auth/password-reset", { email });
+    $("#forgot-form").hidden = true;
+    $("#forgot-toggle").setAttribute("aria-expanded", "false");
+    notice(`If ${email} has an account, we mailed it a link to choose a new password.`);
+  } catch (e) { fail(e); }
+}
+
+async function resetPassword(ev) {
+  ev.preventDefault();
+  const password = $("#reset-password").value;
+  if (password !== $("#reset-password2").value) {
+    say("The two passwords differ; please type the same one twice.", "error");
+    $("#reset-password2").focus();
+    return;
+  }
+  try {
+    await api("POST", "/api/v1/auth/password-reset/confirm", { token: S.resetToken, password });
+    S.resetToken = null;
+    $("#reset-form").reset();
+    history.replaceState(null, "", "/");
+    showSignedOut();
+    notice("Your new password is set, and every session was signed out. Sign in with it.");
+  } catch (e) {
+    if (e.code === "invalid_token") {
+      S.resetToken = null;
+      history.replaceState(null, "", "/");
+      showSignedOut();
+      notice(`${BAD_LINK} Ask for a new one with “Forgot password?”.`, "error");
+    } else say(e.message, "error"); // a too-short password: the form stays
+  }
+}
+
+const BAD_LINK = "This link is not valid any more: it was used already, it expired, or it was mistyped.";
+
+// A verification link: confirms the address of a new account, or a member's new address.
+async function verifyFromLink(token) {
+  try {
+    const { data } = await api("POST", "/api/v1/auth/verify", { token });
+    notice(`Thank you: your email address ${data && data.email ? data.email + " " : ""}is confirmed.`);
+  } catch (e) {
+    notice(e.code === "invalid_token" ? `${BAD_LINK} Your address is not confirmed.`
+      : `The address could not be confirmed: ${e.message}`, "error");
+  }
+  history.replaceState(null, "", "/");
+}
+
+// The version a member is asked to accept: a newer one waiting, else the one in effect if
+// they accepted an older one; null when there is nothing to accept.
+function policyToAccept(p) {
+  if (!p) return null;
+  if (p.pending) return p.pending.version;
+  return p.accepted < p.current ? p.current : null;
+}
+
+function renderPolicy(p) {
+  const version = policyToAccept(p);
+  const banner = $("#policy-banner");
+  banner.hidden = version == null;
+  if (version == null) return;
+  banner.dataset.version = version;
+  const when = p.pending && p.pending.effective_at ? new Date(p.pending.effective_at) : null;
+  $("#policy-banner-text").textContent = when && when > new Date()
+    ? `Version ${version} of the privacy policy takes effect on ${when.toLocaleDateString()}. `
+      + "Please read what changes and accept it."
+    : `The privacy policy has changed (version ${version}). Please read it and accept it.`;
+  $("#policy-accept").setAttribute("aria-label", `Accept version ${version} of the privacy policy`);
+}
+
+async function acceptPolicy() {
+  const version = Number($("#policy-banner").dataset.version);
+  const button = $("#policy-accept");
+  button.disabled = true;
+  try {
+    const { data } = await api("POST", "/api/v1/me/policy/accept", { version });
+    if (S.me) S.me.policy = data.policy;
+    renderPolicy(data.policy);
+    say(`Thank you: you accepted version ${version} of the privacy policy.`);
+    // the banner (and the focused button) went away: continue where the page's work is
+    ($("#account-page").hidden ? $("#document") : $("#account-heading")).focus();
+  } catch (e) { fail(e); } finally { button.disabled = false; }
+}
+
+// -- the account page
+function openAccount() {
+  if (!S.me) return;
+  hideNotice();
+  $("#studio").hidden = true;
+  $("#account-page").hidden = false;
+  $("#account-open").setAttribute("aria-expanded", "true");
+  renderProfile(S.me);
+  $("#account-heading").focus();
+  api("GET", "/api/v1/me").then(({ data }) => {
+    S.me = data; renderWhoami(); renderProfile(data); renderPolicy(data.policy);
+  }).catch(fail);
+  if (!S.me.must_change_password) loadConsents();
+}
+
+function closeAccount(focus = true) {
+  const page = $("#account-page");
+  if (page.hidden) return;
+  page.hidden = true;
+  $("#account-open").setAttribute("aria-expanded", "false");
+  if (S.me) $("#studio").hidden = false;
+  if (focus) $("#account-open").focus();
+}
+
+function renderProfile(me) {
+  $("#profile-name").value = me.name || "";
+  $("#profile-email").value = me.email;
+  const pending = $("#profile-pending");
+  pending.hidden = !me.pending_email;
+  pending.textContent = me.pending_email
+    ? `Waiting for confirmation: ${me.pending_email}. Open the link we mailed to it to make it your address.`
+    : "";
+  const plan = me.plan ? `Plan: ${me.plan}` : "";
+  const verified = me.verified === false
+    ? "your email address is not confirmed yet (open the link we mailed you)"
+    : "email address confirmed";
+  $("#profile-meta").textContent = [plan, verified].filter(Boolean).join(" · ");
+}
+
+async function saveProfile(ev) {
+  ev.preventDefault();
+  const name = $("#profile-name").value.trim();
+  const email = $("#profile-email").value.trim();
+  const body = {};
+  if (name !== (S.me.name || "")) body.name = name;
+  if (email.toLowerCase() !== S.me.email.toLowerCase()) body.email = email;
+  if (!Object.keys(body).length) return say("Nothing to change.");
+  const button = $("#profile-save");
+  button.disabled = true;
+  try {
+    const { data } = await api("PATCH", "/api/v1/me", body);
+    const me = data && data.email ? data : (await api("GET", "/api/v1/me")).data;
+    S.me = me;
+    renderWhoami();
+    renderProfile(me);
+    say(body.email
+      ? `We mailed a link to ${body.email}; your address changes when you open it.`
+      : "Profile saved.");
+  } catch (e) {
+    if (e.status === 409) say(`${email} belongs to another account already.`, "error");
+    else fail(e);
+  } finally { button.disabled = false; }
+}
+
+async function loadConsents() {
+  try { renderConsents((await api("GET", "/api/v1/me/consents")).data); } catch (e) { fail(e); }
+}
+
+function renderConsents(c) {
+  for (const box of document.querySelectorAll("#consents input[data-kind]")) {
+    box.checked = Boolean(c[box.dataset.kind]);
+  }
+  const rows = (c.history || []).slice().reverse().map((h) => {
+    const tr = el("tr", {},
+      el("td", { textContent: CONSENT_LABELS[h.kind] || h.kind }),
+      el("td", { textContent: h.value ? "on" : "off" }),
+      el("td", {}, el("time", { dateTime: h.at, textContent: fmtDate(h.at) })),
+      el("td", { textContent: h.policy_version != null ? `version ${h.policy_version}` : "" }));
+    tr.dataset.kind = h.kind;
+    tr.dataset.value = String(h.value);
+    return tr;
+  });
+  if (!rows.length) {
+    rows.push(el("tr", { className: "empty" },
+      el("td", { colSpan: 4, textContent: "No changes yet: everything is off until you turn it on." })));
+  }
+  $("#consent-history-rows").replaceChildren(...rows);
+}
+
+async function changeConsent(ev) {
+  const box = ev.target;
+  const kind = box.dataset.kind;
+  if (!kind) return;
+  const on = box.checked;
+  box.disabled = true;
+  try {
+    const { data } = await api("PUT", "/api/v1/me/consents", { [kind]: on });
+    renderConsents(data);
+    say(`${CONSENT_LABELS[kind]} ${on ? "allowed" : "turned off"}; saved.`);
+  } catch (e) {
+    box.checked = !on;
+    fail(e);
+  } finally { box.disabled = false; }
+}
+
+// Export my data: a job like the others; its result names the ZIP's address and expiry.
+async function startExport() {
+  const button = $("#export-start");
+  button.disabled = true;
+  $("#export-result").hidden = true;
+  const progress = $("#export-progress");
+  progress.removeAttribute("value");
+  $("#export-job").hidden = false;
+  say("Preparing your export…");
+  try {
+    const { data } = await api("POST", "/api/v1/me/export");
+    const job = await watchJob(data.job_id, (p) => { progress.value = p; });
+    const r = job.result || {};
+    if (!r.download) throw new Error("The export finished without a download link.");
+    const link = $("#export-link");
+    link.href = r.download;
+    link.setAttribute("download", "my-data.zip");
+    $("#export-expires").textContent = r.expires_at
+      ? `The link works until ${fmtDate(r.expires_at)}.` : "";
+    $("#export-result").hidden = false;
+    say("Your export is ready to download.");
+    link.focus();
+  } catch (e) {
+    if (e.status === 404 || e.status === 405) say("Exporting your data is not available on this studio yet.", "error");
+    else fail(e);
+  } finally { $("#export-job").hidden = true; button.disabled = false; }
+}
+
+async function changePassword(ev) {
+  ev.preventDefault();
+  const body = {
+    current_password: $("#current-password").value, new_password: $("#new-password").value,
+  };
+  const button = $("#password-save");
+  button.disabled = true;
+  try {
+    await api("POST", "/api/v1/me/password", body);
+    $("#password-form").reset();
+    if (S.me.must_change_password) {
+      hideNotice();
+      const { data } = await api("GET", "/api/v1/me");
+      closeAccount(false);
+      showSignedIn(data);
+      say("Password changed. Welcome to the studio.");
+      return;
+    }
+    renderWhoami();
+    say("Password changed; every other session was signed out.");
+  } catch (e) {
+    if (e.code === "wrong_password") { say("The current password is wrong.", "error"); $("#current-password").focus(); }
+    else fail(e);
+  } finally { button.disabled = false; }
+}
+
+async function logoutEverywhere() {
+  try {
+    await api("POST", "/api/v1/auth/logout-all");
+    showSignedOut();
+    notice("You were signed out everywhere: in every browser and app.");
+  } catch (e) { fail(e); }
+}
+
+async function deleteAccount(ev) {
+  ev.preventDefault();
+  if (!$("#delete-confirm").checked) return say("Tick the box to confirm the deletion.", "error");
+  const button = $("#delete-submit");
+  button.disabled = true;
+  try {
+    const { data } = await api("DELETE", "/api/v1/me", { password: $("#delete-password").value });
+    history.replaceState(null, "", "/");
+    showSignedOut({ view: "receipt", receipt: data.receipt });
+    say("Your account is deleted.");
+  } catch (e) {
+    if (e.code === "wrong_password") { say("The password is wrong; nothing was deleted.", "error"); $("#delete-password").focus(); }
+    else fail(e);
+  } finally { button.disabled = false; }
 }
 
 // ---------------------------------------------------------------- 3. images
@@ -742,6 +1159,22 @@ async function fillBrush() {
 function wire() {
   $("#login-form").addEventListener("submit", login);
   $("#logout").addEventListener("click", logout);
+  $("#signup-form").addEventListener("submit", signup);
+  $("#forgot-toggle").addEventListener("click", toggleForgot);
+  $("#forgot-form").addEventListener("submit", forgotPassword);
+  $("#reset-form").addEventListener("submit", resetPassword);
+  $("#notice-close").addEventListener("click", hideNotice);
+  $("#policy-accept").addEventListener("click", acceptPolicy);
+  $("#account-open").addEventListener("click", () => {
+    if ($("#account-page").hidden) openAccount(); else closeAccount();
+  });
+  $("#account-close").addEventListener("click", () => closeAccount());
+  $("#profile-form").addEventListener("submit", saveProfile);
+  $("#consents").addEventListener("change", changeConsent);
+  $("#export-start").addEventListener("click", startExport);
+  $("#password-form").addEventListener("submit", changePassword);
+  $("#logout-all").addEventListener("click", logoutEverywhere);
+  $("#delete-form").addEventListener("submit", deleteAccount);
 
   $("#upload-input").addEventListener("change", (ev) => {
     const files = Array.from(ev.target.files);
@@ -797,6 +1230,11 @@ function wire() {
     if (ev.key === "Escape" && brush.on) {
       ev.preventDefault();
       stopBrush("Brush off; the mask was discarded.");
+      return;
+    }
+    if (ev.key === "Escape" && !$("#account-page").hidden) {
+      ev.preventDefault();
+      closeAccount();
       return;
     }
     if (!(ev.ctrlKey || ev.metaKey) || !S.doc || $("#studio").hidden) return;

@@ -6,12 +6,15 @@
 //! too ([`bootstrap_admin`]), when a studio starts with no members.
 
 pub mod password;
+mod profile;
 mod signup;
+pub use profile::ProfileUpdate;
 pub use signup::SignUp;
 pub mod throttle;
 pub mod tokens;
 
 use std::net::IpAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::Semaphore;
@@ -199,6 +202,8 @@ fn insert_user(
         verified,
         inactivity_warned_at: None,
         policy_accepted: 1,
+        pending_email: None,
+        must_change_password: false,
     };
     let wrapped = keyring.wrap(&DataKey::generate(), user.id);
     store.create_user(&user, &wrapped).map_err(|e| match e {
@@ -221,16 +226,54 @@ pub fn set_password(
         .get_user(user)?
         .ok_or_else(|| AccountError::Invalid(format!("no user with id {user}")))?;
     rec.password_hash = password::hash_password(password);
+    rec.must_change_password = false;
     store.put_user(&rec)?;
     store.delete_sessions_of(user, keep.map(|k| &k[..]))?;
+    Ok(())
+}
+
+/// Where the first admin's generated one-time password is written (0600), never the log.
+pub fn one_time_password_file(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin-password.txt")
+}
+
+/// Removes the one-time password file once no member still has to change a generated
+/// password (a missing file is fine).
+pub fn forget_one_time_password(store: &Store, data_dir: &Path) -> Result<(), StoreError> {
+    let file = one_time_password_file(data_dir);
+    if file.exists() && !store.list_users()?.iter().any(|u| u.must_change_password) {
+        if let Err(e) = std::fs::remove_file(&file) {
+            tracing::warn!(path = %file.display(), "cannot remove the one-time password file: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// Writes `password` to `path` atomically, readable by the owner only.
+fn write_secret_file(path: &Path, password: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    writeln!(f, "{password}")?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
     Ok(())
 }
 
 /// The admin made on first start.
 pub struct Bootstrapped {
     pub user: UserRecord,
-    /// The one-time password, when none was configured (shown once, never logged).
-    pub generated_password: Option<String>,
+    /// The file holding the generated one-time password, when none was configured.
+    pub password_file: Option<PathBuf>,
 }
 
 /// Creates the first admin when the store has no members, with the configured password or
@@ -239,6 +282,7 @@ pub async fn bootstrap_admin(
     store: &Store,
     keyring: &Arc<Keyring>,
     config: &BootstrapConfig,
+    data_dir: &Path,
     now: i64,
 ) -> Result<Option<Bootstrapped>, AccountError> {
     if store.count_users() > 0 {
@@ -251,6 +295,12 @@ pub async fn bootstrap_admin(
     } else {
         configured
     };
+    // the file first: a crash before the admin exists only means a new password next time
+    let password_file = generated.then(|| one_time_password_file(data_dir));
+    if let Some(file) = &password_file {
+        write_secret_file(file, &password)
+            .map_err(|e| AccountError::Internal(format!("cannot write {}: {e}", file.display())))?;
+    }
     let email = config.admin_email.clone();
     let (store2, keyring, pw) = (store.clone(), keyring.clone(), password.clone());
     let user = tokio::task::spawn_blocking(move || {
@@ -269,10 +319,15 @@ pub async fn bootstrap_admin(
     })
     .await
     .map_err(|e| AccountError::Internal(e.to_string()))??;
+    let mut user = user;
+    if generated {
+        user.must_change_password = true;
+        store.put_user(&user)?;
+    }
     store.flush().await?;
     Ok(Some(Bootstrapped {
         user,
-        generated_password: generated.then_some(password),
+        password_file,
     }))
 }
 
@@ -288,6 +343,7 @@ pub struct Auth {
     keyring: Arc<Keyring>,
     outbox: Outbox,
     accounts: AccountsConfig,
+    data_dir: PathBuf,
 }
 
 impl Auth {
@@ -306,6 +362,7 @@ impl Auth {
             keyring,
             outbox,
             accounts: config.accounts.clone(),
+            data_dir: config.server.data_dir.clone(),
             policy: SessionPolicy {
                 idle_secs: auth.session_idle_minutes as i64 * 60,
                 absolute_secs: auth.session_absolute_hours as i64 * 3600,
@@ -465,6 +522,7 @@ impl Auth {
         .await
         .map_err(|e| AuthError::internal("password change", e))??;
         self.store.flush().await?;
+        forget_one_time_password(&self.store, &self.data_dir)?;
         Ok(())
     }
 

@@ -33,11 +33,12 @@ pub struct SignUp {
 }
 
 impl Auth {
-    fn new_token(
+    pub(super) fn new_token(
         &self,
         kind: TokenKind,
         user: Option<&UserRecord>,
         plan: Option<Plan>,
+        email: Option<&str>,
         ttl: i64,
     ) -> Result<String, AuthError> {
         let token = random_token();
@@ -48,6 +49,7 @@ impl Auth {
                 kind,
                 user_id: user.map(|u| u.id),
                 plan,
+                email: email.map(str::to_string),
                 created_at: now,
                 expires_at: now + ttl,
             },
@@ -55,12 +57,16 @@ impl Auth {
         Ok(token)
     }
 
-    fn token_secs(&self) -> i64 {
+    pub(super) fn token_secs(&self) -> i64 {
         self.accounts.token_hours as i64 * 3600
     }
 
     /// A live token of `kind`, taken (so nobody can use it again), or `InvalidToken`.
-    fn take_token(&self, token: &str, kind: TokenKind) -> Result<TokenRecord, AuthError> {
+    pub(super) fn take_token(
+        &self,
+        token: &str,
+        kind: TokenKind,
+    ) -> Result<TokenRecord, AuthError> {
         let hash = sha256(token);
         let rec = match self.store.get_token(&hash)? {
             Some(rec) if rec.kind == kind => rec,
@@ -143,11 +149,27 @@ impl Auth {
 
     /// Queues a verification mail for `user`'s address (blocking; the caller flushes).
     fn send_verification(&self, user: &UserRecord) -> Result<(), AuthError> {
-        let token = self.new_token(TokenKind::VerifyEmail, Some(user), None, self.token_secs())?;
+        let token = self.new_token(
+            TokenKind::VerifyEmail,
+            Some(user),
+            None,
+            None,
+            self.token_secs(),
+        )?;
+        self.queue_verification(&user.email, &user.name, token)
+    }
+
+    /// Queues the mail carrying a verification link to `to` (blocking; the caller flushes).
+    pub(super) fn queue_verification(
+        &self,
+        to: &str,
+        name: &str,
+        token: String,
+    ) -> Result<(), AuthError> {
         self.outbox.queue(
-            &user.email,
+            to,
             &Notice::VerifyEmail {
-                name: user.name.clone(),
+                name: name.to_string(),
                 token,
             },
         )?;
@@ -170,8 +192,16 @@ impl Auth {
         Ok(user)
     }
 
-    /// Confirms the address a verification link was sent to.
+    /// Confirms the address a verification link was sent to: a new member's, or the new
+    /// address of an email change (which takes effect now).
     pub async fn verify_email(&self, token: &str) -> Result<UserRecord, AuthError> {
+        if let Some(TokenRecord {
+            kind: TokenKind::EmailChange,
+            ..
+        }) = self.store.get_token(&sha256(token))?
+        {
+            return self.confirm_email_change(token).await;
+        }
         let rec = self.take_token(token, TokenKind::VerifyEmail)?;
         let mut user = rec
             .user_id
@@ -193,6 +223,7 @@ impl Auth {
         let token = self.new_token(
             TokenKind::PasswordReset,
             Some(&user),
+            None,
             None,
             self.token_secs(),
         )?;
@@ -236,7 +267,7 @@ impl Auth {
         if admin.role != Role::Admin {
             return Err(AuthError::NotFound("route"));
         }
-        let token = self.new_token(TokenKind::Invite, None, Some(plan), INVITE_SECS)?;
+        let token = self.new_token(TokenKind::Invite, None, Some(plan), None, INVITE_SECS)?;
         audit.record(
             Actor::of(admin),
             "invite.create",

@@ -14,7 +14,7 @@ mod keyring;
 mod stream;
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
@@ -112,6 +112,24 @@ fn classify(name: &str) -> EntryKind {
     }
 }
 
+/// A writer that counts what passes through it.
+struct Counting<W> {
+    inner: W,
+    n: u64,
+}
+
+impl<W: Write> Write for Counting<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
 /// Encrypted blob files under one root directory.
 #[derive(Debug, Clone)]
 pub struct BlobStore {
@@ -148,6 +166,23 @@ impl BlobStore {
         id: BlobId,
         src: &mut dyn Read,
     ) -> Result<u64, BlobError> {
+        self.put_with(key, kek_generation, owner, id, |w| {
+            io::copy(src, w)?;
+            Ok(())
+        })
+    }
+
+    /// Like [`put`](Self::put), but `write` produces the plaintext into an encrypting writer
+    /// (for content built as a stream, e.g. a ZIP); returns the plaintext length. An error
+    /// from `write` leaves no `.blob` file.
+    pub fn put_with(
+        &self,
+        key: &DataKey,
+        kek_generation: u32,
+        owner: UserId,
+        id: BlobId,
+        write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    ) -> Result<u64, BlobError> {
         let dir = self.owner_dir(owner);
         match DirBuilder::new().mode(0o700).create(&dir) {
             Ok(()) => sync_dir(&self.root)?,
@@ -168,9 +203,13 @@ impl BlobStore {
             .mode(0o600)
             .open(&tmp)?;
         let written = (|| {
-            let mut w = EncryptWriter::new(file, key, kek_generation, owner, id)?;
-            let n = io::copy(src, &mut w)?;
-            w.finish()?.sync_all()?;
+            let mut w = Counting {
+                inner: EncryptWriter::new(file, key, kek_generation, owner, id)?,
+                n: 0,
+            };
+            write(&mut w)?;
+            let n = w.n;
+            w.inner.finish()?.sync_all()?;
             fs::rename(&tmp, &final_path)?;
             Ok::<_, io::Error>(n)
         })();

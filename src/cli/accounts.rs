@@ -57,6 +57,7 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
                 serde_json::Value::Null,
             )?;
             store.flush().await?;
+            crate::auth::forget_one_time_password(&store, &config.server.data_dir)?;
             println!("password set for user {id}; their sessions have ended");
             Ok(())
         }

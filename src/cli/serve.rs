@@ -1,5 +1,5 @@
-//! `serve`: open the app, make the first admin on a fresh data dir (printing a generated
-//! one-time password to stdout, never to the log), load the models, listen, print the bound
+//! `serve`: open the app, make the first admin on a fresh data dir (a generated one-time
+//! password goes to a 0600 file whose path is printed, never to the log or the terminal), load the models, listen, print the bound
 //! address (`… listening on http://ADDR`, which is how a caller learns the port when it asked
 //! for port 0) and run until SIGTERM or Ctrl-C.
 
@@ -19,14 +19,17 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     let clock: SharedClock = Arc::new(SystemClock);
     let app = App::open(config, clock)?;
     let server = Server::new(app.clone()).map_err(CliError::runtime)?;
-    if let Some(admin) = app.bootstrap_admin().await? {
-        match admin.generated_password {
-            Some(password) => println!(
-                "created admin {} with one-time password: {password}\n(change it after signing in; it is not shown again)",
-                admin.user.email
+    match app.bootstrap_admin().await? {
+        Some(admin) => match admin.password_file {
+            Some(file) => println!(
+                "created admin {} with a one-time password, written to {} (readable by this user only); sign in with it and choose a new one",
+                admin.user.email,
+                file.display()
             ),
             None => println!("created admin {} with the configured password", admin.user.email),
-        }
+        },
+        None => crate::auth::forget_one_time_password(&app.store, &app.config.server.data_dir)
+            .map_err(CliError::runtime)?,
     }
     let loader = app.clone();
     tokio::task::spawn_blocking(move || {

@@ -166,6 +166,8 @@ pub struct PrivacyConfig {
     pub inactive_days: u64,
     /// The warning mail goes out this many days before.
     pub inactive_warning_days: u64,
+    /// A data export's download link is valid this long, then the export is removed (P11).
+    pub export_link_hours: u64,
 }
 
 impl Default for PrivacyConfig {
@@ -174,6 +176,7 @@ impl Default for PrivacyConfig {
             deletion_purge_days: 30,
             inactive_days: 30,
             inactive_warning_days: 7,
+            export_link_hours: 72,
         }
     }
 }

@@ -123,6 +123,11 @@ impl Config {
             privacy.inactive_warning_days,
             1..=privacy.inactive_days.saturating_sub(1).max(1),
         )?;
+        check.range(
+            "privacy.export_link_hours",
+            privacy.export_link_hours,
+            1..=720,
+        )?;
         check.range("accounts.token_hours", self.accounts.token_hours, 1..=720)?;
         let mail = &self.mail;
         let from_address = mail

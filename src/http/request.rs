@@ -105,6 +105,30 @@ fn same_origin(parts: &Parts) -> bool {
 
 /// The member behind a request, or 401. The store lookups run on the blocking pool.
 pub async fn authenticate(app: &Server, parts: &Parts) -> Result<Principal, ApiError> {
+    let principal = identify(app, parts).await?;
+    if principal.user.must_change_password && !allowed_before_password_change(parts) {
+        return Err(ApiError::forbidden(
+            "password_change_required",
+            "this account signed in with a one-time password: choose a new one first (POST /api/v1/me/password)",
+        ));
+    }
+    Ok(principal)
+}
+
+/// What a member who must replace a one-time password may still do: see themselves,
+/// change the password, sign out.
+fn allowed_before_password_change(parts: &Parts) -> bool {
+    matches!(
+        (&parts.method, parts.uri.path()),
+        (&Method::GET, "/api/v1/me")
+            | (&Method::POST, "/api/v1/me/password")
+            | (&Method::POST, "/api/v1/auth/logout")
+            | (&Method::POST, "/api/v1/auth/logout-all")
+    )
+}
+
+/// The member behind a request (API key or session cookie, with the CSRF rule).
+async fn identify(app: &Server, parts: &Parts) -> Result<Principal, ApiError> {
     if let Some(key) = bearer(parts) {
         let (auth, key) = (app.auth.clone(), key.to_string());
         return blocking(move || auth.from_api_key(&key))

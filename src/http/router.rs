@@ -4,7 +4,7 @@
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use super::handlers::{auth, documents, images, jobs, signup, system, web};
+use super::handlers::{auth, documents, exports, images, jobs, signup, system, web};
 use super::respond::HttpResult;
 use crate::error::ApiError;
 use crate::http::Server;
@@ -20,6 +20,9 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
     use Method as M;
     let (pattern, result) = match (&method, segs.as_slice()) {
         (&M::GET, [""]) => ("/", web::file(app, "index.html").await),
+        // the links in verification and reset mails open the studio page, which reads the token
+        (&M::GET, ["verify"]) => ("/verify", web::file(app, "index.html").await),
+        (&M::GET, ["reset"]) => ("/reset", web::file(app, "index.html").await),
         (&M::GET, ["assets", name]) => ("/assets/{name}", web::file(app, name).await),
         (&M::GET, ["privacy"]) => ("/privacy", web::privacy(app).await),
         (&M::GET, ["healthz"]) => ("/healthz", system::healthz(app).await),
@@ -66,6 +69,12 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
             (&M::PUT, ["me", "consents"]) => {
                 ("/api/v1/me/consents", auth::update_consents(app, req).await)
             }
+            (&M::POST, ["me", "export"]) => ("/api/v1/me/export", exports::request(app, req).await),
+            (&M::GET, ["me", "exports", id]) => (
+                "/api/v1/me/exports/{id}",
+                exports::download(app, req, id).await,
+            ),
+            (&M::PATCH, ["me"]) => ("/api/v1/me", auth::update_me(app, req).await),
             (&M::POST, ["me", "password"]) => {
                 ("/api/v1/me/password", auth::change_password(app, req).await)
             }
@@ -138,7 +147,7 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
             (_, p) if known_api_path(p) => ("unmatched", Err(method_not_allowed(&method))),
             _ => ("unmatched", Err(no_route(&path))),
         },
-        (_, ["healthz" | "readyz" | "metrics" | "privacy"]) | (_, [""]) => {
+        (_, ["healthz" | "readyz" | "metrics" | "privacy" | "verify" | "reset"]) | (_, [""]) => {
             ("unmatched", Err(method_not_allowed(&method)))
         }
         _ => ("unmatched", Err(no_route(&path))),
@@ -157,7 +166,8 @@ fn known_api_path(p: &[&str]) -> bool {
             | ["policy"]
             | ["me", "policy", "accept"]
             | ["me"]
-            | ["me", "password" | "consents"]
+            | ["me", "password" | "consents" | "export"]
+            | ["me", "exports", _]
             | ["keys"]
             | ["keys", _]
             | ["images"]

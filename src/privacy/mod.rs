@@ -6,13 +6,16 @@
 //!   sweep purges files and records (`crate::retention`), at the latest
 //!   `privacy.deletion_purge_days` later;
 //! - inactivity (P4): idle free accounts are warned, then deleted as in P5;
-//! - policy versions and the `/privacy` page (P16).
+//! - policy versions and the `/privacy` page (P16);
+//! - "export my data" (P11): a job streams a ZIP of everything held about the member into
+//!   an encrypted blob, downloadable by its owner until its link expires.
 //!
 //! Invariants: every consent is off until its member turns it on; the history only grows
 //! (a repeat of the current value appends nothing); the training export reads consents at
 //! the moment it runs and copies the originals of consenting members only.
 
 mod deletion;
+mod export;
 mod inactivity;
 mod policy;
 mod training;
@@ -23,6 +26,7 @@ use crate::audit::{Actor, AuditLog};
 use crate::clock::{unix, SharedClock};
 use crate::config::{Config, PrivacyConfig};
 use crate::ids::UserId;
+use crate::jobs::JobQueue;
 use crate::mail::Outbox;
 use crate::store::{ConsentKind, ConsentRecord, Store, StoreError};
 use crate::vault::Vault;
@@ -43,6 +47,8 @@ pub enum PrivacyError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
+    #[error(transparent)]
+    Vault(#[from] crate::vault::VaultError),
     #[error("the privacy page: {0}")]
     Page(String),
 }
@@ -54,6 +60,7 @@ impl PrivacyError {
             PrivacyError::NotFound(_) => "not_found",
             PrivacyError::Store(e) => e.code(),
             PrivacyError::Mail(e) => e.code(),
+            PrivacyError::Vault(e) => e.code(),
             PrivacyError::Page(_) => "internal_error",
         }
     }
@@ -84,10 +91,11 @@ pub struct ConsentUpdate {
     pub marketing: Option<bool>,
 }
 
-/// Consents and the training export; cheap to clone.
+/// Consents, exports, deletion, inactivity and policy versions; cheap to clone.
 #[derive(Clone)]
 pub struct PrivacyService {
     vault: Vault,
+    jobs: JobQueue,
     clock: SharedClock,
     audit: AuditLog,
     outbox: Outbox,
@@ -98,6 +106,7 @@ pub struct PrivacyService {
 impl PrivacyService {
     pub fn new(
         vault: Vault,
+        jobs: JobQueue,
         clock: SharedClock,
         audit: AuditLog,
         outbox: Outbox,
@@ -106,6 +115,7 @@ impl PrivacyService {
         let (r, p) = (&config.retention, &config.privacy);
         Self {
             vault,
+            jobs,
             clock,
             audit,
             outbox,

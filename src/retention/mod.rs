@@ -1,5 +1,5 @@
 //! Retention: the sweep deletes everything due in the TTL index — images with their blobs,
-//! documents, expired sessions — sends inactivity warnings and deletes idle free accounts
+//! documents, expired sessions, expired data exports, expired mail links — sends inactivity warnings and deletes idle free accounts
 //! (`crate::privacy`), and purges the members who deleted their accounts (their key is
 //! already gone; their records and files go now). It works in bounded batches, soonest
 //! expiry first, logging each removal and appending it to the audit log. It is idempotent
@@ -18,7 +18,7 @@ use crate::audit::{Actor, AuditLog};
 use crate::blobs::BlobStore;
 use crate::clock::{unix, SharedClock};
 use crate::documents::{DocumentError, DocumentService};
-use crate::ids::{DocumentId, ImageId};
+use crate::ids::{DocumentId, ExportId, ImageId};
 use crate::images::{ImageError, ImageService};
 use crate::privacy::{InactivityItem, InactivityStep, PrivacyService};
 use crate::store::{DeletionRecord, Store, StoreError, TtlEntry, TtlKind};
@@ -65,6 +65,9 @@ fn describe(e: &TtlEntry) -> Swept {
             .map(|i| i.to_string())
             .unwrap_or_else(|| hex::encode(&e.id)),
         TtlKind::Document => DocumentId::from_slice(&e.id)
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| hex::encode(&e.id)),
+        TtlKind::Export => ExportId::from_slice(e.id.get(16..).unwrap_or_default())
             .map(|i| i.to_string())
             .unwrap_or_else(|| hex::encode(&e.id)),
         // Session keys are token hashes; show a short prefix only.
@@ -165,6 +168,10 @@ impl Sweeper {
             for job in self.store.jobs_of(user)? {
                 self.store.delete_job(job.id)?;
             }
+            for export in self.store.exports_of(user)? {
+                self.store
+                    .delete_export_key(&crate::store::export_key(user, export.id))?;
+            }
             self.store.delete_user(user)?;
             self.store.flush().await?;
             let blobs = self.blobs.clone();
@@ -226,6 +233,10 @@ impl Sweeper {
                             self.store.ttl_drop(entry)?;
                         }
                     }
+                    TtlKind::Export => match self.privacy.remove_export(&entry.id).await? {
+                        Some(rec) => item.owner = Some(rec.owner.to_string()),
+                        None => self.store.ttl_drop(entry)?,
+                    },
                 }
                 tracing::info!(kind = item.kind, id = %item.id, expired_at = item.expired_at, "retention: removed");
                 self.audit.record(
@@ -237,6 +248,13 @@ impl Sweeper {
                 removed.push(item);
             }
             self.store.flush().await?;
+        }
+        let tokens = self.store.delete_expired_tokens(as_of)?;
+        if tokens > 0 {
+            tracing::info!(
+                tokens,
+                "retention: removed expired links (verification, reset, invite)"
+            );
         }
         let privacy = self.privacy.clone();
         let idle = tokio::task::spawn_blocking(move || privacy.apply_inactivity(as_of))

@@ -1,7 +1,8 @@
 //! The store: the only code that touches sled. It holds metadata only (never image bytes —
 //! large sled values are not fsynced, RELIABILITY.md sled#1077), in typed trees with
 //! big-endian keys, behind typed methods grouped by resource (`users` with tokens, consents,
-//! deletions and policy versions; `images`, `documents`, `jobs`, `ttl`, `audit`, `outbox`).
+//! deletions and policy versions; `images`, `documents`, `jobs`, `exports`, `ttl`, `audit`,
+//! `outbox`).
 //! Invariants: the on-disk schema version is checked at open (a newer one refuses to open);
 //! changes spanning several trees run in one sled transaction; callers `flush()` before
 //! telling a client a write is done; sled's cache and flush interval are set explicitly.
@@ -9,6 +10,7 @@
 mod audit;
 mod codec;
 mod documents;
+mod exports;
 mod images;
 mod jobs;
 mod outbox;
@@ -21,11 +23,12 @@ use std::path::{Path, PathBuf};
 use crate::config::StoreConfig;
 
 pub use audit::AuditHead;
+pub use exports::export_key;
 pub use records::{
     ApiKeyRecord, AuditEntry, ConsentChange, ConsentKind, ConsentRecord, DeletionRecord, DocState,
-    DocumentMode, DocumentRecord, HistoryOp, ImageRecord, ImageState, JobError, JobKind, JobRecord,
-    JobState, LayerRecord, LogEntry, OutboxMessage, Plan, PolicyRecord, Role, SessionRecord,
-    TokenKind, TokenRecord, UserRecord,
+    DocumentMode, DocumentRecord, ExportRecord, HistoryOp, ImageRecord, ImageState, JobError,
+    JobKind, JobRecord, JobState, LayerRecord, LogEntry, OutboxMessage, Plan, PolicyRecord, Role,
+    SessionRecord, TokenKind, TokenRecord, UserRecord,
 };
 pub use ttl::{TtlEntry, TtlKind};
 
@@ -99,6 +102,7 @@ pub struct Store {
     consents: sled::Tree,
     deletions: sled::Tree,
     policies: sled::Tree,
+    exports: sled::Tree,
 }
 
 const SCHEMA_KEY: &[u8] = b"schema_version";
@@ -145,6 +149,7 @@ impl Store {
             consents: t("consents")?,
             deletions: t("deletions")?,
             policies: t("policies")?,
+            exports: t("exports")?,
             db,
         };
         store.check_schema()?;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::engine::decompose::{DecomposeMode, LayerCount};
 use crate::engine::LayerKind;
 use crate::engine::{ExifInfo, ImageFormatKind};
-use crate::ids::{ApiKeyId, BlobId, DocumentId, ImageId, JobId, LayerId, MailId, UserId};
+use crate::ids::{ApiKeyId, BlobId, DocumentId, ExportId, ImageId, JobId, LayerId, MailId, UserId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -69,6 +69,13 @@ pub struct UserRecord {
     /// kept accepted version 1, the only one there was).
     #[serde(default = "first_policy")]
     pub policy_accepted: u32,
+    /// A new address the member asked for, applied once its verification link is used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_email: Option<String>,
+    /// Signed in with a generated one-time password: nothing but a password change is
+    /// allowed until a new one is set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub must_change_password: bool,
 }
 
 fn first_policy() -> u32 {
@@ -175,6 +182,8 @@ pub enum TokenKind {
     PasswordReset,
     /// Sign up while registration is by invite.
     Invite,
+    /// Confirm a new address before it replaces the member's email (rectification, P12).
+    EmailChange,
 }
 
 /// A single-use token; the key is the SHA-256 of the token, never the token.
@@ -185,6 +194,9 @@ pub struct TokenRecord {
     pub user_id: Option<UserId>,
     /// The plan an invite grants.
     pub plan: Option<Plan>,
+    /// The new address an email change confirms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub email: Option<String>,
     pub created_at: i64,
     pub expires_at: i64,
 }
@@ -307,6 +319,8 @@ pub enum JobKind {
         document_id: DocumentId,
         op: serde_json::Value,
     },
+    /// "Export my data": a ZIP of everything the studio holds about the member.
+    Export,
 }
 
 impl JobKind {
@@ -316,6 +330,7 @@ impl JobKind {
             JobKind::Cutout { .. } => "cutout",
             JobKind::Decompose { .. } => "decompose",
             JobKind::Edit { .. } => "edit",
+            JobKind::Export => "export",
         }
     }
 }
@@ -380,6 +395,20 @@ pub struct DocumentRecord {
     /// Undone states, the most recently undone last; redo restores it. Any new op clears it.
     #[serde(default)]
     pub redo: Vec<DocState>,
+}
+
+/// A member's data export: an encrypted ZIP blob, downloadable by its owner until
+/// `expires_at`, when the sweep removes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExportRecord {
+    pub id: ExportId,
+    pub owner: UserId,
+    pub job_id: JobId,
+    pub blob: BlobId,
+    /// Size of the ZIP in bytes.
+    pub bytes: u64,
+    pub created_at: i64,
+    pub expires_at: i64,
 }
 
 /// One entry of the audit log: who did what to which object, chained to the entry before by

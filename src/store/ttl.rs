@@ -16,6 +16,8 @@ pub enum TtlKind {
     Session = 2,
     /// A layered document with its layer blobs.
     Document = 3,
+    /// A data export's download link (id: owner ‖ export id).
+    Export = 4,
 }
 
 impl TtlKind {
@@ -24,6 +26,7 @@ impl TtlKind {
             1 => Some(TtlKind::Image),
             2 => Some(TtlKind::Session),
             3 => Some(TtlKind::Document),
+            4 => Some(TtlKind::Export),
             _ => None,
         }
     }
@@ -33,6 +36,7 @@ impl TtlKind {
             TtlKind::Image => "image",
             TtlKind::Session => "session",
             TtlKind::Document => "document",
+            TtlKind::Export => "export",
         }
     }
 }

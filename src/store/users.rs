@@ -74,6 +74,37 @@ impl Store {
         Ok(())
     }
 
+    /// Replaces a member's email (index and row together), confirming it and clearing the
+    /// pending change. `Conflict` if another member has that address.
+    pub fn change_email(&self, id: UserId, email: &str) -> Result<UserRecord> {
+        let new_key = email_key(email);
+        let user = (&self.users, &self.users_by_email).transaction(|(u, e)| {
+            let Some(v) = u.get(id.as_bytes())? else {
+                return Err(ConflictableTransactionError::Abort(
+                    "no such member".to_string(),
+                ));
+            };
+            let mut user: UserRecord = decode("users", &v)
+                .map_err(|err| ConflictableTransactionError::Abort(err.to_string()))?;
+            match e.get(&new_key)? {
+                Some(owner) if owner.as_ref() != id.as_bytes() => {
+                    return Err(ConflictableTransactionError::Abort(
+                        "another account uses that email address".to_string(),
+                    ));
+                }
+                _ => {}
+            }
+            e.remove(email_key(&user.email))?;
+            e.insert(new_key.clone(), id.as_bytes())?;
+            user.email = email.to_string();
+            user.verified = true;
+            user.pending_email = None;
+            u.insert(id.as_bytes(), encode(&user))?;
+            Ok(user)
+        })?;
+        Ok(user)
+    }
+
     /// Removes the user row, the email index and the wrapped data key (crypto-shred), then
     /// every session and API key of theirs. Images are the caller's to delete first.
     pub fn delete_user(&self, id: UserId) -> Result<Option<UserRecord>> {
@@ -88,6 +119,7 @@ impl Store {
             Ok::<_, ConflictableTransactionError<String>>(())
         })?;
         self.delete_sessions_of(id, None)?;
+        self.delete_tokens_of(id)?;
         self.consents.remove(id.as_bytes())?;
         for key in self.list_api_keys(id)? {
             self.api_keys.remove(key.id.as_bytes())?;
@@ -248,6 +280,33 @@ impl Store {
             .transpose()
     }
 
+    /// Removes every token of `user` (verification, reset and email-change links).
+    pub fn delete_tokens_of(&self, user: UserId) -> Result<usize> {
+        self.remove_tokens(|t| t.user_id == Some(user))
+    }
+
+    /// Removes every token that expired at or before `now`; returns how many.
+    pub fn delete_expired_tokens(&self, now: i64) -> Result<usize> {
+        self.remove_tokens(|t| t.expires_at <= now)
+    }
+
+    fn remove_tokens(&self, doomed: impl Fn(&TokenRecord) -> bool) -> Result<usize> {
+        let mut n = 0;
+        for kv in self.tokens.iter() {
+            let (k, v) = kv?;
+            let rec: TokenRecord = decode("tokens", &v)?;
+            if doomed(&rec)
+                && self
+                    .tokens
+                    .compare_and_swap(&k, Some(v), None::<&[u8]>)?
+                    .is_ok()
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// Removes a token and returns it: whoever takes it first is the only one to use it.
     pub fn take_token(&self, hash: &[u8; 32]) -> Result<Option<TokenRecord>> {
         self.tokens
@@ -283,5 +342,36 @@ impl Store {
 
     pub fn delete_api_key(&self, id: ApiKeyId) -> Result<bool> {
         Ok(self.api_keys.remove(id.as_bytes())?.is_some())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::TokenKind;
+
+    fn token(user: Option<UserId>, expires_at: i64) -> TokenRecord {
+        TokenRecord {
+            kind: TokenKind::PasswordReset,
+            user_id: user,
+            plan: None,
+            email: None,
+            created_at: 0,
+            expires_at,
+        }
+    }
+
+    #[test]
+    fn expired_tokens_and_a_members_tokens_are_removed() {
+        let (_d, s) = crate::store::temp_store();
+        let (ann, bob) = (UserId::new(), UserId::new());
+        s.put_token(&[1; 32], &token(Some(ann), 100)).unwrap();
+        s.put_token(&[2; 32], &token(Some(bob), 100)).unwrap();
+        s.put_token(&[3; 32], &token(Some(bob), 500)).unwrap();
+        s.put_token(&[4; 32], &token(None, 50)).unwrap();
+        assert_eq!(s.delete_expired_tokens(100).unwrap(), 3);
+        assert!(s.get_token(&[3; 32]).unwrap().is_some());
+        assert_eq!(s.delete_tokens_of(bob).unwrap(), 1);
+        assert!(s.get_token(&[3; 32]).unwrap().is_none());
     }
 }

@@ -8,37 +8,6 @@ use serde_json::{json, Value};
 
 use crate::support::*;
 
-/// Uploads a 96×64 two-colour design and decomposes it (palette, 3 layers); returns the
-/// image id, the decompose job id and the document.
-async fn document(c: &Client) -> (String, String, Value) {
-    let img = image::RgbImage::from_fn(96, 64, |x, y| {
-        if (20..50).contains(&x) && (10..40).contains(&y) {
-            image::Rgb([200, 30, 40])
-        } else if (x as i32 - 70).pow(2) + (y as i32 - 40).pow(2) < 200 {
-            image::Rgb([30, 80, 200])
-        } else {
-            image::Rgb([240, 240, 235])
-        }
-    });
-    let meta = c.upload(encode(img, image::ImageFormat::Png)).await;
-    let id = meta["id"].as_str().unwrap().to_string();
-    c.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
-    let r = c
-        .post(&format!("/api/v1/images/{id}/decompose"))
-        .json(&json!({"mode": "palette", "layers": 3}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let job: Value = r.json().await.unwrap();
-    let job = c.wait_job(job["job_id"].as_str().unwrap()).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
-    let doc_id = job["result"]["document_id"].as_str().unwrap();
-    let (s, doc) = c.json(&format!("/api/v1/documents/{doc_id}")).await;
-    assert_eq!(s, StatusCode::OK);
-    (id, job["id"].as_str().unwrap().to_string(), doc)
-}
-
 #[tokio::test]
 async fn a_deleted_document_takes_its_layers_and_history_and_leaves_the_image() {
     let t = spawn_app().await;

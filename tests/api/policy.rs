@@ -44,7 +44,8 @@ async fn the_privacy_page_says_what_the_configuration_does() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(
         p,
-        json!({"version": 1, "effective_at": null, "url": "/privacy"})
+        json!({"version": 1, "effective_at": null, "url": "/privacy",
+            "registration": "invite", "min_age": 13})
     );
 }
 

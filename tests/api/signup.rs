@@ -3,7 +3,6 @@
 //! unknown emails; single-use, expiring links; every session ends), and the outbox's
 //! delivery both as spooled `.eml` files (0600) and over a real SMTP conversation.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -12,30 +11,6 @@ use serde_json::json;
 use crate::support::*;
 
 const OPEN: &[(&str, &str)] = &[("IMAGE_LAYERED__ACCOUNTS__REGISTRATION", "open")];
-
-/// The token in the first `…?token=` link of a plain-text mail.
-fn token_in(mail: &str) -> String {
-    let text = mail
-        .replace("=\r\n", "")
-        .replace("=\n", "")
-        .replace("=3D", "=");
-    let start = text
-        .find("?token=")
-        .unwrap_or_else(|| panic!("no link in {mail}"))
-        + 7;
-    text[start..]
-        .chars()
-        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
-}
-
-fn contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
-    files_under(dir).into_iter().find(|f| {
-        std::fs::read(f)
-            .map(|b| b.windows(needle.len()).any(|w| w == needle))
-            .unwrap_or(false)
-    })
-}
 
 #[tokio::test]
 async fn an_underage_sign_up_is_refused_and_leaves_no_trace() {
@@ -113,6 +88,12 @@ async fn open_sign_up_verifies_the_address_by_a_single_use_link() {
         mail.contains("http://127.0.0.1:8080/verify?token="),
         "{mail}"
     );
+    // the link opens the studio page (which posts the token)
+    for page in [format!("/verify?token={token}"), "/reset?token=x".into()] {
+        let r = anon.get(&page).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{page}");
+        assert!(r.text().await.unwrap().contains("<html"), "{page}");
+    }
     // delivered mail leaves the store (just after the file lands): no copy of the link stays
     for _ in 0..100 {
         if t.app.outbox.list().unwrap().is_empty() {

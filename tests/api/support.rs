@@ -3,6 +3,7 @@
 //! (`tests/common`, re-exported here).
 
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use image_layered::app::App;
@@ -11,6 +12,8 @@ use image_layered::clock::{ManualClock, SharedClock};
 use image_layered::config::{Config, Overrides};
 use image_layered::http::Server;
 use image_layered::store::{Plan, Role};
+use reqwest::StatusCode;
+use serde_json::{json, Value};
 use tokio::sync::watch;
 
 pub use crate::common::*;
@@ -131,4 +134,59 @@ impl TestApp {
     pub fn advance_hours(&self, h: i64) {
         self.clock.advance(time::Duration::hours(h));
     }
+}
+
+/// The token in the first `…?token=` link of a plain-text mail.
+pub fn token_in(mail: &str) -> String {
+    let text = mail
+        .replace("=\r\n", "")
+        .replace("=\n", "")
+        .replace("=3D", "=");
+    let start = text
+        .find("?token=")
+        .unwrap_or_else(|| panic!("no link in {mail}"))
+        + 7;
+    text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect()
+}
+
+pub fn contains(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    files_under(dir).into_iter().find(|f| {
+        std::fs::read(f)
+            .map(|b| b.windows(needle.len()).any(|w| w == needle))
+            .unwrap_or(false)
+    })
+}
+
+/// Uploads a 96×64 two-colour design and decomposes it (palette, 3 layers); returns the
+/// image id, the decompose job id and the document.
+pub async fn document(c: &Client) -> (String, String, Value) {
+    let img = image::RgbImage::from_fn(96, 64, |x, y| {
+        if (20..50).contains(&x) && (10..40).contains(&y) {
+            image::Rgb([200, 30, 40])
+        } else if (x as i32 - 70).pow(2) + (y as i32 - 40).pow(2) < 200 {
+            image::Rgb([30, 80, 200])
+        } else {
+            image::Rgb([240, 240, 235])
+        }
+    });
+    let meta = c.upload(encode(img, image::ImageFormat::Png)).await;
+    let id = meta["id"].as_str().unwrap().to_string();
+    c.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
+    let r = c
+        .post(&format!("/api/v1/images/{id}/decompose"))
+        .json(&json!({"mode": "palette", "layers": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let job: Value = r.json().await.unwrap();
+    let job = c.wait_job(job["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["state"], "succeeded", "{job}");
+    let doc_id = job["result"]["document_id"].as_str().unwrap();
+    let (s, doc) = c.json(&format!("/api/v1/documents/{doc_id}")).await;
+    assert_eq!(s, StatusCode::OK);
+    (id, job["id"].as_str().unwrap().to_string(), doc)
 }

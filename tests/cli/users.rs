@@ -261,3 +261,62 @@ async fn set_password_replaces_a_forgotten_one_and_ends_every_session() {
     );
     server.client.login(EMAIL, NEW).await;
 }
+
+#[tokio::test]
+async fn a_generated_admin_password_goes_to_a_private_file_and_must_be_changed_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let opts = ServerOpts {
+        env: vec![(
+            "IMAGE_LAYERED__BOOTSTRAP__ADMIN_PASSWORD".into(),
+            String::new(),
+        )],
+        ..ServerOpts::default()
+    };
+    let mut server = Server::start_with(&env, opts).await;
+    let file = env.data.join("admin-password.txt");
+    let stdout = server.stdout();
+    assert!(
+        stdout.contains(&file.display().to_string()),
+        "the path is printed: {stdout}"
+    );
+    let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let password = std::fs::read_to_string(&file).unwrap().trim().to_string();
+    assert!(password.len() >= 20);
+    assert!(!stdout.contains(&password), "never on the terminal");
+    assert!(!server.stderr().contains(&password), "never in the log");
+
+    let admin = server.client.login(ADMIN_EMAIL, &password).await;
+    let (s, me) = admin.json("/api/v1/me").await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(me["must_change_password"], true);
+    // nothing else until a new password is set
+    for path in ["/api/v1/images", "/api/v1/jobs", "/api/v1/me/consents"] {
+        let (s, body) = admin.json(path).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
+        assert_eq!(body["error"]["code"], "password_change_required");
+    }
+    let (s, body) = admin
+        .post_json(
+            "/api/v1/me/password",
+            serde_json::json!({"current_password": password, "new_password": "my own admin passphrase"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT, "{body}");
+    assert!(!file.exists(), "the one-time password file is removed");
+    let (s, _) = admin.json("/api/v1/images").await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, me) = admin.json("/api/v1/me").await;
+    assert_eq!(me["must_change_password"], false);
+
+    // a restart creates no second admin and no new file
+    server.stop().await;
+    let mut server = server.restart(&env).await;
+    assert!(!file.exists());
+    server
+        .client
+        .login(ADMIN_EMAIL, "my own admin passphrase")
+        .await;
+    server.stop().await;
+}

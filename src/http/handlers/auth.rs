@@ -6,6 +6,7 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
 use crate::audit::Actor;
+use crate::auth::ProfileUpdate;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::http::request::{authenticate, parse_json, read_body, session_cookie_name};
@@ -14,7 +15,7 @@ use crate::http::router::parse_id;
 use crate::http::{blocking, ClientAddr, Server};
 use crate::ids::ApiKeyId;
 use crate::privacy::ConsentUpdate;
-use crate::store::{ConsentRecord, UserRecord};
+use crate::views::{consents_json, me_json};
 
 const SMALL_BODY: u64 = 16 * 1024;
 
@@ -23,15 +24,6 @@ const SMALL_BODY: u64 = 16 * 1024;
 struct LoginBody {
     email: String,
     password: String,
-}
-
-fn me_json(u: &UserRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": u.id, "email": u.email, "name": u.name,
-        "role": u.role, "plan": u.plan, "verified": u.verified,
-        // Credits arrive with billing; until then usage is not metered.
-        "credits": null,
-    })
 }
 
 fn cookie_header(app: &Server, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
@@ -103,18 +95,6 @@ pub async fn change_password(app: &Server, req: Request<Incoming>) -> HttpResult
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-fn consents_json(c: &ConsentRecord) -> serde_json::Value {
-    serde_json::json!({
-        "training": c.training,
-        "analytics": c.analytics,
-        "marketing": c.marketing,
-        "history": c.history.iter().map(|h| serde_json::json!({
-            "kind": h.kind, "value": h.value, "at": rfc3339(h.at),
-            "policy_version": h.policy_version,
-        })).collect::<Vec<_>>(),
-    })
-}
-
 /// `GET /api/v1/me/consents`: every consent (off until turned on) and their history.
 pub async fn consents(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, _) = req.into_parts();
@@ -168,13 +148,28 @@ pub async fn delete_me(app: &Server, req: Request<Incoming>) -> HttpResult {
 pub async fn me(app: &Server, req: Request<Incoming>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
+    me_view(app, &p.user).await
+}
+
+/// The member as `GET /api/v1/me` shows them, with their policy state.
+async fn me_view(app: &Server, user: &crate::store::UserRecord) -> HttpResult {
     let privacy = app.privacy.clone();
-    let user = p.user.clone();
-    let policy = blocking(move || privacy.policy_of(&user)).await?;
-    let mut v = me_json(&p.user);
+    let u = user.clone();
+    let policy = blocking(move || privacy.policy_of(&u)).await?;
+    let mut v = me_json(user);
     v["policy"] = policy;
-    v["last_active_at"] = rfc3339(p.user.last_active_at).into();
+    v["last_active_at"] = rfc3339(user.last_active_at).into();
     Ok(json(StatusCode::OK, &v))
+}
+
+/// `PATCH /api/v1/me` `{name?,email?}`: rectification. A name changes at once; a new email
+/// is mailed a link and shows as `pending_email` until that link is used.
+pub async fn update_me(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = authenticate(app, &parts).await?;
+    let update: ProfileUpdate = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
+    let user = app.auth.update_profile(&p.user, update, &app.audit).await?;
+    me_view(app, &user).await
 }
 
 /// `GET /api/v1/policy` (public): the version in effect.
@@ -188,7 +183,12 @@ pub async fn policy(app: &Server) -> HttpResult {
     };
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({"version": state.current, "effective_at": effective_at, "url": "/privacy"}),
+        &serde_json::json!({
+            "version": state.current, "effective_at": effective_at, "url": "/privacy",
+            // what the sign-up form needs to know before anyone signs in
+            "registration": app.config.accounts.registration,
+            "min_age": app.config.accounts.min_age,
+        }),
     ))
 }
 

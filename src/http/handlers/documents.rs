@@ -7,7 +7,6 @@ use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
 use crate::audit::Actor;
-use crate::clock::rfc3339;
 use crate::documents::edit::OpRequest;
 use crate::engine::decompose::{DecomposeMode, LayerCount};
 use crate::engine::export::ExportFormat;
@@ -18,7 +17,7 @@ use crate::http::respond::{empty, json, stream_reader, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::Server;
 use crate::ids::{DocumentId, ImageId, LayerId};
-use crate::store::DocumentRecord;
+use crate::views::{document_json, summary_json};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,41 +26,6 @@ struct DecomposeBody {
     layers: Option<serde_json::Value>,
     #[serde(default)]
     mode: Option<String>,
-}
-
-/// A document's summary (the list's rows): everything but its layers and history.
-fn summary_json(d: &DocumentRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": d.id,
-        "image_id": d.image_id,
-        "width": d.width,
-        "height": d.height,
-        "revision": d.revision,
-        "mode": d.mode.as_str(),
-        "created_at": rfc3339(d.created_at),
-        "expires_at": rfc3339(d.expires_at),
-    })
-}
-
-/// A document as `GET /api/v1/documents/{id}` shows it: the summary, the history flags and
-/// the layers back to front.
-pub fn document_json(d: &DocumentRecord) -> serde_json::Value {
-    let mut v = summary_json(d);
-    let extra = serde_json::json!({
-        "can_undo": !d.undo.is_empty(),
-        "can_redo": !d.redo.is_empty(),
-        "undo_op": (!d.undo.is_empty()).then_some(d.last_op.as_str()),
-        "redo_op": d.redo.last().map(|s| s.op.as_str()),
-        "layers": d.layers.iter().enumerate().map(|(z, l)| serde_json::json!({
-            "id": l.id, "name": l.name, "kind": l.kind, "z": z, "visible": l.visible,
-            "opacity": l.opacity, "bbox": l.bbox, "text": l.text,
-            "url": format!("/api/v1/documents/{}/layers/{}", d.id, l.id),
-        })).collect::<Vec<_>>(),
-    });
-    if let (Some(map), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
-        map.extend(extra);
-    }
-    v
 }
 
 pub async fn decompose(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {

@@ -8,7 +8,6 @@ use hyper::header::{HeaderValue, CONTENT_LENGTH};
 use hyper::{Request, StatusCode};
 
 use crate::audit::Actor;
-use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::http::blocking;
 use crate::http::request::{authenticate, file_body};
@@ -17,25 +16,7 @@ use crate::http::router::parse_id;
 use crate::http::Server;
 use crate::ids::{BlobId, ImageId, UserId};
 use crate::store::ImageRecord;
-
-pub fn image_json(i: &ImageRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": i.id,
-        "width": i.width,
-        "height": i.height,
-        "format": i.format,
-        "bytes": i.bytes,
-        "sha256": i.sha256,
-        "exif": i.exif,
-        "state": i.state,
-        "created_at": rfc3339(i.created_at),
-        "expires_at": rfc3339(i.expires_at),
-        "original_url": format!("/api/v1/images/{}/original", i.id),
-        "thumbnail_url": i.thumbnail_blob.map(|_| format!("/api/v1/images/{}/thumbnail", i.id)),
-        "thumbnail_job_id": i.thumbnail_job,
-        "cutout_url": i.cutout_blob.map(|_| format!("/api/v1/images/{}/cutout", i.id)),
-    })
-}
+use crate::views::image_json;
 
 /// The member's image and a decrypting reader over the blob `pick` chooses (on the
 /// blocking pool: a store read and a file open).

@@ -10,7 +10,6 @@ use hyper::{Request, Response, StatusCode};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::audit::Actor;
-use crate::clock::rfc3339;
 use crate::error::ApiError;
 use crate::http::blocking;
 use crate::http::request::authenticate;
@@ -20,20 +19,7 @@ use crate::http::Server;
 use crate::ids::{JobId, UserId};
 use crate::jobs::Removal;
 use crate::store::{JobRecord, JobState};
-
-pub fn job_json(j: &JobRecord) -> serde_json::Value {
-    serde_json::json!({
-        "id": j.id,
-        "kind": j.kind.name(),
-        "state": j.state,
-        "progress": j.progress,
-        "attempts": j.attempts,
-        "error": j.error,
-        "result": j.result,
-        "created_at": rfc3339(j.created_at),
-        "updated_at": rfc3339(j.updated_at),
-    })
-}
+use crate::views::job_json;
 
 fn sse_frame(job: &JobRecord) -> Bytes {
     let event = match job.state {

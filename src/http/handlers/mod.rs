@@ -1,6 +1,7 @@
 //! Thin HTTP handlers, one file per resource: parse and authenticate, call a service, render.
 pub mod auth;
 pub mod documents;
+pub mod exports;
 pub mod images;
 pub mod jobs;
 pub mod signup;
