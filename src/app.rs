@@ -207,7 +207,7 @@ impl App {
             &config,
         );
         let documents = DocumentService::new(
-            vault,
+            vault.clone(),
             images.clone(),
             clock.clone(),
             jobs.clone(),
@@ -221,8 +221,7 @@ impl App {
             &config,
         );
         let sweeper = Sweeper::new(
-            store.clone(),
-            blobs.clone(),
+            &vault,
             images.clone(),
             documents.clone(),
             privacy.clone(),

@@ -269,6 +269,7 @@ impl From<SweepError> for ApiError {
             SweepError::Document(e) => e.into(),
             SweepError::Store(e) => e.into(),
             SweepError::Mail(e) => e.into(),
+            SweepError::Keys(e) => ApiError::internal("sweep", e),
             SweepError::Task(m) => ApiError::internal("sweep", m),
         }
     }

@@ -205,11 +205,14 @@ fn insert_user(
         pending_email: None,
         must_change_password: false,
     };
-    let wrapped = keyring.wrap(&DataKey::generate(), user.id);
-    store.create_user(&user, &wrapped).map_err(|e| match e {
-        crate::store::StoreError::Conflict(m) => AccountError::Conflict(m),
-        other => AccountError::Store(other),
-    })?;
+    keyring
+        .wrap_and(&DataKey::generate(), user.id, |wrapped| {
+            store.create_user(&user, &wrapped)
+        })
+        .map_err(|e| match e {
+            crate::store::StoreError::Conflict(m) => AccountError::Conflict(m),
+            other => AccountError::Store(other),
+        })?;
     Ok(user)
 }
 

@@ -23,6 +23,7 @@ use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -37,6 +38,21 @@ use crate::store::{Store, StoreError};
 
 /// The store's meta key holding the master key's check value.
 const KEK_CHECK: &str = "kek_check";
+/// The store's meta key holding when the master key was last rotated (Unix seconds).
+const KEK_ROTATED_AT: &str = "kek_rotated_at";
+
+/// When the master key of `store` was last rotated, if ever since this was recorded.
+pub fn last_rotation(store: &Store) -> Result<Option<i64>, StoreError> {
+    Ok(store
+        .meta_get(KEK_ROTATED_AT)?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_slice()).ok())
+        .map(i64::from_be_bytes))
+}
+
+/// Records `at` as the time of the last rotation (not flushed).
+pub fn set_last_rotation(store: &Store, at: i64) -> Result<(), StoreError> {
+    store.meta_set(KEK_ROTATED_AT, &at.to_be_bytes())
+}
 
 /// Why the master key of a data dir cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -80,7 +96,7 @@ pub fn open_keyring(config: &Config, store: &Store) -> Result<Keyring, MasterKey
         let _ = fs::create_dir_all(parent);
         restrict_dir(parent);
     }
-    let mut keyring = Keyring::open(&path, fresh).map_err(keys_err)?;
+    let keyring = Keyring::open(&path, fresh).map_err(keys_err)?;
     match check {
         Some(v) if v.len() > 4 => {
             let generation = u32::from_be_bytes([v[0], v[1], v[2], v[3]]);
@@ -96,7 +112,8 @@ pub fn open_keyring(config: &Config, store: &Store) -> Result<Keyring, MasterKey
     }
     if keyring.pending_rotation() {
         tracing::warn!("completing an interrupted master key rotation");
-        rotate_keys(store, &mut keyring).map_err(keys_err)?;
+        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        rotate_keys(store, &keyring, now).map_err(keys_err)?;
     }
     Ok(keyring)
 }
@@ -110,24 +127,45 @@ fn write_check(store: &Store, keyring: &Keyring) -> Result<(), StoreError> {
 }
 
 /// Re-wraps every live data key under a new master-key generation, then retires the old key
-/// file. Crash-safe: the new key file is durable before any data key uses it, and the old one
-/// is only replaced after every re-wrapped key is flushed. Returns (old, new, keys re-wrapped).
-pub fn rotate_keys(store: &Store, keyring: &mut Keyring) -> Result<(u32, u32, usize), BlobError> {
+/// file, so no copy of a wrapped key from before (a backup, an old disk block) can be
+/// unwrapped again. Crash-safe: the new key file is durable before any data key uses it,
+/// and the old one is only replaced after every re-wrapped key is flushed. Safe while the
+/// studio runs: keys made meanwhile are wrapped under the new generation (see
+/// [`Keyring::wrap_and`]), and a key deleted meanwhile stays deleted (each key is swapped
+/// only if it is still the one that was read). Returns (old, new, keys re-wrapped).
+pub fn rotate_keys(
+    store: &Store,
+    keyring: &Keyring,
+    now: i64,
+) -> Result<(u32, u32, usize), BlobError> {
     let store_err = |e: StoreError| BlobError::Io(io::Error::other(e.to_string()));
     let old = keyring.current_generation();
     let new = keyring.begin_rotation()?;
     let old = if old == new { new - 1 } else { old };
-    let keys = store.all_data_keys().map_err(store_err)?;
-    let mut rewrapped = Vec::with_capacity(keys.len());
-    for (owner, wrapped) in &keys {
-        let dk = keyring.unwrap(wrapped, *owner)?;
-        rewrapped.push((*owner, keyring.wrap(&dk, *owner)));
+    let mut failed = None;
+    let rewrapped = store
+        .rewrap_data_keys(|owner, wrapped| {
+            if wrapped.generation == new || failed.is_some() {
+                return None;
+            }
+            match keyring.unwrap(wrapped, owner) {
+                Ok(dk) => Some(keyring.wrap(&dk, owner)),
+                Err(e) => {
+                    failed = Some(e);
+                    None
+                }
+            }
+        })
+        .map_err(store_err)?;
+    // a key that cannot be unwrapped stops the rotation before the old key file goes
+    if let Some(e) = failed {
+        return Err(e);
     }
-    store.replace_data_keys(&rewrapped).map_err(store_err)?;
     write_check(store, keyring).map_err(store_err)?;
+    set_last_rotation(store, now).map_err(store_err)?;
     store.flush_blocking().map_err(store_err)?;
     keyring.finish_rotation()?;
-    Ok((old, new, rewrapped.len()))
+    Ok((old, new, rewrapped))
 }
 
 const FILE_TITLE: &str = "image-layered master key v1";
@@ -175,19 +213,51 @@ struct Kek {
 }
 
 /// The loaded master key(s): the current generation and, during a rotation, the next.
-pub struct Keyring {
-    path: PathBuf,
+struct Keks {
     current: Kek,
     next: Option<Kek>,
 }
 
+impl Keks {
+    fn newest(&self) -> &Kek {
+        self.next.as_ref().unwrap_or(&self.current)
+    }
+
+    fn get(&self, generation: u32) -> Result<&Kek, BlobError> {
+        [Some(&self.current), self.next.as_ref()]
+            .into_iter()
+            .flatten()
+            .find(|k| k.generation == generation)
+            .ok_or(BlobError::UnknownGeneration(generation))
+    }
+}
+
+/// The master key file and its loaded generations. Shared by every service (`&self`
+/// throughout): a rotation swaps generations under a lock while the studio runs.
+pub struct Keyring {
+    path: PathBuf,
+    keks: RwLock<Keks>,
+}
+
 impl fmt::Debug for Keyring {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keks = self.read();
         f.debug_struct("Keyring")
             .field("path", &self.path)
-            .field("current_generation", &self.current.generation)
-            .field("next_generation", &self.next.as_ref().map(|k| k.generation))
+            .field("current_generation", &keks.current.generation)
+            .field("next_generation", &keks.next.as_ref().map(|k| k.generation))
             .finish()
+    }
+}
+
+fn wrap_with(kek: &Kek, key: &DataKey, owner: UserId) -> WrappedKey {
+    WrappedKey {
+        generation: kek.generation,
+        bytes: seal(
+            &kek.cipher,
+            &aad(owner.as_bytes(), kek.generation),
+            key.expose(),
+        ),
     }
 }
 
@@ -376,42 +446,51 @@ impl Keyring {
         }
         Ok(Self {
             path: path.to_path_buf(),
-            current,
-            next,
+            keks: RwLock::new(Keks { current, next }),
         })
     }
 
-    fn newest(&self) -> &Kek {
-        self.next.as_ref().unwrap_or(&self.current)
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, Keks> {
+        self.keks.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, Keks> {
+        self.keks.write().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The generation `wrap` and `check_value` use (the pending one during a rotation).
     pub fn current_generation(&self) -> u32 {
-        self.newest().generation
+        self.read().newest().generation
     }
 
     /// Whether a rotation was begun and not finished (also after a crash).
     pub fn pending_rotation(&self) -> bool {
-        self.next.is_some()
+        self.read().next.is_some()
     }
 
     /// Wraps `key` for `owner` under the newest loaded KEK.
     pub fn wrap(&self, key: &DataKey, owner: UserId) -> WrappedKey {
-        let kek = self.newest();
-        WrappedKey {
-            generation: kek.generation,
-            bytes: seal(
-                &kek.cipher,
-                &aad(owner.as_bytes(), kek.generation),
-                key.expose(),
-            ),
-        }
+        wrap_with(self.read().newest(), key, owner)
+    }
+
+    /// Wraps `key` for `owner` and hands the wrapped key to `store`, which must persist it:
+    /// a rotation cannot begin in between, so no key wrapped under a generation that is
+    /// being retired reaches the store after the rotation has looked.
+    pub fn wrap_and<T>(
+        &self,
+        key: &DataKey,
+        owner: UserId,
+        store: impl FnOnce(WrappedKey) -> T,
+    ) -> T {
+        let keks = self.read();
+        store(wrap_with(keks.newest(), key, owner))
     }
 
     /// Unwraps `w` for `owner`. A wrong master key, owner or tampered bytes all read as
     /// `WrongMasterKey`: authentication cannot tell them apart.
     pub fn unwrap(&self, w: &WrappedKey, owner: UserId) -> Result<DataKey, BlobError> {
-        let kek = self.kek(w.generation)?;
+        let keks = self.read();
+        let kek = keks.get(w.generation)?;
         let plain = open_sealed(&kek.cipher, &aad(owner.as_bytes(), w.generation), &w.bytes)
             .ok_or(BlobError::WrongMasterKey)?;
         let bytes: [u8; 32] = plain
@@ -421,25 +500,19 @@ impl Keyring {
         Ok(DataKey(bytes))
     }
 
-    fn kek(&self, generation: u32) -> Result<&Kek, BlobError> {
-        [Some(&self.current), self.next.as_ref()]
-            .into_iter()
-            .flatten()
-            .find(|k| k.generation == generation)
-            .ok_or(BlobError::UnknownGeneration(generation))
-    }
-
     /// A value to store beside the wrapped keys, so a wrong master key is detected at
     /// start-up. Store a fresh one after each rotation.
     pub fn check_value(&self) -> (u32, Vec<u8>) {
-        let kek = self.newest();
+        let keks = self.read();
+        let kek = keks.newest();
         let aad = aad(&[0u8; 16], kek.generation);
         (kek.generation, seal(&kek.cipher, &aad, CHECK_LABEL))
     }
 
     /// Verifies a stored check value against the loaded KEK of `generation`.
     pub fn verify_check(&self, generation: u32, bytes: &[u8]) -> Result<(), BlobError> {
-        let kek = self.kek(generation)?;
+        let keks = self.read();
+        let kek = keks.get(generation)?;
         match open_sealed(&kek.cipher, &aad(&[0u8; 16], generation), bytes) {
             Some(p) if p.as_slice() == CHECK_LABEL => Ok(()),
             _ => Err(BlobError::WrongMasterKey),
@@ -448,41 +521,43 @@ impl Keyring {
 
     /// Step 1 of a rotation: durably writes `<path>.next` with generation + 1 and loads it.
     /// If a rotation is already pending, returns its generation and writes nothing.
-    pub fn begin_rotation(&mut self) -> Result<u32, BlobError> {
-        if let Some(n) = &self.next {
+    pub fn begin_rotation(&self) -> Result<u32, BlobError> {
+        let mut keks = self.write();
+        if let Some(n) = &keks.next {
             return Ok(n.generation);
         }
-        let generation = self
+        let generation = keks
             .current
             .generation
             .checked_add(1)
             .ok_or_else(|| key_file_err(&self.path, "generation counter exhausted"))?;
         let kek = create_key_file(&with_suffix(&self.path, ".next"), generation)?;
-        self.next = Some(kek);
+        keks.next = Some(kek);
         tracing::info!(generation, "master key rotation begun");
         Ok(generation)
     }
 
     /// Step 2, only once every live data key is re-wrapped and durably stored: renames
     /// `<path>.next` over `<path>`, fsyncs the directory and forgets the old generation.
-    pub fn finish_rotation(&mut self) -> Result<u32, BlobError> {
-        if self.next.is_none() {
+    pub fn finish_rotation(&self) -> Result<u32, BlobError> {
+        let mut keks = self.write();
+        if keks.next.is_none() {
             return Err(key_file_err(&self.path, "no key rotation in progress"));
         }
         let next_path = with_suffix(&self.path, ".next");
         fs::rename(&next_path, &self.path)
             .map_err(|e| key_file_err(&self.path, format!("cannot install next key: {e}")))?;
         // The rename happened: the old generation is gone whatever the fsync says.
-        if let Some(next) = self.next.take() {
-            self.current = next;
+        if let Some(next) = keks.next.take() {
+            keks.current = next;
         }
         sync_dir(parent_dir(&self.path))
             .map_err(|e| key_file_err(&self.path, format!("cannot fsync directory: {e}")))?;
         tracing::info!(
-            generation = self.current.generation,
+            generation = keks.current.generation,
             "master key rotation finished"
         );
-        Ok(self.current.generation)
+        Ok(keks.current.generation)
     }
 }
 
@@ -603,7 +678,7 @@ mod tests {
     fn rotation_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let path = key_path(&dir);
-        let mut ring = Keyring::open(&path, true).unwrap();
+        let ring = Keyring::open(&path, true).unwrap();
         let owner = UserId::new();
         let dk = DataKey::generate();
         let old = ring.wrap(&dk, owner);
@@ -650,13 +725,13 @@ mod tests {
         let owner = UserId::new();
         let dk = DataKey::generate();
         let (old, new) = {
-            let mut ring = Keyring::open(&path, true).unwrap();
+            let ring = Keyring::open(&path, true).unwrap();
             let old = ring.wrap(&dk, owner);
             ring.begin_rotation().unwrap();
             (old, ring.wrap(&dk, owner))
             // "crash": dropped without finish_rotation
         };
-        let mut ring = Keyring::open(&path, false).unwrap();
+        let ring = Keyring::open(&path, false).unwrap();
         assert!(ring.pending_rotation());
         assert_eq!(ring.current_generation(), 2);
         assert_eq!(ring.unwrap(&old, owner).unwrap().expose(), dk.expose());

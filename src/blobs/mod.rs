@@ -20,7 +20,10 @@ use std::path::{Path, PathBuf};
 
 use rand::RngCore;
 
-pub use keyring::{open_keyring, rotate_keys, DataKey, Keyring, MasterKeyError, WrappedKey};
+pub use keyring::{
+    last_rotation, open_keyring, rotate_keys, set_last_rotation, DataKey, Keyring, MasterKeyError,
+    WrappedKey,
+};
 pub use stream::{DecryptReader, EncryptWriter};
 
 use crate::ids::{BlobId, UserId};

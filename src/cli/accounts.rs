@@ -178,8 +178,9 @@ pub fn keys_init(config: Config, key_file: Option<PathBuf>) -> Result<(), CliErr
 pub fn keys_rotate(config: Config) -> Result<(), CliError> {
     require_store(&config)?;
     let store = open_store(&config)?;
-    let mut keyring = open_keyring(&config, &store).map_err(CliError::runtime)?;
-    let (old, new, n) = rotate_keys(&store, &mut keyring).map_err(CliError::runtime)?;
+    let keyring = open_keyring(&config, &store).map_err(CliError::runtime)?;
+    let (old, new, n) = rotate_keys(&store, &keyring, unix(OffsetDateTime::now_utc()))
+        .map_err(CliError::runtime)?;
     audit_log(&store).record(
         Actor::Cli,
         "keys.rotate",

@@ -1,8 +1,9 @@
 //! Retention: the sweep deletes everything due in the TTL index — images with their blobs,
-//! documents, expired sessions, expired data exports, expired mail links — sends inactivity warnings and deletes idle free accounts
-//! (`crate::privacy`), and purges the members who deleted their accounts (their key is
-//! already gone; their records and files go now). It works in bounded batches, soonest
-//! expiry first, logging each removal and appending it to the audit log. It is idempotent
+//! documents, expired sessions, expired data exports — and expired mail links, sends
+//! inactivity warnings and deletes idle free accounts (`crate::privacy`), purges the members
+//! who deleted their accounts (their key is already gone; their records and files go now),
+//! then rotates the master key after such a purge and at least weekly, so no old copy of a
+//! destroyed data key can be unwrapped. It works in bounded batches, soonest expiry first, logging each removal and appending it to the audit log. It is idempotent
 //! (an entry whose object is already gone is dropped) and safe to interrupt: each object's
 //! metadata is removed and flushed before its files, and a purge's tombstone goes last. A
 //! cron schedule from the config runs it inside the server; `image-layered sweep` runs it
@@ -15,13 +16,14 @@ use time::OffsetDateTime;
 use tokio::sync::watch;
 
 use crate::audit::{Actor, AuditLog};
-use crate::blobs::BlobStore;
+use crate::blobs::{last_rotation, rotate_keys, set_last_rotation, BlobStore, Keyring};
 use crate::clock::{unix, SharedClock};
 use crate::documents::{DocumentError, DocumentService};
 use crate::ids::{DocumentId, ExportId, ImageId};
 use crate::images::{ImageError, ImageService};
 use crate::privacy::{InactivityItem, InactivityStep, PrivacyService};
 use crate::store::{DeletionRecord, Store, StoreError, TtlEntry, TtlKind};
+use crate::vault::Vault;
 
 /// Why a sweep stopped (what it removed before stays removed).
 #[derive(Debug, thiserror::Error)]
@@ -34,6 +36,8 @@ pub enum SweepError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Mail(#[from] crate::mail::MailError),
+    #[error("rotating the master key: {0}")]
+    Keys(#[from] crate::blobs::BlobError),
     #[error("a sweep task failed: {0}")]
     Task(String),
 }
@@ -45,6 +49,7 @@ impl SweepError {
             SweepError::Document(e) => e.code(),
             SweepError::Store(e) => e.code(),
             SweepError::Mail(e) => e.code(),
+            SweepError::Keys(e) => e.code(),
             SweepError::Task(_) => "internal_error",
         }
     }
@@ -104,11 +109,16 @@ fn purge_item(d: &DeletionRecord) -> Swept {
     }
 }
 
+/// The master key is rotated at least this often, and after every sweep that purged a
+/// deleted member (P5: no old copy of a destroyed data key can be unwrapped again).
+pub const ROTATE_EVERY_SECS: i64 = 7 * 86_400;
+
 /// Runs sweeps against the store.
 #[derive(Clone)]
 pub struct Sweeper {
     store: Store,
     blobs: Arc<BlobStore>,
+    keyring: Arc<Keyring>,
     images: ImageService,
     documents: DocumentService,
     privacy: PrivacyService,
@@ -118,8 +128,7 @@ pub struct Sweeper {
 
 impl Sweeper {
     pub fn new(
-        store: Store,
-        blobs: Arc<BlobStore>,
+        vault: &Vault,
         images: ImageService,
         documents: DocumentService,
         privacy: PrivacyService,
@@ -127,8 +136,9 @@ impl Sweeper {
         batch: usize,
     ) -> Self {
         Self {
-            store,
-            blobs,
+            store: vault.store.clone(),
+            blobs: vault.blobs.clone(),
+            keyring: vault.keyring.clone(),
             images,
             documents,
             privacy,
@@ -151,8 +161,66 @@ impl Sweeper {
                 .iter()
                 .map(inactivity_item),
         );
-        due.extend(self.store.deletions()?.iter().map(purge_item));
+        let deletions = self.store.deletions()?;
+        due.extend(deletions.iter().map(purge_item));
+        if let Some(reason) = self.rotation_due(as_of, !deletions.is_empty())? {
+            due.push(Swept {
+                kind: "master_key",
+                id: format!("rotation ({reason})"),
+                expired_at: as_of,
+                owner: None,
+            });
+        }
         Ok(due)
+    }
+
+    /// Why the master key should be rotated now, if it should: members were purged, or
+    /// the last rotation is a week old. A store that never recorded one starts counting now.
+    fn rotation_due(&self, as_of: i64, purged: bool) -> Result<Option<&'static str>, StoreError> {
+        if purged {
+            return Ok(Some("deleted members"));
+        }
+        Ok(match last_rotation(&self.store)? {
+            Some(at) if as_of - at >= ROTATE_EVERY_SECS => Some("weekly"),
+            Some(_) => None,
+            None => {
+                set_last_rotation(&self.store, as_of)?;
+                None
+            }
+        })
+    }
+
+    /// Rotates the master key when [`rotation_due`](Self::rotation_due); recorded in the
+    /// audit log.
+    async fn rotate_if_due(&self, as_of: i64, purged: bool) -> Result<Option<Swept>, SweepError> {
+        let Some(reason) = self.rotation_due(as_of, purged)? else {
+            return Ok(None);
+        };
+        let (store, keyring) = (self.store.clone(), self.keyring.clone());
+        let (old, new, n) =
+            tokio::task::spawn_blocking(move || rotate_keys(&store, &keyring, as_of))
+                .await
+                .map_err(|e| SweepError::Task(e.to_string()))??;
+        self.audit.record(
+            Actor::Sweep,
+            "keys.rotate",
+            "master_key",
+            serde_json::json!({"from": old, "to": new, "rewrapped": n, "reason": reason}),
+        )?;
+        self.store.flush().await?;
+        tracing::info!(
+            from = old,
+            to = new,
+            rewrapped = n,
+            reason,
+            "retention: master key rotated"
+        );
+        Ok(Some(Swept {
+            kind: "master_key",
+            id: format!("generation {new}"),
+            expired_at: as_of,
+            owner: None,
+        }))
     }
 
     /// Purges every deleted member (their key is already gone): every image with its
@@ -269,7 +337,10 @@ impl Sweeper {
                 removed.push(item);
             }
         }
-        removed.extend(self.purge_deleted_members().await?);
+        let purged = self.purge_deleted_members().await?;
+        let rotated = self.rotate_if_due(as_of, !purged.is_empty()).await?;
+        removed.extend(purged);
+        removed.extend(rotated);
         if !removed.is_empty() {
             tracing::info!(removed = removed.len(), "retention sweep finished");
         }

@@ -136,27 +136,33 @@ impl Store {
             .transpose()
     }
 
-    pub fn all_data_keys(&self) -> Result<Vec<(UserId, WrappedKey)>> {
-        let mut out = Vec::new();
+    /// Re-wraps the stored data keys (master-key rotation): `rewrap` gets each member's
+    /// wrapped key and returns its replacement, or `None` to leave it. A key is replaced
+    /// only if it is still the bytes that were read, so a key deleted meanwhile is never
+    /// written back. Returns how many were replaced.
+    pub fn rewrap_data_keys(
+        &self,
+        mut rewrap: impl FnMut(UserId, &WrappedKey) -> Option<WrappedKey>,
+    ) -> Result<usize> {
+        let mut n = 0;
         for kv in self.data_keys.iter() {
             let (k, v) = kv?;
             let id = UserId::from_slice(&k).ok_or_else(|| StoreError::Corrupt {
                 tree: "data_keys",
                 reason: "bad user id".into(),
             })?;
-            out.push((id, decode("data_keys", &v)?));
+            let old: WrappedKey = decode("data_keys", &v)?;
+            if let Some(new) = rewrap(id, &old) {
+                if self
+                    .data_keys
+                    .compare_and_swap(&k, Some(v), Some(encode(&new)))?
+                    .is_ok()
+                {
+                    n += 1;
+                }
+            }
         }
-        Ok(out)
-    }
-
-    /// Replaces wrapped keys (master-key rotation) in one atomic batch.
-    pub fn replace_data_keys(&self, keys: &[(UserId, WrappedKey)]) -> Result<()> {
-        let mut batch = sled::Batch::default();
-        for (id, k) in keys {
-            batch.insert(id.as_bytes(), encode(k));
-        }
-        self.data_keys.apply_batch(batch)?;
-        Ok(())
+        Ok(n)
     }
 
     // ---- sessions ----------------------------------------------------------------------
@@ -359,6 +365,34 @@ mod tests {
             created_at: 0,
             expires_at,
         }
+    }
+
+    #[test]
+    fn rewrapping_never_brings_back_a_key_deleted_meanwhile() {
+        let (_d, s) = crate::store::temp_store();
+        let key = |generation, b| WrappedKey {
+            generation,
+            bytes: vec![b; 8],
+        };
+        let (ann, bob) = (UserId::new(), UserId::new());
+        s.data_keys
+            .insert(ann.as_bytes(), encode(&key(1, 1)))
+            .unwrap();
+        s.data_keys
+            .insert(bob.as_bytes(), encode(&key(1, 2)))
+            .unwrap();
+        let n = s
+            .rewrap_data_keys(|id, old| {
+                // bob is deleted while the rotation works on his key
+                if id == bob {
+                    s.data_keys.remove(bob.as_bytes()).unwrap();
+                }
+                Some(key(2, old.bytes[0]))
+            })
+            .unwrap();
+        assert_eq!(n, 1);
+        assert_eq!(s.data_key(ann).unwrap(), Some(key(2, 1)));
+        assert_eq!(s.data_key(bob).unwrap(), None);
     }
 
     #[test]

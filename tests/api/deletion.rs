@@ -2,7 +2,9 @@
 //! job's record can be deleted, the member sees their processing history; another member
 //! gets 404 on all of it; every deletion is in the audit log, which verifies.
 
-use image_layered::store::Plan;
+use image_layered::blobs::BlobStore;
+use image_layered::config::StoreConfig;
+use image_layered::store::{Plan, Store};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -163,7 +165,25 @@ async fn a_deleted_account_is_locked_at_once_and_purged_by_the_sweep() {
             .to_string()
     };
     let other = t.member("stays@example.com", Plan::Free).await;
-    other.upload(noisy_png(48, 32, 6)).await;
+    let others = other.upload(noisy_png(48, 32, 6)).await;
+    other
+        .wait_job(others["thumbnail_job_id"].as_str().unwrap())
+        .await;
+
+    // what a thief (or a forgotten backup) keeps: a copy of the store and of a blob file
+    t.app.store.flush().await.unwrap();
+    let backup = tempfile::tempdir().unwrap();
+    copy_dir(&t.dir.path().join("data/db"), &backup.path().join("db"));
+    let original_blob = t
+        .app
+        .store
+        .get_image(meta["id"].as_str().unwrap().parse().unwrap())
+        .unwrap()
+        .unwrap()
+        .original_blob;
+    let stolen_blob = backup.path().join("original.blob");
+    std::fs::copy(t.app.blobs.path_of(uid, original_blob), &stolen_blob).unwrap();
+    let generation_before = t.app.keyring.current_generation();
 
     let r = m
         .delete("/api/v1/me")
@@ -214,6 +234,20 @@ async fn a_deleted_account_is_locked_at_once_and_purged_by_the_sweep() {
     assert!(mail.contains("To: gone@example.com"), "{mail}");
     assert!(mail.contains(&receipt_id), "{mail}");
 
+    // until the sweep, the old store's copy of the data key would still unwrap (and so open
+    // the copied file): the live store forgot the key, the master key did not change yet
+    let old = Store::open(&backup.path().join("db"), &StoreConfig::default()).unwrap();
+    let old_wrapped = old
+        .data_key(uid)
+        .unwrap()
+        .expect("the old copy has the key");
+    let data_key = t.app.keyring.unwrap(&old_wrapped, uid).unwrap();
+    let stolen = BlobStore::open(backup.path()).unwrap();
+    std::fs::create_dir_all(stolen.path_of(uid, original_blob).parent().unwrap()).unwrap();
+    std::fs::rename(&stolen_blob, stolen.path_of(uid, original_blob)).unwrap();
+    assert!(stolen.read_all(&data_key, uid, original_blob).is_ok());
+    drop(data_key);
+
     // the next sweep purges files and records; the other member is untouched
     assert!(t.sweep().await >= 1);
     assert!(!member_blobs.exists());
@@ -238,4 +272,30 @@ async fn a_deleted_account_is_locked_at_once_and_purged_by_the_sweep() {
         .collect();
     assert_eq!(actions, ["user.delete", "sweep.purge"]);
     t.app.audit.verify().unwrap();
+
+    // the sweep rotated the master key: the old store's copy of the destroyed data key no
+    // longer unwraps, so the copied file stays sealed; the other member reads on
+    assert_eq!(t.app.keyring.current_generation(), generation_before + 1);
+    assert!(t.app.keyring.unwrap(&old_wrapped, uid).is_err());
+    assert!(!t.dir.path().join("data/keys/master.key.next").exists());
+    let (s, _) = other
+        .bytes(&format!(
+            "/api/v1/images/{}/original",
+            others["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
 }

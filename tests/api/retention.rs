@@ -120,14 +120,15 @@ async fn idle_free_accounts_are_warned_then_deleted_and_no_one_else_is() {
     t.advance_hours(6 * 24);
     assert!(kinds(&t.app.sweeper.sweep(t.app.now()).await.unwrap()).is_empty());
 
-    // 30 days: deleted as in P5, and purged in the same sweep
+    // 30 days: deleted as in P5, purged in the same sweep, and the master key rotated
     t.advance_hours(24);
     let swept = t.app.sweeper.sweep(t.app.now()).await.unwrap();
     assert_eq!(
         kinds(&swept),
         [
             ("inactive_account".into(), idle_id.to_string()),
-            ("member".into(), idle_id.to_string())
+            ("member".into(), idle_id.to_string()),
+            ("master_key".into(), "generation 2".to_string())
         ]
     );
     assert!(t.app.store.get_user(idle_id).unwrap().is_none());
@@ -147,4 +148,77 @@ async fn idle_free_accounts_are_warned_then_deleted_and_no_one_else_is() {
         );
     }
     t.app.audit.verify().unwrap();
+}
+
+#[tokio::test]
+async fn the_master_key_is_rotated_weekly_and_everything_stays_readable() {
+    let t = spawn_app().await;
+    t.member("ann@example.com", Plan::Pro).await;
+    let generation = t.app.keyring.current_generation();
+    // the master key's line (sessions expire meanwhile too)
+    let names = |items: &[image_layered::retention::Swept]| -> Vec<String> {
+        items
+            .iter()
+            .filter(|i| i.kind == "master_key")
+            .map(|i| format!("{} {}", i.kind, i.id))
+            .collect()
+    };
+
+    // the first sweep starts the clock; six days later nothing is due
+    assert_eq!(t.sweep().await, 0);
+    t.advance_hours(6 * 24);
+    assert!(names(&t.app.sweeper.due(t.app.now()).unwrap()).is_empty());
+    assert!(names(&t.app.sweeper.sweep(t.app.now()).await.unwrap()).is_empty());
+    assert_eq!(t.app.keyring.current_generation(), generation);
+    // an upload under the old generation (kept 48 h)
+    let c = t.client().login("ann@example.com", "member password").await;
+    let meta = c.upload(noisy_png(40, 40, 3)).await;
+    let id = meta["id"].as_str().unwrap();
+    c.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
+
+    // a week: the dry run says so, the sweep rotates
+    t.advance_hours(24);
+    assert_eq!(
+        names(&t.app.sweeper.due(t.app.now()).unwrap()),
+        ["master_key rotation (weekly)"]
+    );
+    let swept = t.app.sweeper.sweep(t.app.now()).await.unwrap();
+    assert_eq!(
+        names(&swept),
+        [format!("master_key generation {}", generation + 1)]
+    );
+    assert_eq!(t.app.keyring.current_generation(), generation + 1);
+    let wrapped = t
+        .app
+        .store
+        .data_key(
+            t.app
+                .store
+                .user_by_email("ann@example.com")
+                .unwrap()
+                .unwrap()
+                .id,
+        )
+        .unwrap()
+        .unwrap();
+    assert_eq!(wrapped.generation, generation + 1, "re-wrapped");
+
+    // the running studio reads old data and writes new data under the new generation
+    let c = t.client().login("ann@example.com", "member password").await;
+    let (s, _) = c.bytes(&format!("/api/v1/images/{id}/original")).await;
+    assert_eq!(s, StatusCode::OK);
+    let meta = c.upload(noisy_png(20, 20, 4)).await;
+    let (s, _) = c
+        .bytes(&format!(
+            "/api/v1/images/{}/original",
+            meta["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    // a member made now gets a key under the new generation
+    t.member("new@example.com", Plan::Free).await;
+    let audit = t.app.audit.entries(0, 100).unwrap();
+    assert!(audit
+        .iter()
+        .any(|e| e.action == "keys.rotate" && e.actor == "sweep"));
 }
