@@ -170,6 +170,8 @@ impl App {
     pub fn open(config: Config, clock: SharedClock) -> Result<Arc<App>, StartError> {
         let store = open_store(&config)?;
         let keyring = Arc::new(open_keyring(&config, &store)?);
+        store.attach_keyring(keyring.clone());
+        store.migrate()?;
         let blobs = Arc::new(BlobStore::open(&config.server.data_dir.join("blobs"))?);
         reconcile(&store, &blobs)?;
         let audit = AuditLog::new(store.clone(), clock.clone());

@@ -11,6 +11,7 @@
 //! before any `put` (a temp file of a put in flight looks stale).
 
 mod keyring;
+mod seal;
 mod stream;
 
 use std::fs::{self, DirBuilder, File, OpenOptions};
@@ -24,6 +25,7 @@ pub use keyring::{
     last_rotation, open_keyring, rotate_keys, set_last_rotation, DataKey, Keyring, MasterKeyError,
     WrappedKey,
 };
+pub use seal::FieldKey;
 pub use stream::{DecryptReader, EncryptWriter};
 
 use crate::ids::{BlobId, UserId};

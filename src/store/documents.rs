@@ -8,7 +8,7 @@
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
-use super::codec::{concat, decode, encode};
+use super::codec::concat;
 use super::records::{DocumentRecord, LogEntry};
 use super::ttl::{clear_tx, set_tx, TtlKind};
 use super::{Result, Store};
@@ -20,6 +20,7 @@ pub const STALE_REVISION: &str = "stale_revision";
 impl Store {
     /// Inserts or rewrites a document with its index and TTL entry.
     pub fn put_document(&self, doc: &DocumentRecord) -> Result<()> {
+        let value = self.encode_document(doc);
         (
             &self.documents,
             &self.documents_by_image,
@@ -27,7 +28,7 @@ impl Store {
             &self.ttl_by_object,
         )
             .transaction(|(d, i, t, b)| {
-                d.insert(doc.id.as_bytes(), encode(doc))?;
+                d.insert(doc.id.as_bytes(), value.as_slice())?;
                 i.insert(concat(doc.image_id.as_bytes(), doc.id.as_bytes()), &[][..])?;
                 set_tx(t, b, TtlKind::Document, doc.id.as_bytes(), doc.expires_at)?;
                 Ok::<_, ConflictableTransactionError<String>>(())
@@ -44,6 +45,8 @@ impl Store {
         base_revision: u64,
         entry: &LogEntry,
     ) -> Result<()> {
+        let value = self.encode_document(doc);
+        let log_value = self.encode_log(doc.owner, doc.id.as_bytes(), entry);
         (
             &self.documents,
             &self.ttl,
@@ -59,11 +62,11 @@ impl Store {
                         STALE_REVISION.to_string(),
                     ));
                 }
-                d.insert(doc.id.as_bytes(), encode(doc))?;
+                d.insert(doc.id.as_bytes(), value.as_slice())?;
                 set_tx(t, b, TtlKind::Document, doc.id.as_bytes(), doc.expires_at)?;
                 l.insert(
                     concat(doc.id.as_bytes(), &entry.revision.to_be_bytes()),
-                    encode(entry),
+                    log_value.as_slice(),
                 )?;
                 Ok::<_, ConflictableTransactionError<String>>(())
             })?;
@@ -72,17 +75,18 @@ impl Store {
 
     /// The document's operation log, oldest first.
     pub fn document_log(&self, id: DocumentId) -> Result<Vec<LogEntry>> {
+        let owner = self.get_document(id)?.map(|d| d.owner);
         self.document_log
             .scan_prefix(id.as_bytes())
             .values()
-            .map(|v| decode("document_log", &v?))
+            .map(|v| self.decode_log(owner, id.as_bytes(), &v?))
             .collect()
     }
 
     pub fn get_document(&self, id: DocumentId) -> Result<Option<DocumentRecord>> {
         self.documents
             .get(id.as_bytes())?
-            .map(|v| decode("documents", &v))
+            .map(|v| self.decode_document(&v))
             .transpose()
     }
 
@@ -104,7 +108,7 @@ impl Store {
         self.documents
             .iter()
             .values()
-            .map(|v| decode("documents", &v?))
+            .map(|v| self.decode_document(&v?))
             .collect()
     }
 

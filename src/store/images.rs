@@ -5,7 +5,7 @@
 use sled::transaction::ConflictableTransactionError;
 use sled::Transactional;
 
-use super::codec::{concat, decode, encode};
+use super::codec::{concat, encode};
 use super::records::{ImageRecord, JobRecord, JobState};
 use super::ttl::{clear_tx, set_tx, TtlKind};
 use super::{Result, Store};
@@ -14,6 +14,7 @@ use crate::ids::{ImageId, UserId};
 impl Store {
     /// Inserts an image, its TTL entry and (optionally) its first job in one transaction.
     pub fn insert_image(&self, img: &ImageRecord, job: Option<&JobRecord>) -> Result<()> {
+        let value = self.encode_image(img);
         (
             &self.images,
             &self.images_by_owner,
@@ -23,7 +24,7 @@ impl Store {
             &self.jobs_queued,
         )
             .transaction(|(i, o, t, b, j, q)| {
-                i.insert(img.id.as_bytes(), encode(img))?;
+                i.insert(img.id.as_bytes(), value.as_slice())?;
                 o.insert(concat(img.owner.as_bytes(), img.id.as_bytes()), &[][..])?;
                 set_tx(t, b, TtlKind::Image, img.id.as_bytes(), img.expires_at)?;
                 if let Some(job) = job {
@@ -40,7 +41,7 @@ impl Store {
     pub fn get_image(&self, id: ImageId) -> Result<Option<ImageRecord>> {
         self.images
             .get(id.as_bytes())?
-            .map(|v| decode("images", &v))
+            .map(|v| self.decode_image(&v))
             .transpose()
     }
 
@@ -63,14 +64,15 @@ impl Store {
         self.images
             .iter()
             .values()
-            .map(|v| decode("images", &v?))
+            .map(|v| self.decode_image(&v?))
             .collect()
     }
 
     /// Rewrites an image record and moves its TTL entry to `expires_at`.
     pub fn update_image(&self, img: &ImageRecord) -> Result<()> {
+        let value = self.encode_image(img);
         (&self.images, &self.ttl, &self.ttl_by_object).transaction(|(i, t, b)| {
-            i.insert(img.id.as_bytes(), encode(img))?;
+            i.insert(img.id.as_bytes(), value.as_slice())?;
             set_tx(t, b, TtlKind::Image, img.id.as_bytes(), img.expires_at)
         })?;
         Ok(())

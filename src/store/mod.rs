@@ -13,8 +13,10 @@ mod documents;
 mod exports;
 mod images;
 mod jobs;
+mod migrate;
 mod outbox;
 mod records;
+mod sealing;
 mod ttl;
 mod users;
 
@@ -33,7 +35,7 @@ pub use records::{
 pub use ttl::{TtlEntry, TtlKind};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -103,9 +105,11 @@ pub struct Store {
     deletions: sled::Tree,
     policies: sled::Tree,
     exports: sled::Tree,
+    /// The master keyring, once attached: it opens members' sealed fields.
+    keyring: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::blobs::Keyring>>>,
 }
 
-const SCHEMA_KEY: &[u8] = b"schema_version";
+pub(crate) const SCHEMA_KEY: &[u8] = b"schema_version";
 
 impl Store {
     /// Opens (or creates) the store in `dir`.
@@ -150,6 +154,7 @@ impl Store {
             deletions: t("deletions")?,
             policies: t("policies")?,
             exports: t("exports")?,
+            keyring: Default::default(),
             db,
         };
         store.check_schema()?;

@@ -15,6 +15,7 @@ mod export;
 mod policy;
 mod profile;
 mod retention;
+mod sealing;
 mod signup;
 mod support;
 mod uploads;

@@ -95,6 +95,10 @@ async fn a_data_dir_from_the_previous_release_reads_back_whole() {
     assert_eq!(status, 200);
     assert_eq!(sha256_hex(&original), image["sha256"].as_str().unwrap());
     assert_eq!(original.len() as u64, image["bytes"].as_u64().unwrap());
+    // its recorded hash, sealed by the schema 2 migration, reads back the same
+    let (status, meta) = c.json(&format!("/api/v1/images/{id}")).await;
+    assert_eq!(status, 200);
+    assert_eq!(meta["sha256"], image["sha256"]);
     let (status, thumb) = c.bytes(&format!("/api/v1/images/{id}/thumbnail")).await;
     assert_eq!(status, 200);
     assert_eq!(dimensions(&thumb), (64, 48));
@@ -142,4 +146,31 @@ async fn a_data_dir_from_the_previous_release_reads_back_whole() {
     );
     assert_eq!(first["undo_op"], Value::Null);
     assert_eq!(first["redo_op"], "recolor");
+    let first_layers = layers(&c, &first).await;
+
+    // the store was migrated to the current schema, and a restart finds nothing to do
+    let mut server = server;
+    server.stop().await;
+    let store = image_layered::store::Store::open(
+        &env.data.join("db"),
+        &image_layered::config::StoreConfig::default(),
+    )
+    .expect("open the migrated store");
+    assert_eq!(
+        store.schema_version().unwrap(),
+        image_layered::store::SCHEMA_VERSION
+    );
+    drop(store);
+    let mut server = server.restart(&env).await;
+    let c = server
+        .client
+        .login(
+            admin["email"].as_str().unwrap(),
+            admin["password"].as_str().unwrap(),
+        )
+        .await;
+    let (_, doc) = c.json(&format!("/api/v1/documents/{doc_id}")).await;
+    assert_eq!(layers(&c, &doc).await, first_layers);
+    assert_eq!(doc["redo_op"], "recolor");
+    server.stop().await;
 }
