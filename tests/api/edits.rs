@@ -13,19 +13,9 @@ const DESIGN: &str = "tests/fixtures/eval/public-1-012/composite.png";
 /// Uploads the design and decomposes it with the palette pipeline (no models needed).
 async fn document(c: &Client, layers: usize) -> Value {
     let meta = c.upload(std::fs::read(DESIGN).unwrap()).await;
-    let id = meta["id"].as_str().unwrap();
-    let r = c
-        .post(&format!("/api/v1/images/{id}/decompose"))
-        .json(&json!({"mode": "palette", "layers": layers}))
-        .send()
+    decompose_palette(c, meta["id"].as_str().unwrap(), layers)
         .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let job: Value = r.json().await.unwrap();
-    let job = c.wait_job(job["job_id"].as_str().unwrap()).await;
-    assert_eq!(job["state"], "succeeded", "{job}");
-    let doc_id = job["result"]["document_id"].as_str().unwrap();
-    c.json(&format!("/api/v1/documents/{doc_id}")).await.1
+        .1
 }
 
 async fn op(c: &Client, doc: &Value, body: Value) -> (StatusCode, Value) {

@@ -30,19 +30,8 @@ async fn exif_gps_hashes_and_layer_names_are_sealed_at_rest_and_shredded_with_th
     let id = meta["id"].as_str().unwrap();
     m.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
 
-    let r = m
-        .post(&format!("/api/v1/images/{id}/decompose"))
-        .json(&json!({"mode": "palette", "layers": 2}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::ACCEPTED);
-    let job = m
-        .wait_job(r.json::<Value>().await.unwrap()["job_id"].as_str().unwrap())
-        .await;
-    assert_eq!(job["state"], "succeeded", "{job}");
-    let doc_id = job["result"]["document_id"].as_str().unwrap().to_string();
-    let (_, doc) = m.json(&format!("/api/v1/documents/{doc_id}")).await;
+    let (_, doc) = decompose_palette(&m, id, 2).await;
+    let doc_id = doc["id"].as_str().unwrap().to_string();
     let layer = doc["layers"][1]["id"].as_str().unwrap();
     let (s, doc) = m
         .post_json(

@@ -175,9 +175,16 @@ pub async fn document(c: &Client) -> (String, String, Value) {
     let meta = c.upload(encode(img, image::ImageFormat::Png)).await;
     let id = meta["id"].as_str().unwrap().to_string();
     c.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
+    let (job, doc) = decompose_palette(c, &id, 3).await;
+    (id, job["id"].as_str().unwrap().to_string(), doc)
+}
+
+/// Decomposes an uploaded image with the palette pipeline (no models needed) and waits for
+/// it; returns the finished job and the document.
+pub async fn decompose_palette(c: &Client, image_id: &str, layers: usize) -> (Value, Value) {
     let r = c
-        .post(&format!("/api/v1/images/{id}/decompose"))
-        .json(&json!({"mode": "palette", "layers": 3}))
+        .post(&format!("/api/v1/images/{image_id}/decompose"))
+        .json(&json!({"mode": "palette", "layers": layers}))
         .send()
         .await
         .unwrap();
@@ -187,6 +194,6 @@ pub async fn document(c: &Client) -> (String, String, Value) {
     assert_eq!(job["state"], "succeeded", "{job}");
     let doc_id = job["result"]["document_id"].as_str().unwrap();
     let (s, doc) = c.json(&format!("/api/v1/documents/{doc_id}")).await;
-    assert_eq!(s, StatusCode::OK);
-    (id, job["id"].as_str().unwrap().to_string(), doc)
+    assert_eq!(s, StatusCode::OK, "{doc}");
+    (job, doc)
 }
