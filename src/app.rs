@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 
 use crate::audit::{Actor, AuditLog};
 use crate::auth::{AccountError, Auth, Bootstrapped};
+use crate::billing::Billing;
 use crate::blobs::{open_keyring, restrict_dir, BlobError, BlobStore, Keyring, MasterKeyError};
 use crate::clock::{unix, SharedClock};
 use crate::config::{Config, Device};
@@ -83,6 +84,7 @@ pub struct App {
     pub audit: AuditLog,
     pub outbox: Outbox,
     pub privacy: PrivacyService,
+    pub billing: Billing,
     mail_transport: Transport,
     /// The inference service, once [`App::load_models`] has loaded it.
     pub inference: InferenceSlot,
@@ -116,6 +118,7 @@ pub fn open_store(config: &Config) -> Result<Store, StartError> {
 pub struct Background {
     workers: Vec<JoinHandle<()>>,
     scheduler: JoinHandle<()>,
+    grants: JoinHandle<()>,
     sender: JoinHandle<()>,
 }
 
@@ -135,6 +138,7 @@ impl Background {
             tracing::warn!("a job was still running at the end of the grace period; it will run again at the next start");
         }
         let _ = self.scheduler.await;
+        let _ = self.grants.await;
         let _ = self.sender.await;
         if let Err(e) = app.store.flush().await {
             tracing::error!("final flush failed: {e}");
@@ -188,6 +192,7 @@ impl App {
             clock.clone(),
             config.jobs.clone(),
             audit.clone(),
+            crate::billing::Pricing::new(&config),
         );
         jobs.recover()?;
         let vault = Vault::new(store.clone(), blobs.clone(), keyring.clone());
@@ -230,6 +235,7 @@ impl App {
             audit.clone(),
             config.retention.sweep_batch,
         );
+        let billing = Billing::new(store.clone(), clock.clone(), audit.clone(), &config);
         Ok(Arc::new(App {
             config,
             clock,
@@ -244,6 +250,7 @@ impl App {
             audit,
             outbox,
             privacy,
+            billing,
             mail_transport,
             inference,
             models_note: std::sync::Mutex::new("not loaded yet".into()),
@@ -288,6 +295,11 @@ impl App {
             self.clock.clone(),
             shutdown.clone(),
         );
+        let grants = crate::billing::grants::spawn_grants(
+            self.billing.clone(),
+            self.clock.clone(),
+            shutdown.clone(),
+        );
         let sender = crate::mail::send::spawn_sender(
             self.outbox.clone(),
             self.mail_transport.clone(),
@@ -296,6 +308,7 @@ impl App {
         Background {
             workers,
             scheduler,
+            grants,
             sender,
         }
     }

@@ -111,6 +111,35 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::jobs::EnqueueError> for ApiError {
+    fn from(e: crate::jobs::EnqueueError) -> Self {
+        use crate::jobs::EnqueueError as E;
+        let code = e.code();
+        match e {
+            E::InsufficientCredits { .. } => ApiError::with(StatusCode::PAYMENT_REQUIRED, code, &e),
+            E::QueueFull { .. } => ApiError {
+                retry_after: Some(30),
+                ..ApiError::with(StatusCode::TOO_MANY_REQUESTS, code, &e)
+            },
+            E::NoAccount => ApiError::not_found("member"),
+            E::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::billing::BillingError> for ApiError {
+    fn from(e: crate::billing::BillingError) -> Self {
+        use crate::billing::BillingError as B;
+        let code = e.code();
+        match e {
+            B::InsufficientCredits { .. } => ApiError::with(StatusCode::PAYMENT_REQUIRED, code, &e),
+            B::Invalid(_) => ApiError::with(StatusCode::BAD_REQUEST, code, &e),
+            B::NotFound(what) => ApiError::not_found(what),
+            B::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
         match e {
@@ -165,6 +194,7 @@ impl From<ImageError> for ApiError {
             ImageError::Decode(e) => e.into(),
             ImageError::Vault(e) => e.into(),
             ImageError::Store(e) => e.into(),
+            ImageError::Enqueue(e) => e.into(),
             ImageError::Blob(e) => e.into(),
             ImageError::Internal { context, message } => ApiError::internal(context, message),
         }
@@ -194,6 +224,7 @@ impl From<DocumentError> for ApiError {
             D::Image(e) => e.into(),
             D::Vault(e) => e.into(),
             D::Store(e) => e.into(),
+            D::Enqueue(e) => e.into(),
             D::Blob(e) => e.into(),
             D::Internal { context, message } => ApiError::internal(context, message),
         }
@@ -257,6 +288,7 @@ impl From<crate::privacy::PrivacyError> for ApiError {
             P::Store(e) => e.into(),
             P::Mail(e) => e.into(),
             P::Vault(e) => e.into(),
+            P::Enqueue(e) => e.into(),
             P::Page(m) => ApiError::internal("privacy page", m),
         }
     }

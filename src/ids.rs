@@ -86,6 +86,10 @@ typed_id!(
     MailId
 );
 typed_id!(
+    /// An entry of a member's credit ledger.
+    LedgerId
+);
+typed_id!(
     /// A member's data export (a ZIP of everything the studio holds about them).
     ExportId
 );

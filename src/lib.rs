@@ -10,6 +10,7 @@
 //! - [`error`]: the one table from every service's error to `{code, message}` and a status.
 //! - [`auth`]: members, passwords, sessions, API keys, the first admin.
 //! - [`audit`]: the append-only, hash-chained audit log and its verifier.
+//! - [`billing`]: plans and credits — job costs, limits, the ledger's grants and adjustments.
 //! - [`images`]: uploads as a service; the thumbnail and cutout jobs.
 //! - [`documents`]: layered documents — decompose jobs, import, editing with history, export.
 //! - [`privacy`]: members' rights: consents, training export, account deletion, inactivity,
@@ -33,6 +34,7 @@
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod blobs;
 pub mod cli;
 pub mod clock;

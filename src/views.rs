@@ -13,7 +13,7 @@ pub fn me_json(u: &UserRecord) -> serde_json::Value {
         "role": u.role, "plan": u.plan, "verified": u.verified,
         "pending_email": u.pending_email,
         "must_change_password": u.must_change_password,
-        // Credits arrive with billing; until then usage is not metered.
+        // the balance, filled in by whoever has the ledger at hand
         "credits": null,
     })
 }

@@ -172,7 +172,7 @@ impl Merged {
                 return Err(unknown(&section, &origin));
             }
             for (key, value) in body {
-                self.set(&section, &key, value, origin.clone())?;
+                self.set_path(&[&section, &key], value, origin.clone())?;
             }
         }
         Ok(())
@@ -181,11 +181,11 @@ impl Merged {
     fn merge_env(&mut self, name: &str, raw: &str) -> Result<(), ConfigError> {
         let origin = Source::Env(name.to_owned());
         let dotted = env_key(name);
-        let (section, key) = match dotted.split_once('.') {
-            Some((section, key)) if !key.contains('.') => (section, key),
-            _ => return Err(unknown(&dotted, &origin)),
-        };
-        let Some(default) = self.default_of(section, key) else {
+        let path: Vec<&str> = dotted.split('.').collect();
+        if path.len() < 2 {
+            return Err(unknown(&dotted, &origin));
+        }
+        let Some(default) = self.default_of(&path) else {
             return Err(unknown(&dotted, &origin));
         };
         let value = match default {
@@ -199,15 +199,16 @@ impl Merged {
                     origin: Some(origin.clone()),
                 })?,
         };
-        self.set(section, key, value, origin)
+        self.set_path(&path, value, origin)
     }
 
-    fn default_of(&self, section: &str, key: &str) -> Option<&Value> {
-        self.defaults.get(section)?.as_table()?.get(key)
+    fn default_of(&self, path: &[&str]) -> Option<&Value> {
+        let (first, rest) = path.split_first()?;
+        rest.iter()
+            .try_fold(self.defaults.get(*first)?, |v, k| v.as_table()?.get(*k))
     }
 
-    /// Sets `section.key` after checking it exists and the value has the default's type.
-    /// Every integer key is a count, size or duration, so negative integers are refused here.
+    /// Sets `section.key`, see [`set_path`](Self::set_path).
     fn set(
         &mut self,
         section: &str,
@@ -215,10 +216,26 @@ impl Merged {
         value: Value,
         origin: Source,
     ) -> Result<(), ConfigError> {
-        let dotted = format!("{section}.{key}");
-        let Some(default) = self.default_of(section, key) else {
+        self.set_path(&[section, key], value, origin)
+    }
+
+    /// Sets the key at `path` after checking it exists and the value has the default's type.
+    /// A table (e.g. `[plans.free]`) sets each key it names and keeps the defaults of the
+    /// others. Every integer key is a count, size or duration, so negative integers are
+    /// refused here.
+    fn set_path(&mut self, path: &[&str], value: Value, origin: Source) -> Result<(), ConfigError> {
+        let dotted = path.join(".");
+        let Some(default) = self.default_of(path) else {
             return Err(unknown(&dotted, &origin));
         };
+        if let (Value::Table(_), Value::Table(body)) = (default, &value) {
+            for (key, v) in body.clone() {
+                let mut sub = path.to_vec();
+                sub.push(&key);
+                self.set_path(&sub, v, origin.clone())?;
+            }
+            return Ok(());
+        }
         if !same_type(default, &value) {
             return Err(ConfigError::Invalid {
                 value: show(&dotted, &value),
@@ -239,8 +256,8 @@ impl Merged {
             (Value::Float(_), Value::Integer(i)) => Value::Float(i as f64),
             (_, value) => value,
         };
-        if let Some(Value::Table(body)) = self.table.get_mut(section) {
-            body.insert(key.to_owned(), value);
+        if let Some(slot) = value_at_mut(&mut self.table, path) {
+            *slot = value;
         }
         self.origins.0.insert(dotted, origin);
         Ok(())
@@ -255,20 +272,19 @@ impl Merged {
             Err(err) => err,
         };
         for (dotted, origin) in &self.origins.0 {
-            let Some((section, key)) = dotted.split_once('.') else {
-                continue;
-            };
-            let Some(value) = self.table.get(section).and_then(|s| s.get(key)) else {
+            let path: Vec<&str> = dotted.split('.').collect();
+            let mut table = self.table.clone();
+            let Some(value) = value_at_mut(&mut table, &path).map(|v| v.clone()) else {
                 continue;
             };
             let mut probe = self.defaults.clone();
-            if let Some(Value::Table(body)) = probe.get_mut(section) {
-                body.insert(key.to_owned(), value.clone());
+            if let Some(slot) = value_at_mut(&mut probe, &path) {
+                *slot = value.clone();
             }
             if let Err(err) = probe.try_into::<Config>() {
                 return Err(ConfigError::Invalid {
                     key: dotted.clone(),
-                    value: show(dotted, value),
+                    value: show(dotted, &value),
                     origin: Some(origin.clone()),
                     reason: format!("is invalid: {}{}", serde_reason(&err, dotted), hint(dotted)),
                 });
@@ -281,6 +297,13 @@ impl Merged {
             reason: format!("is invalid: {}", one_line(&whole_err)),
         })
     }
+}
+
+/// The value at a dotted path of a table, if every step exists.
+fn value_at_mut<'a>(table: &'a mut Table, path: &[&str]) -> Option<&'a mut Value> {
+    let (first, rest) = path.split_first()?;
+    rest.iter()
+        .try_fold(table.get_mut(*first)?, |v, k| v.as_table_mut()?.get_mut(*k))
 }
 
 fn unknown(key: &str, origin: &Source) -> ConfigError {

@@ -43,6 +43,10 @@ pub struct Config {
     pub accounts: AccountsConfig,
     pub mail: MailConfig,
     pub privacy: PrivacyConfig,
+    pub plans: PlansConfig,
+    pub costs: CostsConfig,
+    pub billing: BillingConfig,
+    pub payments: PaymentsConfig,
     pub models: ModelsConfig,
     pub inference: InferenceConfig,
     pub log: LogConfig,
@@ -168,6 +172,8 @@ pub struct PrivacyConfig {
     pub inactive_warning_days: u64,
     /// A data export's download link is valid this long, then the export is removed (P11).
     pub export_link_hours: u64,
+    /// Usage statistics never show a group of fewer members than this (P10).
+    pub min_group_size: u64,
 }
 
 impl Default for PrivacyConfig {
@@ -177,8 +183,99 @@ impl Default for PrivacyConfig {
             inactive_days: 30,
             inactive_warning_days: 7,
             export_link_hours: 72,
+            min_group_size: 5,
         }
     }
+}
+
+/// What one plan allows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanLimits {
+    /// Credits granted at the start of each monthly period (the first at sign-up).
+    pub monthly_credits: u64,
+    /// The largest upload in pixels (0 = `uploads.max_pixels`; the smaller applies).
+    pub max_pixels: u64,
+    /// Jobs a member may have queued or running at once.
+    pub max_queued_jobs: u64,
+    /// Bytes of originals a member may keep stored.
+    pub max_stored_bytes: u64,
+}
+
+/// `[plans.free]`, `[plans.pro]`, `[plans.studio]`: credits and limits per plan (retention
+/// stays in `retention.*_days`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlansConfig {
+    pub free: PlanLimits,
+    pub pro: PlanLimits,
+    pub studio: PlanLimits,
+}
+
+impl Default for PlansConfig {
+    fn default() -> Self {
+        let plan = |monthly_credits, max_queued_jobs, gib: u64| PlanLimits {
+            monthly_credits,
+            max_pixels: 0,
+            max_queued_jobs,
+            max_stored_bytes: gib << 30,
+        };
+        Self {
+            free: plan(50, 4, 1),
+            pro: plan(500, 16, 20),
+            studio: plan(2000, 64, 100),
+        }
+    }
+}
+
+/// `[costs]`: credits per job of each kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CostsConfig {
+    pub cutout: u64,
+    pub decompose: u64,
+    pub split: u64,
+    pub inpaint: u64,
+}
+
+impl Default for CostsConfig {
+    fn default() -> Self {
+        Self {
+            cutout: 1,
+            decompose: 5,
+            split: 2,
+            inpaint: 1,
+        }
+    }
+}
+
+/// `[billing]`: who pays and when credits are granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingConfig {
+    /// Charge admins for their jobs too (off: their jobs are in the ledger at zero cost).
+    pub charge_admins: bool,
+    /// When the monthly grants are checked (`cron` with seconds); each member is granted at
+    /// the start of their own period, once.
+    #[serde(with = "cron_schedule")]
+    pub grant_schedule: cron::Schedule,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            charge_admins: false,
+            grant_schedule: "0 5 * * * *".parse().expect("the default schedule parses"),
+        }
+    }
+}
+
+/// `[payments]`: the hosted checkout provider's webhook.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PaymentsConfig {
+    /// The signing secret of the webhook endpoint (empty = webhooks refused).
+    pub webhook_secret: Secret,
 }
 
 /// `[mail]`: the outbox's delivery.

@@ -28,6 +28,8 @@ use crate::vault::{Vault, VaultError};
 /// What can go wrong with documents; `crate::error` maps each to an HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum DocumentError {
+    #[error(transparent)]
+    Enqueue(#[from] crate::jobs::EnqueueError),
     #[error("no such {0}")]
     NotFound(&'static str),
     #[error(
@@ -99,6 +101,7 @@ impl DocumentError {
             DocumentError::Image(e) => e.code(),
             DocumentError::Vault(e) => e.code(),
             DocumentError::Store(e) => e.code(),
+            DocumentError::Enqueue(e) => e.code(),
             DocumentError::Blob(e) => e.code(),
             DocumentError::Internal { .. } => "internal_error",
         }

@@ -4,7 +4,7 @@
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use super::handlers::{auth, documents, exports, images, jobs, signup, system, web};
+use super::handlers::{auth, billing, documents, exports, images, jobs, signup, system, web};
 use super::respond::HttpResult;
 use crate::error::ApiError;
 use crate::http::Server;
@@ -69,6 +69,7 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
             (&M::PUT, ["me", "consents"]) => {
                 ("/api/v1/me/consents", auth::update_consents(app, req).await)
             }
+            (&M::GET, ["me", "ledger"]) => ("/api/v1/me/ledger", billing::ledger(app, req).await),
             (&M::POST, ["me", "export"]) => ("/api/v1/me/export", exports::request(app, req).await),
             (&M::GET, ["me", "exports", id]) => (
                 "/api/v1/me/exports/{id}",
@@ -166,7 +167,7 @@ fn known_api_path(p: &[&str]) -> bool {
             | ["policy"]
             | ["me", "policy", "accept"]
             | ["me"]
-            | ["me", "password" | "consents" | "export"]
+            | ["me", "password" | "consents" | "export" | "ledger"]
             | ["me", "exports", _]
             | ["keys"]
             | ["keys", _]

@@ -33,6 +33,8 @@ pub type InferenceSlot = Arc<std::sync::OnceLock<Arc<crate::inference::Inference
 /// What can go wrong with images; `crate::error` maps each to an HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
+    #[error(transparent)]
+    Enqueue(#[from] crate::jobs::EnqueueError),
     #[error("no such {0}")]
     NotFound(&'static str),
     #[error("the models are not loaded yet; see /readyz (an operator runs `image-layered models fetch`)")]
@@ -60,6 +62,7 @@ impl ImageError {
             ImageError::Decode(e) => e.code(),
             ImageError::Vault(e) => e.code(),
             ImageError::Store(e) => e.code(),
+            ImageError::Enqueue(e) => e.code(),
             ImageError::Blob(e) => e.code(),
             ImageError::Internal { .. } => "internal_error",
         }

@@ -15,10 +15,35 @@ use std::sync::{Arc, Mutex};
 use tokio::sync::{broadcast, Notify};
 
 use crate::audit::{Actor, AuditLog};
+use crate::billing::Pricing;
 use crate::clock::{unix, SharedClock};
 use crate::config::JobsConfig;
 use crate::ids::{JobId, UserId};
-use crate::store::{JobKind, JobRecord, JobState, Store, StoreError};
+use crate::store::{JobKind, JobRecord, JobState, ReserveError, Store, StoreError};
+
+/// Why a job was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum EnqueueError {
+    #[error("this job costs {cost} credits and the balance is {balance}; buy credits or wait for the monthly grant")]
+    InsufficientCredits { cost: u64, balance: i64 },
+    #[error("{limit} jobs are already queued or running for this account (the plan's limit); wait for one to finish")]
+    QueueFull { limit: u64 },
+    #[error("the account is gone")]
+    NoAccount,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EnqueueError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            EnqueueError::InsufficientCredits { .. } => "insufficient_credits",
+            EnqueueError::QueueFull { .. } => "queue_full",
+            EnqueueError::NoAccount => "not_found",
+            EnqueueError::Store(e) => e.code(),
+        }
+    }
+}
 
 pub use worker::{spawn_workers, SharedHandler};
 
@@ -46,7 +71,7 @@ impl JobFailure {
 #[derive(Debug)]
 pub enum Removal {
     /// It was queued or running: it is cancelled (a running one at its next check).
-    Cancelled(JobRecord),
+    Cancelled(Box<JobRecord>),
     /// It had finished: its record is gone.
     Deleted,
 }
@@ -89,6 +114,7 @@ pub trait JobHandler: Send + Sync + 'static {
 
 struct Inner {
     store: Store,
+    pricing: Pricing,
     audit: AuditLog,
     clock: SharedClock,
     config: JobsConfig,
@@ -104,11 +130,18 @@ pub struct JobQueue {
 }
 
 impl JobQueue {
-    pub fn new(store: Store, clock: SharedClock, config: JobsConfig, audit: AuditLog) -> Self {
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        config: JobsConfig,
+        audit: AuditLog,
+        pricing: Pricing,
+    ) -> Self {
         let (events, _) = broadcast::channel(1024);
         Self {
             inner: Arc::new(Inner {
                 store,
+                pricing,
                 audit,
                 clock,
                 config,
@@ -134,6 +167,8 @@ impl JobQueue {
             result: None,
             created_at: now,
             updated_at: now,
+            reserved: None,
+            settled: false,
         }
     }
 
@@ -143,12 +178,45 @@ impl JobQueue {
         self.inner.wake.notify_one();
     }
 
-    /// Stores, flushes and announces a new job.
-    pub async fn enqueue(&self, job: &JobRecord) -> Result<(), StoreError> {
-        self.inner.store.put_job(job)?;
-        self.inner.store.flush().await?;
+    /// Stores, flushes and announces a new job. A paid kind reserves its cost in the same
+    /// transaction (`insufficient_credits` when the balance is below it), and every kind but
+    /// thumbnails counts against the plan's `max_queued_jobs`. Returns the job as stored.
+    pub async fn enqueue(&self, job: &JobRecord) -> Result<JobRecord, EnqueueError> {
+        let store = &self.inner.store;
+        let mut job = job.clone();
+        let user = store.get_user(job.owner)?.ok_or(EnqueueError::NoAccount)?;
+        crate::billing::grants::grant_current(
+            store,
+            &self.inner.pricing,
+            &user,
+            unix(self.inner.clock.now()),
+        )?;
+        if !matches!(job.kind, JobKind::Thumbnail { .. }) {
+            let limit = self.inner.pricing.limits(user.plan).max_queued_jobs;
+            let active = store
+                .jobs_of(job.owner)?
+                .iter()
+                .filter(|j| !j.state.is_final())
+                .count() as u64;
+            if active >= limit {
+                return Err(EnqueueError::QueueFull { limit });
+            }
+        }
+        match self.inner.pricing.cost(&user, &job.kind) {
+            Some(cost) => {
+                job.reserved = Some(cost);
+                store.insert_reserved_job(&job).map_err(|e| match e {
+                    ReserveError::Insufficient { cost, balance } => {
+                        EnqueueError::InsufficientCredits { cost, balance }
+                    }
+                    ReserveError::Store(e) => EnqueueError::Store(e),
+                })?;
+            }
+            None => store.put_job(&job)?,
+        }
+        store.flush().await?;
         self.notify();
-        Ok(())
+        Ok(job)
     }
 
     /// A member's job; another member's is `None`.
@@ -209,7 +277,10 @@ impl JobQueue {
             return Ok(None);
         };
         if !job.state.is_final() {
-            return Ok(self.cancel(owner, id).await?.map(Removal::Cancelled));
+            return Ok(self
+                .cancel(owner, id)
+                .await?
+                .map(|j| Removal::Cancelled(Box::new(j))));
         }
         self.inner.store.delete_job(id)?;
         self.inner.audit.record(

@@ -163,6 +163,29 @@ mod tests {
         }
     }
 
+    /// A member in `store` (jobs are queued for members only).
+    fn member(store: &crate::store::Store) -> UserId {
+        let keyring = crate::blobs::Keyring::open(
+            &std::env::temp_dir().join(format!("il-worker-{}.key", UserId::new())),
+            true,
+        )
+        .unwrap();
+        crate::auth::create_user(
+            store,
+            &keyring,
+            0,
+            crate::auth::NewUser {
+                email: &format!("{}@example.com", UserId::new()),
+                name: "M",
+                role: crate::store::Role::Member,
+                plan: crate::store::Plan::Free,
+                password: "a long enough password",
+            },
+        )
+        .unwrap()
+        .id
+    }
+
     fn setup(mode: &'static str) -> (tempfile::TempDir, JobQueue, SharedHandler, ManualClock) {
         let (dir, store) = crate::store::temp_store();
         let clock = ManualClock::new(time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(1));
@@ -177,6 +200,7 @@ mod tests {
                 retry_backoff_ms: 1500,
             },
             audit,
+            crate::billing::Pricing::new(&crate::config::Config::default()),
         );
         (dir, q, Arc::new(Scripted(AtomicU32::new(0), mode)), clock)
     }
@@ -190,7 +214,8 @@ mod tests {
     #[tokio::test]
     async fn success_panic_abort_and_retry_with_backoff() {
         let (_d, q, h, clock) = setup("ok");
-        let job = q.new_job(UserId::new(), kind());
+        let owner = member(&q.inner.store);
+        let job = q.new_job(owner, kind());
         q.enqueue(&job).await.unwrap();
         let done = q.run_next(&h).await.unwrap().unwrap();
         assert_eq!(done.state, JobState::Succeeded);
@@ -198,19 +223,23 @@ mod tests {
         assert!(q.run_next(&h).await.unwrap().is_none());
 
         let (_d, q, h, _) = setup("panic");
-        q.enqueue(&q.new_job(UserId::new(), kind())).await.unwrap();
+        q.enqueue(&q.new_job(member(&q.inner.store), kind()))
+            .await
+            .unwrap();
         let done = q.run_next(&h).await.unwrap().unwrap();
         assert_eq!(done.state, JobState::Failed);
         assert_eq!(done.error.unwrap().code, "job_panicked");
 
         let (_d, q, h, _) = setup("bad");
-        q.enqueue(&q.new_job(UserId::new(), kind())).await.unwrap();
+        q.enqueue(&q.new_job(member(&q.inner.store), kind()))
+            .await
+            .unwrap();
         let done = q.run_next(&h).await.unwrap().unwrap();
         assert_eq!((done.state, done.attempts), (JobState::Failed, 1));
 
         let (_d, q, h, _) = setup("flaky");
         let _ = clock;
-        let owner = UserId::new();
+        let owner = member(&q.inner.store);
         let job = q.new_job(owner, kind());
         q.enqueue(&job).await.unwrap();
         let first = q.run_next(&h).await.unwrap().unwrap();
@@ -223,7 +252,7 @@ mod tests {
     #[tokio::test]
     async fn running_jobs_are_requeued_on_recovery_and_queued_ones_cancel() {
         let (_d, q, h, _) = setup("ok");
-        let owner = UserId::new();
+        let owner = member(&q.inner.store);
         let job = q.new_job(owner, kind());
         q.enqueue(&job).await.unwrap();
         // simulate a crash mid-run: claimed, never finished

@@ -39,6 +39,8 @@ pub use training::TrainingExport;
 /// What can go wrong with privacy requests; `crate::error` maps each to a status.
 #[derive(Debug, thiserror::Error)]
 pub enum PrivacyError {
+    #[error(transparent)]
+    Enqueue(#[from] crate::jobs::EnqueueError),
     #[error("{0}")]
     Invalid(String),
     #[error("no such {0}")]
@@ -59,6 +61,7 @@ impl PrivacyError {
             PrivacyError::Invalid(_) => "invalid_request",
             PrivacyError::NotFound(_) => "not_found",
             PrivacyError::Store(e) => e.code(),
+            PrivacyError::Enqueue(e) => e.code(),
             PrivacyError::Mail(e) => e.code(),
             PrivacyError::Vault(e) => e.code(),
             PrivacyError::Page(_) => "internal_error",

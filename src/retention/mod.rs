@@ -383,7 +383,7 @@ pub fn spawn_scheduler(
     })
 }
 
-fn next_after(schedule: &cron::Schedule, now: OffsetDateTime) -> Option<OffsetDateTime> {
+pub(crate) fn next_after(schedule: &cron::Schedule, now: OffsetDateTime) -> Option<OffsetDateTime> {
     let utc = chrono_like(now)?;
     let next = schedule.after(&utc).next()?;
     OffsetDateTime::from_unix_timestamp(next.timestamp()).ok()

@@ -5,7 +5,6 @@
 //! hash covers is `crate::audit`'s business; this module only stores what it is given.
 
 use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
 
 use super::codec::{decode, encode};
 use super::records::AuditEntry;
@@ -27,7 +26,7 @@ impl Store {
         &self,
         make: impl Fn(Option<&AuditHead>) -> AuditEntry,
     ) -> Result<AuditEntry> {
-        let entry = (&self.audit, &self.meta).transaction(|(a, m)| {
+        let entry = self.atomically((&self.audit, &self.meta), |(a, m)| {
             let head: Option<AuditHead> = match m.get(HEAD_KEY)? {
                 Some(v) => Some(
                     decode("meta", &v)

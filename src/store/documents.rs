@@ -6,7 +6,6 @@
 //! Layer pixels live in blobs.
 
 use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
 
 use super::codec::concat;
 use super::records::{DocumentRecord, LogEntry};
@@ -21,18 +20,20 @@ impl Store {
     /// Inserts or rewrites a document with its index and TTL entry.
     pub fn put_document(&self, doc: &DocumentRecord) -> Result<()> {
         let value = self.encode_document(doc);
-        (
-            &self.documents,
-            &self.documents_by_image,
-            &self.ttl,
-            &self.ttl_by_object,
-        )
-            .transaction(|(d, i, t, b)| {
+        self.atomically(
+            (
+                &self.documents,
+                &self.documents_by_image,
+                &self.ttl,
+                &self.ttl_by_object,
+            ),
+            |(d, i, t, b)| {
                 d.insert(doc.id.as_bytes(), value.as_slice())?;
                 i.insert(concat(doc.image_id.as_bytes(), doc.id.as_bytes()), &[][..])?;
                 set_tx(t, b, TtlKind::Document, doc.id.as_bytes(), doc.expires_at)?;
                 Ok::<_, ConflictableTransactionError<String>>(())
-            })?;
+            },
+        )?;
         Ok(())
     }
 
@@ -47,13 +48,14 @@ impl Store {
     ) -> Result<()> {
         let value = self.encode_document(doc);
         let log_value = self.encode_log(doc.owner, doc.id.as_bytes(), entry);
-        (
-            &self.documents,
-            &self.ttl,
-            &self.ttl_by_object,
-            &self.document_log,
-        )
-            .transaction(|(d, t, b, l)| {
+        self.atomically(
+            (
+                &self.documents,
+                &self.ttl,
+                &self.ttl_by_object,
+                &self.document_log,
+            ),
+            |(d, t, b, l)| {
                 let current: Option<DocumentRecord> = d
                     .get(doc.id.as_bytes())?
                     .and_then(|v| serde_json::from_slice(&v).ok());
@@ -69,7 +71,8 @@ impl Store {
                     log_value.as_slice(),
                 )?;
                 Ok::<_, ConflictableTransactionError<String>>(())
-            })?;
+            },
+        )?;
         Ok(())
     }
 
@@ -117,18 +120,20 @@ impl Store {
         let Some(doc) = self.get_document(id)? else {
             return Ok(None);
         };
-        (
-            &self.documents,
-            &self.documents_by_image,
-            &self.ttl,
-            &self.ttl_by_object,
-        )
-            .transaction(|(d, i, t, b)| {
+        self.atomically(
+            (
+                &self.documents,
+                &self.documents_by_image,
+                &self.ttl,
+                &self.ttl_by_object,
+            ),
+            |(d, i, t, b)| {
                 d.remove(id.as_bytes())?;
                 i.remove(concat(doc.image_id.as_bytes(), id.as_bytes()))?;
                 clear_tx(t, b, TtlKind::Document, id.as_bytes())?;
                 Ok::<_, ConflictableTransactionError<String>>(())
-            })?;
+            },
+        )?;
         for k in self.document_log.scan_prefix(id.as_bytes()).keys() {
             self.document_log.remove(k?)?;
         }

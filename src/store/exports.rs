@@ -3,7 +3,6 @@
 //! expiry, keyed the same way), always changed together in one transaction.
 
 use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
 
 use super::codec::{concat, decode, encode};
 use super::records::ExportRecord;
@@ -20,11 +19,14 @@ impl Store {
     /// Inserts an export and its expiry in one transaction.
     pub fn insert_export(&self, rec: &ExportRecord) -> Result<()> {
         let key = export_key(rec.owner, rec.id);
-        (&self.exports, &self.ttl, &self.ttl_by_object).transaction(|(e, t, b)| {
-            e.insert(key.as_slice(), encode(rec))?;
-            set_tx(t, b, TtlKind::Export, &key, rec.expires_at)?;
-            Ok::<_, ConflictableTransactionError<String>>(())
-        })?;
+        self.atomically(
+            (&self.exports, &self.ttl, &self.ttl_by_object),
+            |(e, t, b)| {
+                e.insert(key.as_slice(), encode(rec))?;
+                set_tx(t, b, TtlKind::Export, &key, rec.expires_at)?;
+                Ok::<_, ConflictableTransactionError<String>>(())
+            },
+        )?;
         Ok(())
     }
 
@@ -56,11 +58,14 @@ impl Store {
 
     /// Removes an export record and its expiry by key (`owner ‖ id`); returns what was there.
     pub fn delete_export_key(&self, key: &[u8]) -> Result<Option<ExportRecord>> {
-        let old = (&self.exports, &self.ttl, &self.ttl_by_object).transaction(|(e, t, b)| {
-            let old = e.remove(key)?;
-            clear_tx(t, b, TtlKind::Export, key)?;
-            Ok::<_, ConflictableTransactionError<String>>(old)
-        })?;
+        let old = self.atomically(
+            (&self.exports, &self.ttl, &self.ttl_by_object),
+            |(e, t, b)| {
+                let old = e.remove(key)?;
+                clear_tx(t, b, TtlKind::Export, key)?;
+                Ok::<_, ConflictableTransactionError<String>>(old)
+            },
+        )?;
         old.map(|v| decode("exports", &v)).transpose()
     }
 }

@@ -3,7 +3,6 @@
 //! job are inserted atomically, so a crash never leaves an image without its job.
 
 use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
 
 use super::codec::{concat, encode};
 use super::records::{ImageRecord, JobRecord, JobState};
@@ -15,15 +14,16 @@ impl Store {
     /// Inserts an image, its TTL entry and (optionally) its first job in one transaction.
     pub fn insert_image(&self, img: &ImageRecord, job: Option<&JobRecord>) -> Result<()> {
         let value = self.encode_image(img);
-        (
-            &self.images,
-            &self.images_by_owner,
-            &self.ttl,
-            &self.ttl_by_object,
-            &self.jobs,
-            &self.jobs_queued,
-        )
-            .transaction(|(i, o, t, b, j, q)| {
+        self.atomically(
+            (
+                &self.images,
+                &self.images_by_owner,
+                &self.ttl,
+                &self.ttl_by_object,
+                &self.jobs,
+                &self.jobs_queued,
+            ),
+            |(i, o, t, b, j, q)| {
                 i.insert(img.id.as_bytes(), value.as_slice())?;
                 o.insert(concat(img.owner.as_bytes(), img.id.as_bytes()), &[][..])?;
                 set_tx(t, b, TtlKind::Image, img.id.as_bytes(), img.expires_at)?;
@@ -34,7 +34,8 @@ impl Store {
                     }
                 }
                 Ok::<_, ConflictableTransactionError<String>>(())
-            })?;
+            },
+        )?;
         Ok(())
     }
 
@@ -71,10 +72,13 @@ impl Store {
     /// Rewrites an image record and moves its TTL entry to `expires_at`.
     pub fn update_image(&self, img: &ImageRecord) -> Result<()> {
         let value = self.encode_image(img);
-        (&self.images, &self.ttl, &self.ttl_by_object).transaction(|(i, t, b)| {
-            i.insert(img.id.as_bytes(), value.as_slice())?;
-            set_tx(t, b, TtlKind::Image, img.id.as_bytes(), img.expires_at)
-        })?;
+        self.atomically(
+            (&self.images, &self.ttl, &self.ttl_by_object),
+            |(i, t, b)| {
+                i.insert(img.id.as_bytes(), value.as_slice())?;
+                set_tx(t, b, TtlKind::Image, img.id.as_bytes(), img.expires_at)
+            },
+        )?;
         Ok(())
     }
 
@@ -84,15 +88,16 @@ impl Store {
         let Some(img) = self.get_image(id)? else {
             return Ok(None);
         };
-        (
-            &self.images,
-            &self.images_by_owner,
-            &self.ttl,
-            &self.ttl_by_object,
-            &self.jobs,
-            &self.jobs_queued,
-        )
-            .transaction(|(i, o, t, b, j, q)| {
+        self.atomically(
+            (
+                &self.images,
+                &self.images_by_owner,
+                &self.ttl,
+                &self.ttl_by_object,
+                &self.jobs,
+                &self.jobs_queued,
+            ),
+            |(i, o, t, b, j, q)| {
                 i.remove(id.as_bytes())?;
                 o.remove(concat(img.owner.as_bytes(), id.as_bytes()))?;
                 clear_tx(t, b, TtlKind::Image, id.as_bytes())?;
@@ -101,7 +106,8 @@ impl Store {
                     q.remove(job.as_bytes())?;
                 }
                 Ok::<_, ConflictableTransactionError<String>>(())
-            })?;
+            },
+        )?;
         Ok(Some(img))
     }
 }

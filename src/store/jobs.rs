@@ -4,7 +4,6 @@
 //! running job is queued again (the process that ran it is gone).
 
 use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
 
 use super::codec::{decode, encode};
 use super::records::{JobRecord, JobState};
@@ -13,16 +12,13 @@ use crate::ids::JobId;
 
 impl Store {
     /// Inserts or rewrites a job, keeping the queued index in step with its state.
+    /// A paid job reaching its final state is charged or refunded in the same transaction
+    /// (`super::ledger`).
     pub fn put_job(&self, job: &JobRecord) -> Result<()> {
-        (&self.jobs, &self.jobs_queued).transaction(|(j, q)| {
-            j.insert(job.id.as_bytes(), encode(job))?;
-            if job.state == JobState::Queued {
-                q.insert(job.id.as_bytes(), &[][..])?;
-            } else {
-                q.remove(job.id.as_bytes())?;
-            }
-            Ok::<_, ConflictableTransactionError<String>>(())
-        })?;
+        self.atomically(
+            (&self.jobs, &self.jobs_queued, &self.ledger, &self.balances),
+            |(j, q, l, b)| super::ledger::put_job_settling_tx(j, q, l, b, job, job.updated_at),
+        )?;
         Ok(())
     }
 
@@ -34,7 +30,7 @@ impl Store {
     }
 
     pub fn delete_job(&self, id: JobId) -> Result<()> {
-        (&self.jobs, &self.jobs_queued).transaction(|(j, q)| {
+        self.atomically((&self.jobs, &self.jobs_queued), |(j, q)| {
             j.remove(id.as_bytes())?;
             q.remove(id.as_bytes())?;
             Ok::<_, ConflictableTransactionError<String>>(())
@@ -46,7 +42,7 @@ impl Store {
     pub fn claim_next_job(&self, now: i64) -> Result<Option<JobRecord>> {
         for k in self.jobs_queued.iter().keys() {
             let k = k?;
-            let claimed = (&self.jobs, &self.jobs_queued).transaction(|(j, q)| {
+            let claimed = self.atomically((&self.jobs, &self.jobs_queued), |(j, q)| {
                 if q.get(&k)?.is_none() {
                     return Ok(None);
                 }

@@ -1,8 +1,8 @@
 //! The store: the only code that touches sled. It holds metadata only (never image bytes —
 //! large sled values are not fsynced, RELIABILITY.md sled#1077), in typed trees with
 //! big-endian keys, behind typed methods grouped by resource (`users` with tokens, consents,
-//! deletions and policy versions; `images`, `documents`, `jobs`, `exports`, `ttl`, `audit`,
-//! `outbox`).
+//! deletions and policy versions; `images`, `documents`, `jobs` with the credit `ledger`,
+//! `exports`, `ttl`, `audit`, `outbox`).
 //! Invariants: the on-disk schema version is checked at open (a newer one refuses to open);
 //! changes spanning several trees run in one sled transaction; callers `flush()` before
 //! telling a client a write is done; sled's cache and flush interval are set explicitly.
@@ -13,6 +13,7 @@ mod documents;
 mod exports;
 mod images;
 mod jobs;
+mod ledger;
 mod migrate;
 mod outbox;
 mod records;
@@ -26,11 +27,12 @@ use crate::config::StoreConfig;
 
 pub use audit::AuditHead;
 pub use exports::export_key;
+pub use ledger::{Posting, ReserveError};
 pub use records::{
     ApiKeyRecord, AuditEntry, ConsentChange, ConsentKind, ConsentRecord, DeletionRecord, DocState,
     DocumentMode, DocumentRecord, ExportRecord, HistoryOp, ImageRecord, ImageState, JobError,
-    JobKind, JobRecord, JobState, LayerRecord, LogEntry, OutboxMessage, Plan, PolicyRecord, Role,
-    SessionRecord, TokenKind, TokenRecord, UserRecord,
+    JobKind, JobRecord, JobState, LayerRecord, LedgerEntry, LedgerReason, LogEntry, OutboxMessage,
+    Plan, PolicyRecord, Role, SessionRecord, TokenKind, TokenRecord, UserRecord,
 };
 pub use ttl::{TtlEntry, TtlKind};
 
@@ -105,6 +107,12 @@ pub struct Store {
     deletions: sled::Tree,
     policies: sled::Tree,
     exports: sled::Tree,
+    ledger: sled::Tree,
+    balances: sled::Tree,
+    grants: sled::Tree,
+    payment_events: sled::Tree,
+    /// Flushes share it, transactions take it alone (see [`Store::atomically`]).
+    gate: std::sync::Arc<std::sync::RwLock<()>>,
     /// The master keyring, once attached: it opens members' sealed fields.
     keyring: std::sync::Arc<std::sync::OnceLock<std::sync::Arc<crate::blobs::Keyring>>>,
 }
@@ -154,7 +162,12 @@ impl Store {
             deletions: t("deletions")?,
             policies: t("policies")?,
             exports: t("exports")?,
+            ledger: t("ledger")?,
+            balances: t("balances")?,
+            grants: t("grants")?,
+            payment_events: t("payment_events")?,
             keyring: Default::default(),
+            gate: Default::default(),
             db,
         };
         store.check_schema()?;
@@ -188,14 +201,35 @@ impl Store {
 
     /// Makes every write so far durable. Await this before acknowledging a write.
     pub async fn flush(&self) -> Result<()> {
-        self.db.flush_async().await?;
-        Ok(())
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.flush_blocking())
+            .await
+            .map_err(|e| StoreError::Sled(sled::Error::ReportableBug(e.to_string())))?
     }
 
     /// Blocking flush, for the command line and blocking threads.
     pub fn flush_blocking(&self) -> Result<()> {
+        let _gate = self.gate.read().unwrap_or_else(|e| e.into_inner());
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Runs a sled transaction over `trees`, never while a flush is waiting. (sled's flush
+    /// holds its global read lock while it waits for the log to be written, and a
+    /// transaction's commit queues for the write lock, which stops the log writer from
+    /// taking the read lock it needs: flushes and commits on different threads deadlock.
+    /// Our own gate lets flushes run together and commits one at a time, never both.)
+    pub(crate) fn atomically<T, F, A, E>(
+        &self,
+        trees: T,
+        f: F,
+    ) -> std::result::Result<A, sled::transaction::TransactionError<E>>
+    where
+        T: sled::Transactional<E>,
+        F: Fn(&T::View) -> sled::transaction::ConflictableTransactionResult<A, E>,
+    {
+        let _gate = self.gate.write().unwrap_or_else(|e| e.into_inner());
+        trees.transaction(f)
     }
 
     /// Bytes sled uses on disk.

@@ -6,7 +6,9 @@ use serde::{Deserialize, Serialize};
 use crate::engine::decompose::{DecomposeMode, LayerCount};
 use crate::engine::LayerKind;
 use crate::engine::{ExifInfo, ImageFormatKind};
-use crate::ids::{ApiKeyId, BlobId, DocumentId, ExportId, ImageId, JobId, LayerId, MailId, UserId};
+use crate::ids::{
+    ApiKeyId, BlobId, DocumentId, ExportId, ImageId, JobId, LayerId, LedgerId, MailId, UserId,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -356,6 +358,45 @@ pub struct JobRecord {
     pub result: Option<serde_json::Value>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The credits reserved for it at enqueue (`None`: a free kind of job).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reserved: Option<u64>,
+    /// Whether the reservation was charged or refunded (at its final state).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub settled: bool,
+}
+
+/// Why a ledger entry was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LedgerReason {
+    /// The plan's monthly credits.
+    Grant,
+    /// A job's cost, held while it runs.
+    Reserve,
+    /// The job succeeded: its reservation is spent (a zero entry).
+    Charge,
+    /// The job failed or was cancelled: its reservation comes back.
+    Refund,
+    /// Credits bought through the payment provider.
+    Purchase,
+    /// An admin's correction, with their reason.
+    Adjustment,
+}
+
+/// One entry of a member's credit ledger; `balance` is the sum of every entry up to it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub id: LedgerId,
+    pub at: i64,
+    pub delta: i64,
+    pub balance: i64,
+    pub reason: LedgerReason,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_id: Option<JobId>,
+    /// The job's kind, the grant's period, the admin's reason or the payment event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One layer of a document; its pixels are an encrypted full-canvas RGBA PNG blob.

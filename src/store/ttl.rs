@@ -128,17 +128,17 @@ impl Store {
 
     /// Removes an entry whose object is already gone (or unknown), so the sweep moves on.
     pub fn ttl_drop(&self, entry: &TtlEntry) -> Result<()> {
-        use sled::Transactional;
-        (&self.ttl, &self.ttl_by_object)
-            .transaction(|(t, b)| clear_tx(t, b, entry.kind, &entry.id))?;
+        self.atomically((&self.ttl, &self.ttl_by_object), |(t, b)| {
+            clear_tx(t, b, entry.kind, &entry.id)
+        })?;
         Ok(())
     }
 
     /// Sets a single object's expiry (outside any other change).
     pub fn ttl_set(&self, kind: TtlKind, id: &[u8], expires_at: i64) -> Result<()> {
-        use sled::Transactional;
-        (&self.ttl, &self.ttl_by_object)
-            .transaction(|(t, b)| set_tx(t, b, kind, id, expires_at))?;
+        self.atomically((&self.ttl, &self.ttl_by_object), |(t, b)| {
+            set_tx(t, b, kind, id, expires_at)
+        })?;
         Ok(())
     }
 }

@@ -4,7 +4,6 @@
 //! unreadable; it happens in the same transaction as the user row.
 
 use sled::transaction::ConflictableTransactionError;
-use sled::Transactional;
 
 use super::codec::{decode, encode};
 use super::records::{
@@ -24,18 +23,21 @@ impl Store {
     /// Creates a user with their wrapped data key. Fails with `Conflict` if the email is taken.
     pub fn create_user(&self, user: &UserRecord, key: &WrappedKey) -> Result<()> {
         let ek = email_key(&user.email);
-        (&self.users, &self.users_by_email, &self.data_keys).transaction(|(u, e, k)| {
-            if e.get(&ek)?.is_some() {
-                return Err(ConflictableTransactionError::Abort(format!(
-                    "a user with email {} already exists",
-                    user.email
-                )));
-            }
-            u.insert(user.id.as_bytes(), encode(user))?;
-            e.insert(ek.clone(), user.id.as_bytes())?;
-            k.insert(user.id.as_bytes(), encode(key))?;
-            Ok(())
-        })?;
+        self.atomically(
+            (&self.users, &self.users_by_email, &self.data_keys),
+            |(u, e, k)| {
+                if e.get(&ek)?.is_some() {
+                    return Err(ConflictableTransactionError::Abort(format!(
+                        "a user with email {} already exists",
+                        user.email
+                    )));
+                }
+                u.insert(user.id.as_bytes(), encode(user))?;
+                e.insert(ek.clone(), user.id.as_bytes())?;
+                k.insert(user.id.as_bytes(), encode(key))?;
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
@@ -78,7 +80,7 @@ impl Store {
     /// pending change. `Conflict` if another member has that address.
     pub fn change_email(&self, id: UserId, email: &str) -> Result<UserRecord> {
         let new_key = email_key(email);
-        let user = (&self.users, &self.users_by_email).transaction(|(u, e)| {
+        let user = self.atomically((&self.users, &self.users_by_email), |(u, e)| {
             let Some(v) = u.get(id.as_bytes())? else {
                 return Err(ConflictableTransactionError::Abort(
                     "no such member".to_string(),
@@ -112,12 +114,15 @@ impl Store {
             return Ok(None);
         };
         let ek = email_key(&user.email);
-        (&self.users, &self.users_by_email, &self.data_keys).transaction(|(u, e, k)| {
-            u.remove(id.as_bytes())?;
-            e.remove(ek.clone())?;
-            k.remove(id.as_bytes())?;
-            Ok::<_, ConflictableTransactionError<String>>(())
-        })?;
+        self.atomically(
+            (&self.users, &self.users_by_email, &self.data_keys),
+            |(u, e, k)| {
+                u.remove(id.as_bytes())?;
+                e.remove(ek.clone())?;
+                k.remove(id.as_bytes())?;
+                Ok::<_, ConflictableTransactionError<String>>(())
+            },
+        )?;
         self.delete_sessions_of(id, None)?;
         self.delete_tokens_of(id)?;
         self.consents.remove(id.as_bytes())?;
@@ -169,10 +174,13 @@ impl Store {
 
     /// Stores a session under its token hash with a TTL entry at its absolute expiry.
     pub fn put_session(&self, hash: &[u8; 32], rec: &SessionRecord, expires_at: i64) -> Result<()> {
-        (&self.sessions, &self.ttl, &self.ttl_by_object).transaction(|(s, t, b)| {
-            s.insert(&hash[..], encode(rec))?;
-            set_tx(t, b, TtlKind::Session, hash, expires_at)
-        })?;
+        self.atomically(
+            (&self.sessions, &self.ttl, &self.ttl_by_object),
+            |(s, t, b)| {
+                s.insert(&hash[..], encode(rec))?;
+                set_tx(t, b, TtlKind::Session, hash, expires_at)
+            },
+        )?;
         Ok(())
     }
 
@@ -190,12 +198,14 @@ impl Store {
     }
 
     pub fn delete_session(&self, hash: &[u8]) -> Result<bool> {
-        let existed =
-            (&self.sessions, &self.ttl, &self.ttl_by_object).transaction(|(s, t, b)| {
+        let existed = self.atomically(
+            (&self.sessions, &self.ttl, &self.ttl_by_object),
+            |(s, t, b)| {
                 let existed = s.remove(hash)?.is_some();
                 clear_tx(t, b, TtlKind::Session, hash)?;
                 Ok(existed)
-            })?;
+            },
+        )?;
         Ok(existed)
     }
 

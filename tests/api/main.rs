@@ -7,6 +7,7 @@ mod common;
 mod access;
 mod auth;
 mod consents;
+mod credits;
 mod cutout;
 mod deletion;
 mod documents;

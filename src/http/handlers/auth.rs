@@ -153,11 +153,16 @@ pub async fn me(app: &Server, req: Request<Incoming>) -> HttpResult {
 
 /// The member as `GET /api/v1/me` shows them, with their policy state.
 async fn me_view(app: &Server, user: &crate::store::UserRecord) -> HttpResult {
-    let privacy = app.privacy.clone();
+    let (privacy, billing, now) = (app.privacy.clone(), app.billing.clone(), app.now());
     let u = user.clone();
-    let policy = blocking(move || privacy.policy_of(&u)).await?;
+    let (policy, credits) = blocking(move || {
+        billing.grant_current(&u, now)?;
+        Ok::<_, ApiError>((privacy.policy_of(&u)?, billing.ledger(u.id)?.0))
+    })
+    .await?;
     let mut v = me_json(user);
     v["policy"] = policy;
+    v["credits"] = credits.into();
     v["last_active_at"] = rfc3339(user.last_active_at).into();
     Ok(json(StatusCode::OK, &v))
 }

@@ -53,10 +53,7 @@ pub async fn decompose(app: &Server, req: Request<Incoming>, id: &str) -> HttpRe
         .documents
         .request_decompose(p.user.id, id, layers, mode)
         .await?;
-    Ok(json(
-        StatusCode::ACCEPTED,
-        &serde_json::json!({ "job_id": job_id }),
-    ))
+    super::billing::job_accepted(app, p.user.id, job_id).await
 }
 
 pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
@@ -133,10 +130,7 @@ pub async fn ops(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
         let checked = op.clone();
         blocking(move || documents.check_op(owner, id, &checked)).await?;
         let job_id = app.documents.request_edit(owner, id, &op).await?;
-        return Ok(json(
-            StatusCode::ACCEPTED,
-            &serde_json::json!({ "job_id": job_id }),
-        ));
+        return super::billing::job_accepted(app, owner, job_id).await;
     }
     let doc = blocking(move || documents.edit_blocking(owner, id, &op)).await?;
     Ok(json(StatusCode::OK, &document_json(&doc)))

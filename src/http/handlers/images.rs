@@ -109,10 +109,7 @@ pub async fn request_cutout(app: &Server, req: Request<Incoming>, id: &str) -> H
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
     let job_id = app.images.request_cutout(p.user.id, id).await?;
-    Ok(json(
-        StatusCode::ACCEPTED,
-        &serde_json::json!({ "job_id": job_id }),
-    ))
+    super::billing::job_accepted(app, p.user.id, job_id).await
 }
 
 pub async fn cutout(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {

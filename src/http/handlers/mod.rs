@@ -1,5 +1,6 @@
 //! Thin HTTP handlers, one file per resource: parse and authenticate, call a service, render.
 pub mod auth;
+pub mod billing;
 pub mod documents;
 pub mod exports;
 pub mod images;
