@@ -195,6 +195,10 @@ impl From<ImageError> for ApiError {
             ImageError::Vault(e) => e.into(),
             ImageError::Store(e) => e.into(),
             ImageError::Enqueue(e) => e.into(),
+            ImageError::StorageFull { .. } => ApiError {
+                retry_after: Some(3600),
+                ..ApiError::with(StatusCode::TOO_MANY_REQUESTS, e.code(), &e)
+            },
             ImageError::Blob(e) => e.into(),
             ImageError::Internal { context, message } => ApiError::internal(context, message),
         }

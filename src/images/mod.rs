@@ -15,6 +15,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+use crate::billing::Pricing;
 use crate::audit::{Actor, AuditLog};
 use crate::blobs::{BlobError, DataKey};
 use crate::clock::{unix, SharedClock};
@@ -33,6 +34,8 @@ pub type InferenceSlot = Arc<std::sync::OnceLock<Arc<crate::inference::Inference
 /// What can go wrong with images; `crate::error` maps each to an HTTP status.
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
+    #[error("the plan's storage ({limit} bytes of originals) is full; delete images or wait for temporary uploads to expire")]
+    StorageFull { limit: u64 },
     #[error(transparent)]
     Enqueue(#[from] crate::jobs::EnqueueError),
     #[error("no such {0}")]
@@ -63,6 +66,7 @@ impl ImageError {
             ImageError::Vault(e) => e.code(),
             ImageError::Store(e) => e.code(),
             ImageError::Enqueue(e) => e.code(),
+            ImageError::StorageFull { .. } => "storage_full",
             ImageError::Blob(e) => e.code(),
             ImageError::Internal { .. } => "internal_error",
         }
@@ -87,6 +91,7 @@ pub struct ImageService {
     decode_slots: Arc<Semaphore>,
     pub(crate) inference: InferenceSlot,
     audit: AuditLog,
+    pricing: Pricing,
 }
 
 impl ImageService {
@@ -112,6 +117,7 @@ impl ImageService {
             decode_slots: Arc::new(Semaphore::new(u.decode_concurrency.max(1))),
             inference,
             audit,
+            pricing: Pricing::new(config),
         }
     }
 
@@ -173,7 +179,29 @@ impl ImageService {
     }
 
     fn store_upload(&self, owner: UserId, bytes: &[u8]) -> Result<ImageRecord, ImageError> {
-        let decoded = engine::decode(bytes, &self.limits)?;
+        let user = self
+            .vault
+            .store
+            .get_user(owner)?
+            .ok_or(ImageError::NotFound("member"))?;
+        let plan = self.pricing.limits(user.plan);
+        let stored: u64 = self
+            .vault
+            .store
+            .list_images(owner)?
+            .iter()
+            .map(|i| i.bytes)
+            .sum();
+        if stored + bytes.len() as u64 > plan.max_stored_bytes {
+            return Err(ImageError::StorageFull {
+                limit: plan.max_stored_bytes,
+            });
+        }
+        let limits = DecodeLimits {
+            max_pixels: self.pricing.max_pixels(user.plan),
+            ..self.limits
+        };
+        let decoded = engine::decode(bytes, &limits)?;
         let key = self.vault.data_key(owner)?;
         let now = unix(self.clock.now());
         let id = ImageId::new();

@@ -242,3 +242,36 @@ async fn the_ledger_sums_to_the_balance_under_50_concurrent_charged_requests() {
     let reserves = entries.iter().filter(|e| e.0 == "reserve").count();
     assert_eq!(reserves, 50);
 }
+
+#[tokio::test]
+async fn the_plans_pixel_and_storage_limits_apply_to_uploads() {
+    let t = spawn_app_with(&[
+        ("IMAGE_LAYERED__PLANS__FREE__MAX_PIXELS", "1000"),
+        ("IMAGE_LAYERED__PLANS__PRO__MAX_STORED_BYTES", "30000"),
+    ])
+    .await;
+    let free = t.member("free@example.com", Plan::Free).await;
+    let (s, body) = free.upload_raw(noisy_png(48, 32, 1), "image/png").await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    let (s, _) = free.upload_raw(noisy_png(30, 30, 1), "image/png").await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let pro = t.member("pro@example.com", Plan::Pro).await;
+    let png = noisy_png(64, 64, 2);
+    assert!(png.len() > 10_000 && png.len() < 15_000, "{}", png.len());
+    let (s, _) = pro.upload_raw(png.clone(), "image/png").await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = pro.upload_raw(png.clone(), "image/png").await;
+    assert_eq!(s, StatusCode::CREATED);
+    let r = pro
+        .post("/api/v1/images")
+        .header("content-type", "image/png")
+        .body(png)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "storage_full");
+}
