@@ -13,6 +13,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use crate::admin::AdminService;
 use crate::audit::{Actor, AuditLog};
 use crate::auth::{AccountError, Auth, Bootstrapped};
 use crate::billing::Billing;
@@ -85,6 +86,7 @@ pub struct App {
     pub outbox: Outbox,
     pub privacy: PrivacyService,
     pub billing: Billing,
+    pub admin: AdminService,
     mail_transport: Transport,
     /// The inference service, once [`App::load_models`] has loaded it.
     pub inference: InferenceSlot,
@@ -236,6 +238,15 @@ impl App {
             config.retention.sweep_batch,
         );
         let billing = Billing::new(store.clone(), clock.clone(), audit.clone(), &config);
+        let admin = AdminService::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            billing.clone(),
+            images.clone(),
+            privacy.clone(),
+            config.privacy.min_group_size,
+        );
         Ok(Arc::new(App {
             config,
             clock,
@@ -251,6 +262,7 @@ impl App {
             outbox,
             privacy,
             billing,
+            admin,
             mail_transport,
             inference,
             models_note: std::sync::Mutex::new("not loaded yet".into()),

@@ -140,6 +140,21 @@ impl From<crate::billing::BillingError> for ApiError {
     }
 }
 
+impl From<crate::admin::AdminError> for ApiError {
+    fn from(e: crate::admin::AdminError) -> Self {
+        use crate::admin::AdminError as A;
+        let code = e.code();
+        match e {
+            A::Invalid(_) => ApiError::with(StatusCode::BAD_REQUEST, code, &e),
+            A::NotFound(what) => ApiError::not_found(what),
+            A::Billing(e) => e.into(),
+            A::Image(e) => e.into(),
+            A::Mail(e) => e.into(),
+            A::Store(e) => e.into(),
+        }
+    }
+}
+
 impl From<BlobError> for ApiError {
     fn from(e: BlobError) -> Self {
         match e {
@@ -245,6 +260,7 @@ impl From<AuthError> for ApiError {
                 ..ApiError::with(StatusCode::TOO_MANY_REQUESTS, code, &e)
             },
             AuthError::WrongPassword
+            | AuthError::Suspended
             | AuthError::RegistrationClosed
             | AuthError::InviteRequired => ApiError::with(StatusCode::FORBIDDEN, code, &e),
             AuthError::AgeRequired(_) => ApiError::with(StatusCode::UNPROCESSABLE_ENTITY, code, &e),

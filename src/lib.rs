@@ -5,6 +5,7 @@
 //! - [`cli`]: the command line of API.md as functions (`serve`, `accounts`, `offline`,
 //!   `models`); `main.rs` only parses and dispatches.
 //! - [`config`]: one typed configuration, defaults < file < env < flags.
+//! - [`admin`]: member administration, usage statistics (never a small group), the audit log.
 //! - [`app`]: builds the services from a config and a clock; runs the workers and scheduler.
 //! - [`http`]: hyper server, TLS, route table, handlers, metrics; serves an [`app::App`].
 //! - [`error`]: the one table from every service's error to `{code, message}` and a status.
@@ -31,6 +32,7 @@
 //! - [`clock`]: the injectable clock behind every time decision, and RFC 3339 rendering.
 //! - [`ids`]: typed UUIDv7 identifiers.
 
+pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;

@@ -36,6 +36,8 @@ pub enum AuthError {
     RateLimited { retry_after: u64 },
     #[error("the current password is wrong")]
     WrongPassword,
+    #[error("this account is suspended; ask the studio's operator")]
+    Suspended,
     #[error("confirm that you are at least {0} years old (age_confirmed: true) to sign up")]
     AgeRequired(u32),
     #[error("sign-up is closed on this studio; ask its operator for an account")]
@@ -69,6 +71,7 @@ impl AuthError {
             AuthError::InvalidCredentials => "invalid_credentials",
             AuthError::RateLimited { .. } => "rate_limited",
             AuthError::WrongPassword => "wrong_password",
+            AuthError::Suspended => "account_suspended",
             AuthError::AgeRequired(_) => "age_required",
             AuthError::RegistrationClosed => "registration_closed",
             AuthError::InviteRequired => "invite_required",
@@ -204,6 +207,7 @@ fn insert_user(
         policy_accepted: 1,
         pending_email: None,
         must_change_password: false,
+        suspended: false,
     };
     keyring
         .wrap_and(&DataKey::generate(), user.id, |wrapped| {
@@ -412,6 +416,9 @@ impl Auth {
         let Some(mut user) = user.filter(|_| ok) else {
             return Err(AuthError::InvalidCredentials);
         };
+        if user.suspended {
+            return Err(AuthError::Suspended);
+        }
         self.throttle.succeeded(email, client);
         let now = unix(self.clock.now());
         let token = tokens::random_token();
@@ -444,7 +451,7 @@ impl Auth {
             self.store.delete_session(&hash)?;
             return Ok(None);
         }
-        let Some(user) = self.store.get_user(rec.user_id)? else {
+        let Some(user) = self.store.get_user(rec.user_id)?.filter(|u| !u.suspended) else {
             self.store.delete_session(&hash)?;
             return Ok(None);
         };
@@ -470,7 +477,7 @@ impl Auth {
         if !tokens::secret_matches(secret, &rec.secret_hash) {
             return Ok(None);
         }
-        let Some(user) = self.store.get_user(rec.user_id)? else {
+        let Some(user) = self.store.get_user(rec.user_id)?.filter(|u| !u.suspended) else {
             return Ok(None);
         };
         let now = unix(self.clock.now());

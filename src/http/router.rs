@@ -4,7 +4,9 @@
 use hyper::body::Incoming;
 use hyper::{Method, Request, StatusCode};
 
-use super::handlers::{auth, billing, documents, exports, images, jobs, signup, system, web};
+use super::handlers::{
+    admin, auth, billing, documents, exports, images, jobs, signup, system, web,
+};
 use super::respond::HttpResult;
 use crate::error::ApiError;
 use crate::http::Server;
@@ -59,6 +61,17 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
                 "/api/v1/me/policy/accept",
                 auth::accept_policy(app, req).await,
             ),
+            (&M::GET, ["admin", "users"]) => ("/api/v1/admin/users", admin::users(app, req).await),
+            (&M::PATCH, ["admin", "users", id]) => (
+                "/api/v1/admin/users/{id}",
+                admin::update_user(app, req, id).await,
+            ),
+            (&M::DELETE, ["admin", "users", id]) => (
+                "/api/v1/admin/users/{id}",
+                admin::delete_user(app, req, id).await,
+            ),
+            (&M::GET, ["admin", "stats"]) => ("/api/v1/admin/stats", admin::stats(app, req).await),
+            (&M::GET, ["admin", "audit"]) => ("/api/v1/admin/audit", admin::audit(app, req).await),
             (&M::POST, ["admin", "policies"]) => (
                 "/api/v1/admin/policies",
                 auth::publish_policy(app, req).await,

@@ -15,8 +15,8 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
-use crate::billing::Pricing;
 use crate::audit::{Actor, AuditLog};
+use crate::billing::Pricing;
 use crate::blobs::{BlobError, DataKey};
 use crate::clock::{unix, SharedClock};
 use crate::config::{Config, RetentionConfig};
@@ -303,6 +303,31 @@ impl ImageService {
             Plan::Studio => self.retention.studio_ttl(),
         };
         ttl.as_secs() as i64
+    }
+
+    /// Moves the expiry of the member's processed images and documents by the difference
+    /// between two plans' retention (a plan change; P2). Temporary uploads keep theirs.
+    /// Blocking; the caller flushes.
+    pub fn replan(&self, owner: UserId, from: Plan, to: Plan) -> Result<usize, ImageError> {
+        let shift = self.plan_retention_secs(to) - self.plan_retention_secs(from);
+        if shift == 0 {
+            return Ok(0);
+        }
+        let store = &self.vault.store;
+        let mut moved = 0;
+        for mut img in store.list_images(owner)? {
+            for mut doc in store.documents_of_image(img.id)? {
+                doc.expires_at += shift;
+                store.put_document(&doc)?;
+                moved += 1;
+            }
+            if img.state == ImageState::Processed {
+                img.expires_at += shift;
+                store.update_image(&img)?;
+                moved += 1;
+            }
+        }
+        Ok(moved)
     }
 
     /// When a result processed now for `owner` expires: now + their plan's retention.

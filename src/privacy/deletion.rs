@@ -30,7 +30,7 @@ impl PrivacyService {
 
     /// [`delete_account`](Self::delete_account), recorded as `action` by `actor` (the sweep
     /// deletes idle accounts).
-    pub(super) fn delete_account_as(
+    pub fn delete_account_as(
         &self,
         user: &UserRecord,
         actor: Actor,

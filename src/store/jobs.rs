@@ -102,6 +102,15 @@ impl Store {
     }
 
     /// The owner's jobs, oldest first.
+    /// Every job (usage statistics).
+    pub fn all_jobs(&self) -> Result<Vec<JobRecord>> {
+        self.jobs
+            .iter()
+            .values()
+            .map(|v| decode("jobs", &v?))
+            .collect()
+    }
+
     pub fn jobs_of(&self, owner: crate::ids::UserId) -> Result<Vec<JobRecord>> {
         let mut out = Vec::new();
         for v in self.jobs.iter().values() {

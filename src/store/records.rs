@@ -78,6 +78,9 @@ pub struct UserRecord {
     /// allowed until a new one is set.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub must_change_password: bool,
+    /// Suspended by an admin: no sign-in, no session, no API key works until lifted.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub suspended: bool,
 }
 
 fn first_policy() -> u32 {

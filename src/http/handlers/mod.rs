@@ -1,4 +1,5 @@
 //! Thin HTTP handlers, one file per resource: parse and authenticate, call a service, render.
+pub mod admin;
 pub mod auth;
 pub mod billing;
 pub mod documents;

@@ -1,0 +1,140 @@
+//! The admin JSON API (`/api/v1/admin/…`): members, credits, plans, suspension, deletion,
+//! usage statistics and the audit log. To anyone but an admin these routes do not exist
+//! (`404 route_not_found`, as for an unknown path).
+
+use hyper::body::Incoming;
+use hyper::http::request::Parts;
+use hyper::{Request, StatusCode};
+
+use crate::admin::{member_json, MemberPatch};
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::http::blocking;
+use crate::http::request::{authenticate, parse_json, read_body};
+use crate::http::respond::{json, HttpResult};
+use crate::http::router::parse_id;
+use crate::http::Server;
+use crate::ids::UserId;
+use crate::store::Role;
+
+/// The admin behind the request; anyone else gets the same 404 as an unknown route.
+pub async fn require_admin(app: &Server, parts: &Parts) -> Result<Principal, ApiError> {
+    let p = authenticate(app, parts).await.map_err(|e| {
+        if e.status == StatusCode::UNAUTHORIZED {
+            hidden(parts)
+        } else {
+            e
+        }
+    })?;
+    if p.user.role == Role::Admin {
+        Ok(p)
+    } else {
+        Err(hidden(parts))
+    }
+}
+
+fn hidden(parts: &Parts) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        format!("no route for {}; see API.md", parts.uri.path()),
+    )
+}
+
+/// A query parameter's (percent-decoded) value.
+fn query(parts: &Parts, key: &str) -> Option<String> {
+    parts.uri.query()?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == key).then(|| percent_decode(v))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                Ok(b) => {
+                    out.push(b);
+                    i += 2;
+                }
+                Err(_) => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `GET /api/v1/admin/users?q=`: members (search by email or name) with their balance.
+pub async fn users(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    require_admin(app, &parts).await?;
+    let q = query(&parts, "q");
+    let admin = app.admin.clone();
+    let members = blocking(move || admin.members(q.as_deref())).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({
+            "users": members.iter().map(|(u, c)| member_json(u, *c)).collect::<Vec<_>>()
+        }),
+    ))
+}
+
+/// `PATCH /api/v1/admin/users/{id}` `{plan?,credits_delta?,reason?,suspended?}`.
+pub async fn update_user(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, body) = req.into_parts();
+    let p = require_admin(app, &parts).await?;
+    let id: UserId = parse_id(id, "member")?;
+    let patch: MemberPatch = parse_json(&read_body(&parts, body, 16 * 1024).await?)?;
+    let admin = app.admin.clone();
+    let (user, credits) = blocking(move || admin.update(&p.user, id, &patch)).await?;
+    app.store.flush().await?;
+    Ok(json(StatusCode::OK, &member_json(&user, credits)))
+}
+
+/// `DELETE /api/v1/admin/users/{id}`: deletes the member as P5 does; `202 {receipt}`.
+pub async fn delete_user(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    let p = require_admin(app, &parts).await?;
+    let id: UserId = parse_id(id, "member")?;
+    let admin = app.admin.clone();
+    let receipt = blocking(move || admin.delete(&p.user, id)).await?;
+    app.store.flush().await?;
+    app.privacy.notify_outbox();
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &serde_json::json!({ "receipt": receipt }),
+    ))
+}
+
+/// `GET /api/v1/admin/stats`: usage by plan and day, never a group below the minimum size.
+pub async fn stats(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    require_admin(app, &parts).await?;
+    let admin = app.admin.clone();
+    let stats = blocking(move || admin.stats()).await?;
+    Ok(json(StatusCode::OK, &stats))
+}
+
+/// `GET /api/v1/admin/audit?after=`: up to 100 entries after sequence number `after`.
+pub async fn audit(app: &Server, req: Request<Incoming>) -> HttpResult {
+    let (parts, _) = req.into_parts();
+    require_admin(app, &parts).await?;
+    let after = match query(&parts, "after") {
+        None => 0,
+        Some(v) => v
+            .parse()
+            .map_err(|_| ApiError::bad_request("invalid_after", "after must be a whole number"))?,
+    };
+    let audit = app.audit.clone();
+    let entries = blocking(move || audit.entries(after, 100)).await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "entries": entries }),
+    ))
+}
