@@ -7,12 +7,13 @@
 use std::collections::BTreeMap;
 
 use crate::audit::{Actor, AuditLog};
+use crate::billing::payments::Action;
 use crate::billing::{Billing, BillingError};
 use crate::clock::{rfc3339, unix, SharedClock};
 use crate::ids::UserId;
 use crate::images::ImageService;
 use crate::privacy::{PrivacyService, Receipt};
-use crate::store::{JobState, Plan, Role, Store, StoreError, UserRecord};
+use crate::store::{JobState, LedgerReason, Plan, Posting, Role, Store, StoreError, UserRecord};
 
 /// What can go wrong; `crate::error` maps each to a status.
 #[derive(Debug, thiserror::Error)]
@@ -132,18 +133,8 @@ impl AdminService {
             let reason = patch.reason.as_deref().unwrap_or("");
             self.billing.adjust(admin, id, delta, reason)?;
         }
-        if let Some(plan) = patch.plan.filter(|p| *p != user.plan) {
-            let from = user.plan;
-            user.plan = plan;
-            self.store.put_user(&user)?;
-            let moved = self.images.replan(id, from, plan)?;
-            self.audit.record(
-                Actor::of(admin),
-                "user.plan",
-                format!("user:{id}"),
-                serde_json::json!({"from": from, "to": plan, "reason": patch.reason,
-                    "expiries_moved": moved}),
-            )?;
+        if let Some(plan) = patch.plan {
+            user = self.change_plan(Actor::of(admin), user, plan, patch.reason.as_deref())?;
         }
         if let Some(suspended) = patch.suspended.filter(|s| *s != user.suspended) {
             if suspended && id == admin.id {
@@ -169,6 +160,136 @@ impl AdminService {
         }
         let balance = self.store.balance(id)?;
         Ok((user, balance))
+    }
+
+    /// Sets a member's plan (a no-op when it is theirs already), moving the expiry of their
+    /// processed results by the retention difference (P2); recorded in the audit log.
+    pub fn change_plan(
+        &self,
+        actor: Actor,
+        mut user: UserRecord,
+        plan: Plan,
+        reason: Option<&str>,
+    ) -> Result<UserRecord, AdminError> {
+        if user.plan == plan {
+            return Ok(user);
+        }
+        let from = user.plan;
+        user.plan = plan;
+        self.store.put_user(&user)?;
+        let moved = self.images.replan(user.id, from, plan)?;
+        self.audit.record(
+            actor,
+            "user.plan",
+            format!("user:{}", user.id),
+            serde_json::json!({"from": from, "to": plan, "reason": reason,
+                "expiries_moved": moved}),
+        )?;
+        Ok(user)
+    }
+
+    /// Applies a verified payment event once (blocking; the caller flushes). Returns
+    /// whether it changed anything (`false`: seen before, unknown member, or ignored).
+    pub fn apply_payment(&self, event_id: &str, action: &Action) -> Result<bool, AdminError> {
+        if self.store.payment_event_seen(event_id)? {
+            return Ok(false);
+        }
+        let now = unix(self.clock.now());
+        let nothing = |store: &Store, user: UserId| {
+            store.apply_payment_event(
+                event_id,
+                now,
+                &Posting {
+                    user,
+                    delta: 0,
+                    reason: LedgerReason::Purchase,
+                    job_id: None,
+                    note: None,
+                    at: now,
+                },
+            )
+        };
+        let member = |user_id: &str| -> Result<Option<UserRecord>, StoreError> {
+            match user_id.parse::<UserId>() {
+                Ok(id) => self.store.get_user(id),
+                Err(_) => Ok(None),
+            }
+        };
+        match action {
+            Action::Ignored => {
+                nothing(&self.store, UserId(uuid::Uuid::nil()))?;
+                Ok(false)
+            }
+            Action::Checkout {
+                user_id,
+                credits,
+                plan,
+                customer,
+            } => {
+                let Some(mut user) = member(user_id)? else {
+                    tracing::warn!(
+                        event = event_id,
+                        "payment event for an unknown member; ignored"
+                    );
+                    nothing(&self.store, UserId(uuid::Uuid::nil()))?;
+                    return Ok(false);
+                };
+                if let Some(customer) = customer.as_ref().filter(|c| c.len() <= 255) {
+                    user.payment_customer = Some(customer.clone());
+                    self.store.put_user(&user)?;
+                }
+                if let Some(plan) = plan {
+                    match plan.parse::<Plan>() {
+                        Ok(plan) => {
+                            user = self.change_plan(Actor::Payments, user, plan, Some(event_id))?;
+                        }
+                        Err(e) => {
+                            tracing::warn!(event = event_id, "{e}; the plan is left as it is")
+                        }
+                    }
+                }
+                let note = format!("payment {event_id}");
+                let applied = self.store.apply_payment_event(
+                    event_id,
+                    now,
+                    &Posting {
+                        user: user.id,
+                        delta: credits.unwrap_or(0),
+                        reason: LedgerReason::Purchase,
+                        job_id: None,
+                        note: Some(&note),
+                        at: now,
+                    },
+                )?;
+                if applied {
+                    self.audit.record(
+                        Actor::Payments,
+                        "payment.checkout",
+                        format!("user:{}", user.id),
+                        serde_json::json!({"event": event_id, "credits": credits, "plan": plan}),
+                    )?;
+                }
+                Ok(applied)
+            }
+            Action::SubscriptionEnded { user_id } => {
+                let Some(user) = member(user_id)? else {
+                    nothing(&self.store, UserId(uuid::Uuid::nil()))?;
+                    return Ok(false);
+                };
+                let id = user.id;
+                self.change_plan(Actor::Payments, user, Plan::Free, Some(event_id))?;
+                let applied = nothing(&self.store, id)?;
+                if applied {
+                    self.audit.record(
+                        Actor::Payments,
+                        "payment.subscription_ended",
+                        format!("user:{id}"),
+                        serde_json::json!({"event": event_id}),
+                    )?;
+                }
+                Ok(applied)
+            }
+        }
     }
 
     /// Deletes a member as P5 does (receipt mailed, purge by the sweep); blocking, the caller

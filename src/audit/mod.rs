@@ -27,6 +27,8 @@ pub enum Actor {
     Cli,
     /// The retention sweep.
     Sweep,
+    /// The payment provider, through its signed webhook.
+    Payments,
 }
 
 impl Actor {
@@ -46,6 +48,7 @@ impl std::fmt::Display for Actor {
             Actor::Admin(id) => write!(f, "admin:{id}"),
             Actor::Cli => f.write_str("cli"),
             Actor::Sweep => f.write_str("sweep"),
+            Actor::Payments => f.write_str("payments"),
         }
     }
 }

@@ -208,6 +208,7 @@ fn insert_user(
         pending_email: None,
         must_change_password: false,
         suspended: false,
+        payment_customer: None,
     };
     keyring
         .wrap_and(&DataKey::generate(), user.id, |wrapped| {

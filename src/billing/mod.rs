@@ -10,6 +10,7 @@
 //! and clock jumps grant nothing more.
 
 pub mod grants;
+pub mod payments;
 
 use crate::audit::{Actor, AuditLog};
 use crate::clock::{unix, SharedClock};

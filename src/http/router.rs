@@ -61,6 +61,10 @@ pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpRes
                 "/api/v1/me/policy/accept",
                 auth::accept_policy(app, req).await,
             ),
+            (&M::POST, ["webhooks", "payments"]) => (
+                "/api/v1/webhooks/payments",
+                admin::payments_webhook(app, req).await,
+            ),
             (&M::GET, ["admin", "users"]) => ("/api/v1/admin/users", admin::users(app, req).await),
             (&M::PATCH, ["admin", "users", id]) => (
                 "/api/v1/admin/users/{id}",
@@ -177,6 +181,7 @@ fn known_api_path(p: &[&str]) -> bool {
             "login" | "logout" | "logout-all" | "register" | "verify" | "password-reset"
         ] | ["auth", "password-reset", "confirm"]
             | ["admin", "invites" | "policies"]
+            | ["webhooks", "payments"]
             | ["policy"]
             | ["me", "policy", "accept"]
             | ["me"]

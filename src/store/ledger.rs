@@ -128,8 +128,13 @@ impl Store {
         Ok(entry)
     }
 
-    /// Applies a payment event once: `apply` posts its effects in the same transaction as
-    /// the record that the event was seen. `false` if it was seen before.
+    /// Whether a payment event was applied already.
+    pub fn payment_event_seen(&self, event_id: &str) -> Result<bool> {
+        Ok(self.payment_events.contains_key(event_id.as_bytes())?)
+    }
+
+    /// Records a payment event as applied, posting its credits (if any) in the same
+    /// transaction. `false` if it was applied before (a replay, or a concurrent delivery).
     pub fn apply_payment_event(&self, event_id: &str, at: i64, p: &Posting<'_>) -> Result<bool> {
         let applied = self.atomically(
             (&self.ledger, &self.balances, &self.payment_events),

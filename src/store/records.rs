@@ -81,6 +81,9 @@ pub struct UserRecord {
     /// Suspended by an admin: no sign-in, no session, no API key works until lifted.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub suspended: bool,
+    /// The payment provider's customer id (no card data is ever stored).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_customer: Option<String>,
 }
 
 fn first_policy() -> u32 {

@@ -138,3 +138,38 @@ pub async fn audit(app: &Server, req: Request<Incoming>) -> HttpResult {
         &serde_json::json!({ "entries": entries }),
     ))
 }
+
+/// `POST /api/v1/webhooks/payments`: a payment provider's event, signed Stripe-style
+/// (`crate::billing::payments`). A bad or stale signature is `400 bad_signature` and changes
+/// nothing; an event seen before is `200` and changes nothing; the effect is committed
+/// before the `200`.
+pub async fn payments_webhook(app: &Server, req: Request<Incoming>) -> HttpResult {
+    use crate::billing::payments;
+    let (parts, body) = req.into_parts();
+    let raw = read_body(&parts, body, 64 * 1024).await?;
+    let secret = app.config.payments.webhook_secret.expose().to_string();
+    if secret.is_empty() {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "payments_not_configured",
+            "this studio takes no payments (payments.webhook_secret is not set)",
+        ));
+    }
+    let header = parts
+        .headers
+        .get("stripe-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    payments::verify(&secret, header, &raw, app.now())
+        .map_err(|e| ApiError::bad_request("bad_signature", e.to_string()))?;
+    let event: serde_json::Value = parse_json(&raw)?;
+    let (id, action) =
+        payments::parse(&event).map_err(|m| ApiError::bad_request("invalid_event", m))?;
+    let admin = app.admin.clone();
+    let applied = blocking(move || admin.apply_payment(&id, &action)).await?;
+    app.store.flush().await?;
+    Ok(json(
+        StatusCode::OK,
+        &serde_json::json!({ "received": true, "applied": applied }),
+    ))
+}
