@@ -628,3 +628,76 @@ async fn sigkill_during_edits_loses_no_acknowledged_revision_or_undo_state() {
         server.log_tail(20)
     );
 }
+
+/// SIGKILL while a paid job runs: after the restart the job runs again and its cost is
+/// settled exactly once — no credit lost, none made; the balance is the ledger's sum.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_between_reserve_and_charge_loses_and_makes_no_credit() {
+    let env = Env::new();
+    let opts = ServerOpts {
+        env: vec![
+            (
+                "IMAGE_LAYERED__BILLING__CHARGE_ADMINS".into(),
+                "true".into(),
+            ),
+            (
+                "IMAGE_LAYERED__UPLOADS__MAX_BYTES".into(),
+                "200000000".into(),
+            ),
+        ],
+        ..ServerOpts::default()
+    };
+    let mut server = Server::start_with(&env, opts).await;
+    let key = server.admin_key().await;
+    let c = server.with_key(&key);
+    let img = c.upload(noisy_png(2400, 1800, 5)).await;
+    let id = img["id"].as_str().unwrap().to_string();
+    c.wait_job_until(
+        img["thumbnail_job_id"].as_str().unwrap(),
+        Duration::from_secs(60),
+        is_final,
+    )
+    .await;
+    let r = c
+        .post(&format!("/api/v1/images/{id}/decompose"))
+        .json(&serde_json::json!({"mode": "palette", "layers": 6}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    assert_eq!(r.headers()["x-credits-charged"], "5");
+    let job = r.json::<serde_json::Value>().await.unwrap()["job_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let started = Instant::now();
+    loop {
+        let (_, j) = c.json(&format!("/api/v1/jobs/{job}")).await;
+        let state = j["state"].as_str().unwrap_or("").to_string();
+        if state == "running" || is_final(&state) {
+            eprintln!("killed with the job {state}");
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "{j}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.kill();
+
+    let server = server.restart(&env).await;
+    let c = server.with_key(&key);
+    let j = c
+        .wait_job_until(&job, Duration::from_secs(120), is_final)
+        .await;
+    assert_eq!(j["state"], "succeeded", "{j}\n{}", server.log_tail(20));
+    let (_, ledger) = c.json("/api/v1/me/ledger").await;
+    let entries = ledger.as_array().unwrap();
+    let sum: i64 = entries.iter().map(|e| e["delta"].as_i64().unwrap()).sum();
+    assert_eq!(sum, entries[0]["balance"].as_i64().unwrap(), "{ledger}");
+    let of_job: Vec<_> = entries
+        .iter()
+        .filter(|e| e["job_id"] == job.as_str())
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(of_job, ["charge", "reserve"], "{ledger}");
+    assert_eq!(c.json("/api/v1/me").await.1["credits"], 2000 - 5);
+}
