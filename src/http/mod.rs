@@ -35,6 +35,16 @@ use metrics::Metrics;
 use respond::Body;
 
 pub use request::file_body;
+
+/// A request body as handlers read it: the connection's stream, or the bytes of one that
+/// was read ahead (an `Idempotency-Key` request).
+pub type ReqBody = http_body_util::combinators::UnsyncBoxBody<bytes::Bytes, std::io::Error>;
+
+/// The connection's body as a [`ReqBody`].
+fn boxed_body(body: Incoming) -> ReqBody {
+    use http_body_util::BodyExt;
+    body.map_err(std::io::Error::other).boxed_unsync()
+}
 pub use tls::load_tls;
 
 /// The address a request came from (the TCP peer), for login throttling only: it is never
@@ -193,6 +203,7 @@ pub async fn serve(app: Arc<Server>, listener: TcpListener, mut shutdown: watch:
 /// Runs one request through the router under the request timeout and decorates the answer.
 pub async fn handle(app: Arc<Server>, req: Request<Incoming>) -> Response<Body> {
     let timeout = app.config.server.request_timeout();
+    let req = req.map(boxed_body);
     let (pattern, result) = match tokio::time::timeout(timeout, router::dispatch(&app, req)).await {
         Ok(r) => r,
         Err(_) => (

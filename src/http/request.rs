@@ -3,9 +3,9 @@
 //! resolving credentials to a member — session cookie (with a same-origin check on state
 //! changes, against CSRF) or API key.
 
+use crate::http::ReqBody;
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use hyper::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, COOKIE, HOST, ORIGIN};
 use hyper::http::request::Parts;
 use hyper::{Method, StatusCode};
@@ -25,7 +25,7 @@ pub fn session_cookie_name(tls: bool) -> &'static str {
 }
 
 /// Reads a whole body, refusing more than `limit` bytes with 413.
-pub async fn read_body(parts: &Parts, body: Incoming, limit: u64) -> Result<Bytes, ApiError> {
+pub async fn read_body(parts: &Parts, body: ReqBody, limit: u64) -> Result<Bytes, ApiError> {
     if let Some(len) = parts
         .headers
         .get(CONTENT_LENGTH)
@@ -157,7 +157,7 @@ const MULTIPART_OVERHEAD: u64 = 64 * 1024;
 
 /// The uploaded file of a request: a multipart field `file`, or the raw body (`image/*`,
 /// `application/octet-stream` or `application/zip`), within `uploads.max_bytes`.
-pub async fn file_body(app: &Server, parts: &Parts, body: Incoming) -> Result<Vec<u8>, ApiError> {
+pub async fn file_body(app: &Server, parts: &Parts, body: ReqBody) -> Result<Vec<u8>, ApiError> {
     let limit = app.config.uploads.max_bytes;
     let raw_ctype = parts
         .headers

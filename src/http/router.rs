@@ -1,7 +1,7 @@
 //! The one route table: method + path → handler, with the route's pattern (for metrics) and
 //! its path parameters. Unknown paths are 404, known paths with the wrong method 405.
 
-use hyper::body::Incoming;
+use crate::http::ReqBody;
 use hyper::{Method, Request, StatusCode};
 
 use super::handlers::{
@@ -15,7 +15,7 @@ use crate::http::Server;
 pub type Pattern = &'static str;
 
 /// Dispatches a request; returns the route pattern along with the response.
-pub async fn dispatch(app: &Server, req: Request<Incoming>) -> (Pattern, HttpResult) {
+pub async fn dispatch(app: &Server, req: Request<ReqBody>) -> (Pattern, HttpResult) {
     let method = req.method().clone();
     let path = req.uri().path().to_string();
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();

@@ -2,7 +2,7 @@
 //! usage statistics and the audit log. To anyone but an admin these routes do not exist
 //! (`404 route_not_found`, as for an unknown path).
 
-use hyper::body::Incoming;
+use crate::http::ReqBody;
 use hyper::http::request::Parts;
 use hyper::{Request, StatusCode};
 
@@ -71,7 +71,7 @@ fn percent_decode(s: &str) -> String {
 }
 
 /// `GET /api/v1/admin/users?q=`: members (search by email or name) with their balance.
-pub async fn users(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn users(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     require_admin(app, &parts).await?;
     let q = query(&parts, "q");
@@ -86,7 +86,7 @@ pub async fn users(app: &Server, req: Request<Incoming>) -> HttpResult {
 }
 
 /// `PATCH /api/v1/admin/users/{id}` `{plan?,credits_delta?,reason?,suspended?}`.
-pub async fn update_user(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn update_user(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = require_admin(app, &parts).await?;
     let id: UserId = parse_id(id, "member")?;
@@ -98,7 +98,7 @@ pub async fn update_user(app: &Server, req: Request<Incoming>, id: &str) -> Http
 }
 
 /// `DELETE /api/v1/admin/users/{id}`: deletes the member as P5 does; `202 {receipt}`.
-pub async fn delete_user(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn delete_user(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = require_admin(app, &parts).await?;
     let id: UserId = parse_id(id, "member")?;
@@ -113,7 +113,7 @@ pub async fn delete_user(app: &Server, req: Request<Incoming>, id: &str) -> Http
 }
 
 /// `GET /api/v1/admin/stats`: usage by plan and day, never a group below the minimum size.
-pub async fn stats(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn stats(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     require_admin(app, &parts).await?;
     let admin = app.admin.clone();
@@ -122,7 +122,7 @@ pub async fn stats(app: &Server, req: Request<Incoming>) -> HttpResult {
 }
 
 /// `GET /api/v1/admin/audit?after=`: up to 100 entries after sequence number `after`.
-pub async fn audit(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn audit(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     require_admin(app, &parts).await?;
     let after = match query(&parts, "after") {
@@ -143,7 +143,7 @@ pub async fn audit(app: &Server, req: Request<Incoming>) -> HttpResult {
 /// (`crate::billing::payments`). A bad or stale signature is `400 bad_signature` and changes
 /// nothing; an event seen before is `200` and changes nothing; the effect is committed
 /// before the `200`.
-pub async fn payments_webhook(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn payments_webhook(app: &Server, req: Request<ReqBody>) -> HttpResult {
     use crate::billing::payments;
     let (parts, body) = req.into_parts();
     let raw = read_body(&parts, body, 64 * 1024).await?;

@@ -1,6 +1,6 @@
 //! Sign-in, sign-out, the current member, and API keys.
 
-use hyper::body::Incoming;
+use crate::http::ReqBody;
 use hyper::header::{HeaderValue, SET_COOKIE};
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
@@ -35,7 +35,7 @@ fn cookie_header(app: &Server, value: &str, max_age: i64) -> Result<HeaderValue,
     .map_err(|e| ApiError::internal("cookie", e))
 }
 
-pub async fn login(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn login(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let body: LoginBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
     let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
@@ -48,7 +48,7 @@ pub async fn login(app: &Server, req: Request<Incoming>) -> HttpResult {
     Ok(r)
 }
 
-pub async fn logout(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn logout(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let principal = authenticate(app, &parts).await?;
     if let Some(session) = principal.session {
@@ -61,7 +61,7 @@ pub async fn logout(app: &Server, req: Request<Incoming>) -> HttpResult {
 }
 
 /// `POST /api/v1/auth/logout-all`: ends every session of the member, this one too.
-pub async fn logout_all(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn logout_all(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     app.auth.logout_all(p.user.id).await?;
@@ -80,7 +80,7 @@ struct PasswordBody {
 
 /// `POST /api/v1/me/password`: checks the current password, sets the new one and ends every
 /// other session (this one stays signed in).
-pub async fn change_password(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn change_password(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let body: PasswordBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
@@ -96,7 +96,7 @@ pub async fn change_password(app: &Server, req: Request<Incoming>) -> HttpResult
 }
 
 /// `GET /api/v1/me/consents`: every consent (off until turned on) and their history.
-pub async fn consents(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn consents(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let privacy = app.privacy.clone();
@@ -106,7 +106,7 @@ pub async fn consents(app: &Server, req: Request<Incoming>) -> HttpResult {
 
 /// `PUT /api/v1/me/consents` `{training?,analytics?,marketing?}`: the ones named change;
 /// every change is kept in the history.
-pub async fn update_consents(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn update_consents(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let update: ConsentUpdate = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
@@ -126,7 +126,7 @@ struct DeleteBody {
 /// `DELETE /api/v1/me` `{password}`: `202 {receipt}`; at once the sessions, API keys and data
 /// key are gone and sign-in fails; the sweep purges the files by `receipt.purge_by`; the
 /// receipt is mailed too.
-pub async fn delete_me(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn delete_me(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let body: DeleteBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
@@ -145,7 +145,7 @@ pub async fn delete_me(app: &Server, req: Request<Incoming>) -> HttpResult {
     Ok(r)
 }
 
-pub async fn me(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn me(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     me_view(app, &p.user).await
@@ -169,7 +169,7 @@ async fn me_view(app: &Server, user: &crate::store::UserRecord) -> HttpResult {
 
 /// `PATCH /api/v1/me` `{name?,email?}`: rectification. A name changes at once; a new email
 /// is mailed a link and shows as `pending_email` until that link is used.
-pub async fn update_me(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn update_me(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let update: ProfileUpdate = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
@@ -204,7 +204,7 @@ struct AcceptBody {
 }
 
 /// `POST /api/v1/me/policy/accept` `{version}`.
-pub async fn accept_policy(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn accept_policy(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let body: AcceptBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
@@ -228,7 +228,7 @@ struct PublishBody {
 
 /// `POST /api/v1/admin/policies` `{version,body}`: publishes the next version (admins only;
 /// anyone else gets the 404 of a route that is not there); every member is told by mail.
-pub async fn publish_policy(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn publish_policy(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let body: PublishBody = parse_json(&read_body(&parts, body, 256 * 1024).await?)?;
@@ -248,7 +248,7 @@ struct KeyBody {
     name: String,
 }
 
-pub async fn create_key(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn create_key(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let body: KeyBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
@@ -261,7 +261,7 @@ pub async fn create_key(app: &Server, req: Request<Incoming>) -> HttpResult {
     ))
 }
 
-pub async fn list_keys(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn list_keys(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let auth = app.auth.clone();
@@ -279,7 +279,7 @@ pub async fn list_keys(app: &Server, req: Request<Incoming>) -> HttpResult {
     Ok(json(StatusCode::OK, &serde_json::json!({ "keys": keys })))
 }
 
-pub async fn delete_key(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn delete_key(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ApiKeyId = parse_id(id, "API key")?;

@@ -1,7 +1,7 @@
 //! Credits over HTTP: the member's ledger, and the `202` of a queued job with what it
 //! reserved (`X-Credits-Charged`, `X-Credits-Remaining`, remove.bg's convention).
 
-use hyper::body::Incoming;
+use crate::http::ReqBody;
 use hyper::header::HeaderValue;
 use hyper::{Request, StatusCode};
 
@@ -21,7 +21,7 @@ fn entry_json(e: &LedgerEntry) -> serde_json::Value {
 }
 
 /// `GET /api/v1/me/ledger`: the member's credit ledger, newest first.
-pub async fn ledger(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn ledger(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let billing = app.billing.clone();

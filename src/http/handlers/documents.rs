@@ -2,7 +2,7 @@
 //! download one layer as a full-canvas RGBA PNG, edit it (ops, undo, redo) and export it.
 //! Another member's document is 404.
 
-use hyper::body::Incoming;
+use crate::http::ReqBody;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -28,7 +28,7 @@ struct DecomposeBody {
     mode: Option<String>,
 }
 
-pub async fn decompose(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn decompose(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
@@ -56,7 +56,7 @@ pub async fn decompose(app: &Server, req: Request<Incoming>, id: &str) -> HttpRe
     super::billing::job_accepted(app, p.user.id, job_id).await
 }
 
-pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn get(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
@@ -65,7 +65,7 @@ pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     Ok(json(StatusCode::OK, &document_json(&doc)))
 }
 
-pub async fn layer(app: &Server, req: Request<Incoming>, id: &str, layer: &str) -> HttpResult {
+pub async fn layer(app: &Server, req: Request<ReqBody>, id: &str, layer: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
@@ -75,7 +75,7 @@ pub async fn layer(app: &Server, req: Request<Incoming>, id: &str, layer: &str) 
     stream_reader(StatusCode::OK, "image/png", reader).await
 }
 
-pub async fn export(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn export(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
@@ -105,7 +105,7 @@ pub async fn export(app: &Server, req: Request<Incoming>, id: &str) -> HttpResul
 
 /// `DELETE /api/v1/documents/{id}`: the document, its layers and its history, at once
 /// (`204`); the image it was made from stays.
-pub async fn delete(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn delete(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
@@ -117,7 +117,7 @@ pub async fn delete(app: &Server, req: Request<Incoming>, id: &str) -> HttpResul
 
 /// `POST /api/v1/documents/{id}/ops`: fast ops answer `200` with the new document, slow ones
 /// (inpaint, split) `202 {job_id}`.
-pub async fn ops(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn ops(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
@@ -144,7 +144,7 @@ struct StepBody {
 }
 
 /// `POST /api/v1/documents/{id}/undo` and `/redo`: one step through the history.
-pub async fn step(app: &Server, req: Request<Incoming>, id: &str, forward: bool) -> HttpResult {
+pub async fn step(app: &Server, req: Request<ReqBody>, id: &str, forward: bool) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
@@ -161,7 +161,7 @@ pub async fn step(app: &Server, req: Request<Incoming>, id: &str, forward: bool)
 }
 
 /// `POST /api/v1/documents`: import a .psd or .ora as a new document (`201`).
-pub async fn import(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn import(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let bytes = file_body(app, &parts, body).await?;
@@ -171,7 +171,7 @@ pub async fn import(app: &Server, req: Request<Incoming>) -> HttpResult {
 
 /// `GET /api/v1/documents`: the member's documents, newest first (summaries; `GET
 /// /api/v1/documents/{id}` has the layers).
-pub async fn list(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn list(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let documents = app.documents.clone();

@@ -1,6 +1,6 @@
 //! "Export my data": queue the export job, download the finished ZIP (its owner only).
 
-use hyper::body::Incoming;
+use crate::http::ReqBody;
 use hyper::header::{HeaderValue, CONTENT_DISPOSITION, CONTENT_LENGTH};
 use hyper::{Request, StatusCode};
 
@@ -12,7 +12,7 @@ use crate::http::Server;
 use crate::ids::ExportId;
 
 /// `POST /api/v1/me/export`: `202 {job_id}`; the job's result carries the download link.
-pub async fn request(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn request(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let job = app.privacy.request_export(&p.user).await?;
@@ -24,7 +24,7 @@ pub async fn request(app: &Server, req: Request<Incoming>) -> HttpResult {
 
 /// `GET /api/v1/me/exports/{id}`: the ZIP, streamed as it is decrypted; another member's
 /// export, or one whose link expired, is 404.
-pub async fn download(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn download(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ExportId = parse_id(id, "export")?;

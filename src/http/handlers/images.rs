@@ -3,7 +3,7 @@
 
 use std::io::Read;
 
-use hyper::body::Incoming;
+use crate::http::ReqBody;
 use hyper::header::{HeaderValue, CONTENT_LENGTH};
 use hyper::{Request, StatusCode};
 
@@ -36,7 +36,7 @@ async fn open_blob(
     .await
 }
 
-pub async fn upload(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn upload(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let bytes = file_body(app, &parts, body).await?;
@@ -44,7 +44,7 @@ pub async fn upload(app: &Server, req: Request<Incoming>) -> HttpResult {
     Ok(json(StatusCode::CREATED, &image_json(&rec)))
 }
 
-pub async fn list(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn list(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let images = app.images.clone();
@@ -59,7 +59,7 @@ pub async fn list(app: &Server, req: Request<Incoming>) -> HttpResult {
     ))
 }
 
-pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn get(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
@@ -68,7 +68,7 @@ pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
     Ok(json(StatusCode::OK, &image_json(&rec)))
 }
 
-pub async fn original(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn original(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
@@ -79,7 +79,7 @@ pub async fn original(app: &Server, req: Request<Incoming>, id: &str) -> HttpRes
     Ok(r)
 }
 
-pub async fn thumbnail(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn thumbnail(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
@@ -96,7 +96,7 @@ pub async fn thumbnail(app: &Server, req: Request<Incoming>, id: &str) -> HttpRe
     stream_reader(StatusCode::OK, "image/png", reader).await
 }
 
-pub async fn delete(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn delete(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
@@ -104,7 +104,7 @@ pub async fn delete(app: &Server, req: Request<Incoming>, id: &str) -> HttpResul
     Ok(empty(StatusCode::NO_CONTENT))
 }
 
-pub async fn request_cutout(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn request_cutout(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
@@ -112,7 +112,7 @@ pub async fn request_cutout(app: &Server, req: Request<Incoming>, id: &str) -> H
     super::billing::job_accepted(app, p.user.id, job_id).await
 }
 
-pub async fn cutout(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn cutout(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;

@@ -1,10 +1,11 @@
 //! Jobs: state, cancellation, and progress as Server-Sent Events (`progress` events, then
 //! `done` or `error`).
 
+use crate::http::ReqBody;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use http_body_util::{BodyExt, StreamBody};
-use hyper::body::{Frame, Incoming};
+use hyper::body::Frame;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use tokio::sync::broadcast::error::RecvError;
@@ -38,7 +39,7 @@ async fn member_job(app: &Server, owner: UserId, id: JobId) -> Result<JobRecord,
         .ok_or_else(|| ApiError::not_found("job"))
 }
 
-pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn get(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: JobId = parse_id(id, "job")?;
@@ -47,7 +48,7 @@ pub async fn get(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
 }
 
 /// `GET /api/v1/jobs`: the member's processing history, newest first.
-pub async fn list(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn list(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let jobs = app.jobs.clone();
@@ -61,7 +62,7 @@ pub async fn list(app: &Server, req: Request<Incoming>) -> HttpResult {
 
 /// `DELETE /api/v1/jobs/{id}`: cancels a queued or running job (`202` with the job), deletes
 /// a finished one's record (`204`).
-pub async fn cancel(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn cancel(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: JobId = parse_id(id, "job")?;
@@ -76,7 +77,7 @@ pub async fn cancel(app: &Server, req: Request<Incoming>, id: &str) -> HttpResul
     }
 }
 
-pub async fn events(app: &Server, req: Request<Incoming>, id: &str) -> HttpResult {
+pub async fn events(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: JobId = parse_id(id, "job")?;

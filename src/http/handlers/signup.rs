@@ -1,6 +1,6 @@
 //! Sign-up, email verification, password reset by mail, and admins' invites.
 
-use hyper::body::Incoming;
+use crate::http::ReqBody;
 use hyper::{Request, StatusCode};
 use serde::Deserialize;
 
@@ -13,7 +13,7 @@ use crate::store::Plan;
 const SMALL_BODY: u64 = 16 * 1024;
 
 /// `POST /api/v1/auth/register`: `201 {id,email,verified:false}` and a verification mail.
-pub async fn register(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn register(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let signup: SignUp = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
     let user = app.auth.register(signup).await?;
@@ -30,7 +30,7 @@ struct TokenBody {
 }
 
 /// `POST /api/v1/auth/verify` `{token}`: confirms the address the link was sent to.
-pub async fn verify(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn verify(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let body: TokenBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
     let user = app.auth.verify_email(&body.token).await?;
@@ -48,7 +48,7 @@ struct ResetRequest {
 
 /// `POST /api/v1/auth/password-reset` `{email}`: `202` whether or not the email has an
 /// account; a member gets a link by mail.
-pub async fn password_reset(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn password_reset(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let body: ResetRequest = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
     app.auth.request_password_reset(&body.email).await?;
@@ -67,7 +67,7 @@ struct ResetConfirm {
 
 /// `POST /api/v1/auth/password-reset/confirm` `{token,password}`: `204`; every session of
 /// the member ends.
-pub async fn password_reset_confirm(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn password_reset_confirm(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let body: ResetConfirm = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
     app.auth
@@ -93,7 +93,7 @@ fn free() -> Plan {
 
 /// `POST /api/v1/admin/invites` `{email?,plan}`: `201 {token}` (admins only; anyone else
 /// gets the 404 of a route that is not there).
-pub async fn create_invite(app: &Server, req: Request<Incoming>) -> HttpResult {
+pub async fn create_invite(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let body: InviteBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
