@@ -8,6 +8,7 @@
 //! begins; [`run`] runs a studio: the app's background work and this server.
 
 pub mod handlers;
+mod idempotency;
 pub mod metrics;
 pub mod request;
 pub mod respond;
@@ -204,7 +205,13 @@ pub async fn serve(app: Arc<Server>, listener: TcpListener, mut shutdown: watch:
 pub async fn handle(app: Arc<Server>, req: Request<Incoming>) -> Response<Body> {
     let timeout = app.config.server.request_timeout();
     let req = req.map(boxed_body);
-    let (pattern, result) = match tokio::time::timeout(timeout, router::dispatch(&app, req)).await {
+    let run = async {
+        match idempotency::key_of(&req) {
+            Some(key) => idempotency::run(&app, req, key).await,
+            None => router::dispatch(&app, req).await,
+        }
+    };
+    let (pattern, result) = match tokio::time::timeout(timeout, run).await {
         Ok(r) => r,
         Err(_) => (
             "timeout",

@@ -75,7 +75,8 @@ fn describe(e: &TtlEntry) -> Swept {
         TtlKind::Export => ExportId::from_slice(e.id.get(16..).unwrap_or_default())
             .map(|i| i.to_string())
             .unwrap_or_else(|| hex::encode(&e.id)),
-        // Session keys are token hashes; show a short prefix only.
+        // Session and idempotency keys are hashes; show a short prefix only.
+        TtlKind::Idempotency => hex::encode(&e.id[..e.id.len().min(6)]),
         TtlKind::Session => hex::encode(&e.id[..e.id.len().min(6)]),
     };
     Swept {
@@ -298,6 +299,11 @@ impl Sweeper {
                     }
                     TtlKind::Session => {
                         if !self.store.delete_session(&entry.id)? {
+                            self.store.ttl_drop(entry)?;
+                        }
+                    }
+                    TtlKind::Idempotency => {
+                        if !self.store.idempotency_forget(&entry.id)? {
                             self.store.ttl_drop(entry)?;
                         }
                     }

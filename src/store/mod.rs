@@ -11,6 +11,7 @@ mod audit;
 mod codec;
 mod documents;
 mod exports;
+mod idempotency;
 mod images;
 mod jobs;
 mod ledger;
@@ -27,6 +28,7 @@ use crate::config::StoreConfig;
 
 pub use audit::AuditHead;
 pub use exports::export_key;
+pub use idempotency::IdempotencyRecord;
 pub use ledger::{Posting, ReserveError};
 pub use records::{
     ApiKeyRecord, AuditEntry, ConsentChange, ConsentKind, ConsentRecord, DeletionRecord, DocState,
@@ -111,6 +113,7 @@ pub struct Store {
     balances: sled::Tree,
     grants: sled::Tree,
     payment_events: sled::Tree,
+    idempotency: sled::Tree,
     /// Flushes share it, transactions take it alone (see [`Store::atomically`]).
     gate: std::sync::Arc<std::sync::RwLock<()>>,
     /// The master keyring, once attached: it opens members' sealed fields.
@@ -166,6 +169,7 @@ impl Store {
             balances: t("balances")?,
             grants: t("grants")?,
             payment_events: t("payment_events")?,
+            idempotency: t("idempotency")?,
             keyring: Default::default(),
             gate: Default::default(),
             db,

@@ -18,6 +18,8 @@ pub enum TtlKind {
     Document = 3,
     /// A data export's download link (id: owner ‖ export id).
     Export = 4,
+    /// An idempotency key's remembered answer (id: its 32-byte hash).
+    Idempotency = 5,
 }
 
 impl TtlKind {
@@ -27,6 +29,7 @@ impl TtlKind {
             2 => Some(TtlKind::Session),
             3 => Some(TtlKind::Document),
             4 => Some(TtlKind::Export),
+            5 => Some(TtlKind::Idempotency),
             _ => None,
         }
     }
@@ -37,6 +40,7 @@ impl TtlKind {
             TtlKind::Session => "session",
             TtlKind::Document => "document",
             TtlKind::Export => "export",
+            TtlKind::Idempotency => "idempotency_key",
         }
     }
 }

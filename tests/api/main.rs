@@ -14,6 +14,7 @@ mod deletion;
 mod documents;
 mod edits;
 mod export;
+mod idempotency;
 mod payments;
 mod policy;
 mod profile;
