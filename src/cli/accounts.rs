@@ -25,6 +25,9 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
     if !matches!(cmd, UserCommand::Add(_)) {
         require_store(&config)?;
     }
+    if let UserCommand::SetPlan { id, plan } = &cmd {
+        return user_set_plan(config, id, plan).await;
+    }
     let store = open_store(&config)?;
     match cmd {
         UserCommand::Add(args) => user_add(&config, &store, args).await,
@@ -61,6 +64,8 @@ pub async fn user(config: Config, cmd: UserCommand) -> Result<(), CliError> {
             println!("password set for user {id}; their sessions have ended");
             Ok(())
         }
+        // it opens the whole app, so it ran above, before the store was opened here
+        UserCommand::SetPlan { .. } => unreachable!("set-plan returns before this match"),
         UserCommand::Delete { id } => {
             let id = parse_user_id(&id)?;
             let n = delete_user(&config, &store, id).await?;
@@ -206,6 +211,30 @@ pub fn audit_verify(config: Config) -> Result<(), CliError> {
     let store = open_store(&config)?;
     let n = audit_log(&store).verify().map_err(CliError::runtime)?;
     println!("audit log intact: {n} entries");
+    Ok(())
+}
+
+/// `user set-plan ID PLAN`: as an admin's plan change, recorded as done at the command line.
+async fn user_set_plan(config: Config, id: &str, plan: &str) -> Result<(), CliError> {
+    let id = parse_user_id(id)?;
+    let plan: crate::store::Plan = plan.parse().map_err(CliError::usage)?;
+    let app = App::open(config, Arc::new(SystemClock))?;
+    let user = app
+        .store
+        .get_user(id)?
+        .ok_or_else(|| CliError::usage(format!("no user with id {id}")))?;
+    let from = user.plan;
+    let admin = app.admin.clone();
+    tokio::task::spawn_blocking(move || admin.change_plan(Actor::Cli, user, plan, None))
+        .await
+        .map_err(CliError::runtime)?
+        .map_err(CliError::runtime)?;
+    app.store.flush().await?;
+    println!(
+        "user {id}: plan {} -> {}; the expiry of their results moved with it",
+        from.as_str(),
+        plan.as_str()
+    );
     Ok(())
 }
 

@@ -278,6 +278,9 @@ pub enum UserCommand {
         #[arg(long, required = true)]
         password_stdin: bool,
     },
+    /// Change a member's plan (free, pro or studio); the expiry of their processed images
+    /// and documents moves with the plan's retention
+    SetPlan { id: String, plan: String },
 }
 
 #[derive(Args, Debug)]

@@ -56,6 +56,20 @@ async fn user_commands() {
     assert!(line.split_whitespace().any(|w| w == "member"), "{line}");
     assert!(list_line(stdout, ADMIN_EMAIL).is_some(), "{stdout}");
 
+    // set-plan: changes the plan; a bad plan or id is a usage error
+    let out = env.run(&["user", "set-plan", &id, "studio"]);
+    assert!(out.ok().contains("pro -> studio"), "{}", out.describe());
+    let out = env.run(&["user", "list"]);
+    let line = list_line(out.ok(), EMAIL).unwrap().to_string();
+    assert!(line.split_whitespace().any(|w| w == "studio"), "{line}");
+    for args in [
+        ["user", "set-plan", id.as_str(), "gold"],
+        ["user", "set-plan", "nope", "pro"],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.code, Some(2), "{}", out.describe());
+    }
+
     // Bad input is exit 2 with one clear line, and changes nothing.
     for (args, why) in [
         (
@@ -164,7 +178,7 @@ async fn user_commands() {
     assert_eq!(resp.status(), StatusCode::OK);
     let me: serde_json::Value = resp.json().await.unwrap();
     assert_eq!(me["id"], id.as_str());
-    assert_eq!(me["plan"], "pro");
+    assert_eq!(me["plan"], "studio", "as set-plan left it");
     assert_eq!(me["name"], "A");
     let key = server.api_key_for(EMAIL, PASSWORD).await;
     server.with_key(&key).upload(noisy_png(40, 30, 41)).await;
