@@ -144,6 +144,47 @@ async fn a_failed_job_is_refunded_once() {
 }
 
 #[tokio::test]
+async fn a_cancelled_job_is_refunded() {
+    let t = spawn_app().await;
+    let m = t.member("ann@example.com", Plan::Free).await;
+    let owner = t
+        .app
+        .store
+        .user_by_email("ann@example.com")
+        .unwrap()
+        .unwrap()
+        .id;
+    // held back an hour, so it is still queued when it is cancelled
+    let mut job = t.app.jobs.new_job(
+        owner,
+        JobKind::Decompose {
+            image_id: ImageId::new(),
+            layers: "2".parse().unwrap(),
+            mode: "palette".parse().unwrap(),
+        },
+    );
+    job.not_before = t.app.now() + 3600;
+    t.app.jobs.enqueue(&job).await.unwrap();
+    assert_eq!(t.app.store.balance(owner).unwrap(), 45);
+    let r = m
+        .delete(&format!("/api/v1/jobs/{}", job.id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::ACCEPTED);
+    let (_, j) = m.json(&format!("/api/v1/jobs/{}", job.id)).await;
+    assert_eq!(j["state"], "cancelled");
+    assert_eq!(
+        ledger(&m).await,
+        [
+            ("grant".into(), 50, 50),
+            ("reserve".into(), -5, 45),
+            ("refund".into(), 5, 50)
+        ]
+    );
+}
+
+#[tokio::test]
 async fn the_plans_queue_limit_answers_429_with_retry_after() {
     let t = spawn_app_with(&[("IMAGE_LAYERED__PLANS__FREE__MAX_QUEUED_JOBS", "0")]).await;
     let m = t.member("ann@example.com", Plan::Free).await;
