@@ -165,11 +165,9 @@ mod tests {
 
     /// A member in `store` (jobs are queued for members only).
     fn member(store: &crate::store::Store) -> UserId {
-        let keyring = crate::blobs::Keyring::open(
-            &std::env::temp_dir().join(format!("il-worker-{}.key", UserId::new())),
-            true,
-        )
-        .unwrap();
+        let key_file = std::env::temp_dir().join(format!("il-worker-{}.key", UserId::new()));
+        let keyring = crate::blobs::Keyring::open(&key_file, true).unwrap();
+        let _ = std::fs::remove_file(&key_file);
         crate::auth::create_user(
             store,
             &keyring,
