@@ -10,6 +10,7 @@
 pub mod handlers;
 mod idempotency;
 pub mod metrics;
+pub mod openapi;
 pub mod request;
 pub mod respond;
 pub mod router;

@@ -56,6 +56,7 @@ pub async fn dispatch(app: &Server, req: Request<ReqBody>) -> (Pattern, HttpResu
             }
             (&M::GET, ["me"]) => ("/api/v1/me", auth::me(app, req).await),
             (&M::DELETE, ["me"]) => ("/api/v1/me", auth::delete_me(app, req).await),
+            (&M::GET, ["openapi.json"]) => ("/api/v1/openapi.json", system::openapi().await),
             (&M::GET, ["policy"]) => ("/api/v1/policy", auth::policy(app).await),
             (&M::POST, ["me", "policy", "accept"]) => (
                 "/api/v1/me/policy/accept",
@@ -183,6 +184,7 @@ fn known_api_path(p: &[&str]) -> bool {
             | ["admin", "invites" | "policies"]
             | ["webhooks", "payments"]
             | ["policy"]
+            | ["openapi.json"]
             | ["me", "policy", "accept"]
             | ["me"]
             | ["me", "password" | "consents" | "export" | "ledger"]

@@ -13,6 +13,7 @@ mod crash;
 mod decompose;
 mod keys;
 mod models;
+mod openapi;
 mod outbox;
 mod store_lock;
 mod studio;

@@ -57,3 +57,11 @@ pub async fn metrics(app: &Server) -> HttpResult {
         app.metrics.render(jobs, store_bytes, blob_bytes),
     ))
 }
+
+/// `GET /api/v1/openapi.json` (public): the OpenAPI 3.1 description of every route.
+pub async fn openapi() -> HttpResult {
+    Ok(crate::http::respond::json(
+        hyper::StatusCode::OK,
+        &crate::http::openapi::document(),
+    ))
+}
