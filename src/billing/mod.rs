@@ -138,6 +138,11 @@ impl Billing {
         unix(self.clock.now())
     }
 
+    /// The member's balance (blocking).
+    pub fn balance(&self, user: UserId) -> Result<i64, StoreError> {
+        self.store.balance(user)
+    }
+
     /// The member's balance and ledger, newest first (blocking).
     pub fn ledger(&self, user: UserId) -> Result<(i64, Vec<LedgerEntry>), StoreError> {
         let mut entries = self.store.ledger_of(user)?;

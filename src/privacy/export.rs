@@ -216,7 +216,7 @@ impl PrivacyService {
         for img in &images {
             for doc in store.documents_of_image(img.id)? {
                 if doc.owner == user.id {
-                    let log = store.document_log(doc.id)?;
+                    let log = store.document_log(doc.id, doc.owner)?;
                     documents.push((doc, log));
                 }
             }

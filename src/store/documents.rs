@@ -11,7 +11,7 @@ use super::codec::concat;
 use super::records::{DocumentRecord, LogEntry};
 use super::ttl::{clear_tx, set_tx, TtlKind};
 use super::{Result, Store};
-use crate::ids::{DocumentId, ImageId};
+use crate::ids::{DocumentId, ImageId, UserId};
 
 /// The abort reason of a commit whose base revision is no longer current.
 pub const STALE_REVISION: &str = "stale_revision";
@@ -77,12 +77,12 @@ impl Store {
     }
 
     /// The document's operation log, oldest first.
-    pub fn document_log(&self, id: DocumentId) -> Result<Vec<LogEntry>> {
-        let owner = self.get_document(id)?.map(|d| d.owner);
+    /// (`owner` opens the entries' sealed ops.)
+    pub fn document_log(&self, id: DocumentId, owner: UserId) -> Result<Vec<LogEntry>> {
         self.document_log
             .scan_prefix(id.as_bytes())
             .values()
-            .map(|v| self.decode_log(owner, id.as_bytes(), &v?))
+            .map(|v| self.decode_log(Some(owner), id.as_bytes(), &v?))
             .collect()
     }
 

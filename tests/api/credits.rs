@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use image_layered::clock::Clock;
-use image_layered::ids::ImageId;
-use image_layered::store::{JobKind, LedgerReason, Plan};
+use image_layered::ids::{ImageId, UserId};
+use image_layered::store::{JobKind, JobRecord, LedgerReason, Plan};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 
@@ -49,6 +49,22 @@ async fn ledger(c: &Client) -> Vec<(String, i64, i64)> {
         .collect();
     out.reverse();
     out
+}
+
+fn member_id(t: &TestApp, email: &str) -> UserId {
+    t.app.store.user_by_email(email).unwrap().unwrap().id
+}
+
+/// A paid job (a decomposition) of an image that is not there: it fails when it runs.
+fn missing_image_job(t: &TestApp, owner: UserId) -> JobRecord {
+    t.app.jobs.new_job(
+        owner,
+        JobKind::Decompose {
+            image_id: ImageId::new(),
+            layers: "2".parse().unwrap(),
+            mode: "palette".parse().unwrap(),
+        },
+    )
 }
 
 #[tokio::test]
@@ -102,22 +118,9 @@ async fn below_the_cost_the_answer_is_402_and_nothing_is_queued() {
 async fn a_failed_job_is_refunded_once() {
     let t = spawn_app().await;
     let m = t.member("ann@example.com", Plan::Free).await;
-    let owner = t
-        .app
-        .store
-        .user_by_email("ann@example.com")
-        .unwrap()
-        .unwrap()
-        .id;
+    let owner = member_id(&t, "ann@example.com");
     // a decomposition of an image that is not there fails when it runs
-    let job = t.app.jobs.new_job(
-        owner,
-        JobKind::Decompose {
-            image_id: ImageId::new(),
-            layers: "2".parse().unwrap(),
-            mode: "palette".parse().unwrap(),
-        },
-    );
+    let job = missing_image_job(&t, owner);
     let queued = t.app.jobs.enqueue(&job).await.unwrap();
     assert_eq!(queued.reserved, Some(5));
     let done = m.wait_job(&job.id.to_string()).await;
@@ -147,22 +150,9 @@ async fn a_failed_job_is_refunded_once() {
 async fn a_cancelled_job_is_refunded() {
     let t = spawn_app().await;
     let m = t.member("ann@example.com", Plan::Free).await;
-    let owner = t
-        .app
-        .store
-        .user_by_email("ann@example.com")
-        .unwrap()
-        .unwrap()
-        .id;
+    let owner = member_id(&t, "ann@example.com");
     // held back an hour, so it is still queued when it is cancelled
-    let mut job = t.app.jobs.new_job(
-        owner,
-        JobKind::Decompose {
-            image_id: ImageId::new(),
-            layers: "2".parse().unwrap(),
-            mode: "palette".parse().unwrap(),
-        },
-    );
+    let mut job = missing_image_job(&t, owner);
     job.not_before = t.app.now() + 3600;
     t.app.jobs.enqueue(&job).await.unwrap();
     assert_eq!(t.app.store.balance(owner).unwrap(), 45);
@@ -218,13 +208,7 @@ async fn admins_are_in_the_ledger_at_zero_cost() {
 async fn grants_come_once_per_period_whatever_the_clock_does() {
     let t = spawn_app().await;
     t.member("ann@example.com", Plan::Free).await;
-    let owner = t
-        .app
-        .store
-        .user_by_email("ann@example.com")
-        .unwrap()
-        .unwrap()
-        .id;
+    let owner = member_id(&t, "ann@example.com");
     let credits = |t: &TestApp| t.app.store.balance(owner).unwrap();
     t.app.billing.run_grants(t.app.now()).unwrap();
     t.app.billing.run_grants(t.app.now()).unwrap();

@@ -167,7 +167,7 @@ impl DocumentService {
             if self
                 .vault
                 .store
-                .document_log(id)?
+                .document_log(id, owner)?
                 .iter()
                 .any(|e| e.job == Some(job))
             {

@@ -157,7 +157,7 @@ async fn me_view(app: &Server, user: &crate::store::UserRecord) -> HttpResult {
     let u = user.clone();
     let (policy, credits) = blocking(move || {
         billing.grant_current(&u, now)?;
-        Ok::<_, ApiError>((privacy.policy_of(&u)?, billing.ledger(u.id)?.0))
+        Ok::<_, ApiError>((privacy.policy_of(&u)?, billing.balance(u.id)?))
     })
     .await?;
     let mut v = me_json(user);
