@@ -125,7 +125,13 @@ function rememberDoc(imageId, docId) {
 async function boot() {
   loadSignupInfo();
   const route = location.pathname.replace(/\/+$/, "");
-  const token = new URLSearchParams(location.search).get("token");
+  const params = new URLSearchParams(location.search);
+  const token = params.get("token");
+  // an invite link from the admin console (/?invite=…) fills in the sign-up form
+  if (params.get("invite")) {
+    $("#signup-invite").value = params.get("invite");
+    history.replaceState(null, "", "/");
+  }
   if (route === "/reset" && token) {
     S.resetToken = token;
     showSignedOut({ view: "reset" });

@@ -7,6 +7,7 @@
 //! request metrics and the watch that ends long-lived responses (event streams) when shutdown
 //! begins; [`run`] runs a studio: the app's background work and this server.
 
+mod console;
 pub mod handlers;
 mod idempotency;
 pub mod metrics;

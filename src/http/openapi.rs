@@ -1,7 +1,8 @@
 //! The OpenAPI 3.1 description of every route (`GET /api/v1/openapi.json`), built from one
 //! table ([`ROUTES`]): method, path, summary, who may call it, its body, its success answer
-//! and the error codes it can give. A test reads the router's source and fails when a route
-//! is missing here or this table names one the router does not have.
+//! and the error codes it can give. A test reads the route tables' source (the router's and
+//! the admin console's) and fails when a route is missing here or this table names one they
+//! do not have.
 
 use serde_json::{json, Map, Value};
 
@@ -21,6 +22,8 @@ enum In {
     Json(&'static [&'static str]),
     /// A file: multipart `file` or a raw body.
     File,
+    /// An HTML form (`application/x-www-form-urlencoded`) with these fields, as `Json`.
+    Form(&'static [&'static str]),
 }
 
 /// What a route answers on success: status, media type, schema (a component name or "").
@@ -37,6 +40,7 @@ struct Route {
 }
 
 const JSON: &str = "application/json";
+const HTML: &str = "text/html";
 
 macro_rules! r {
     ($m:literal $p:literal, $s:literal, $who:ident, $body:expr, $ok:expr, [$($e:literal),*]) => {
@@ -107,6 +111,24 @@ const ROUTES: &[Route] = &[
     r!("delete" "/api/v1/admin/users/{id}", "Delete a member (as P5)", Admin, In::None, (202, JSON, "Receipt"), ["route_not_found", "not_found", "invalid_request"]),
     r!("get" "/api/v1/admin/stats", "Usage by plan and day, never a small group", Admin, In::None, (200, JSON, ""), ["route_not_found"]),
     r!("get" "/api/v1/admin/audit", "The audit log (?after=)", Admin, In::None, (200, JSON, ""), ["route_not_found", "invalid_after"]),
+    // the admin console: HTML pages and forms (every form also carries `csrf`)
+    r!("get" "/admin", "Console: overview", Admin, In::None, (200, HTML, ""), ["route_not_found"]),
+    r!("get" "/admin/login", "Console: the sign-in form", Public, In::None, (200, HTML, ""), ["route_not_found"]),
+    r!("post" "/admin/login", "Console: sign in (303 to /admin)", Public, In::Form(&["email: string", "password: string"]), (303, "", ""), ["invalid_credentials", "rate_limited", "cross_origin_request"]),
+    r!("post" "/admin/logout", "Console: sign out", Admin, In::Form(&[]), (303, "", ""), ["route_not_found", "csrf_failed"]),
+    r!("get" "/admin/password", "Console: the password form", Admin, In::None, (200, HTML, ""), ["route_not_found"]),
+    r!("post" "/admin/password", "Console: change the password", Admin, In::Form(&["current_password: string", "new_password: string"]), (303, "", ""), ["route_not_found", "csrf_failed", "wrong_password", "invalid_password"]),
+    r!("get" "/admin/members", "Console: members (?q= to search)", Admin, In::None, (200, HTML, ""), ["route_not_found"]),
+    r!("get" "/admin/members/{id}", "Console: one member, balance and ledger", Admin, In::None, (200, HTML, ""), ["route_not_found", "not_found"]),
+    r!("post" "/admin/members/{id}/{action}", "Console: credits, plan, suspend or delete", Admin, In::Form(&["credits_delta?: integer", "plan?: string", "suspended?: boolean", "reason?: string", "confirm?: string"]), (303, "", ""), ["route_not_found", "csrf_failed", "invalid_form", "not_found", "invalid_request"]),
+    r!("get" "/admin/invites", "Console: open invites", Admin, In::None, (200, HTML, ""), ["route_not_found"]),
+    r!("post" "/admin/invites", "Console: make an invite (its link shown once)", Admin, In::Form(&["plan: string"]), (201, HTML, ""), ["route_not_found", "csrf_failed", "invalid_form"]),
+    r!("get" "/admin/usage", "Console: usage charts (never a small group)", Admin, In::None, (200, HTML, ""), ["route_not_found"]),
+    r!("get" "/admin/jobs", "Console: the queue and the models", Admin, In::None, (200, HTML, ""), ["route_not_found"]),
+    r!("get" "/admin/retention", "Console: the next sweep and what is due this week", Admin, In::None, (200, HTML, ""), ["route_not_found"]),
+    r!("get" "/admin/audit", "Console: the audit log (?before=)", Admin, In::None, (200, HTML, ""), ["route_not_found"]),
+    r!("get" "/admin/policies", "Console: policy versions", Admin, In::None, (200, HTML, ""), ["route_not_found"]),
+    r!("post" "/admin/policies", "Console: publish a policy version", Admin, In::Form(&["version: integer", "body: string"]), (303, "", ""), ["route_not_found", "csrf_failed", "invalid_request"]),
 ];
 
 fn object(props: &[(&str, &str)]) -> Value {
@@ -145,6 +167,25 @@ fn components() -> Value {
     })
 }
 
+/// A request body of `media` with these fields (`name: type`, `?` for optional).
+fn fields_body(media: &str, fields: &[&str]) -> Value {
+    let mut props = Map::new();
+    let mut required = Vec::new();
+    for f in fields {
+        let (name, ty) = f.split_once(": ").unwrap_or((f, "string"));
+        let name = match name.strip_suffix('?') {
+            Some(n) => n,
+            None => {
+                required.push(name);
+                name
+            }
+        };
+        props.insert(name.to_string(), type_schema(ty));
+    }
+    json!({"required": !required.is_empty(),
+        "content": {media: {"schema": {"type": "object", "properties": props, "required": required}}}})
+}
+
 fn operation(r: &Route) -> Value {
     let mut op = Map::new();
     op.insert("summary".into(), r.summary.into());
@@ -169,21 +210,13 @@ fn operation(r: &Route) -> Value {
     match r.body {
         In::None => {}
         In::Json(fields) => {
-            let mut props = Map::new();
-            let mut required = Vec::new();
-            for f in fields {
-                let (name, ty) = f.split_once(": ").unwrap_or((f, "string"));
-                let name = match name.strip_suffix('?') {
-                    Some(n) => n,
-                    None => {
-                        required.push(name);
-                        name
-                    }
-                };
-                props.insert(name.to_string(), type_schema(ty));
-            }
-            op.insert("requestBody".into(), json!({"required": !required.is_empty(),
-                "content": {JSON: {"schema": {"type": "object", "properties": props, "required": required}}}}));
+            op.insert("requestBody".into(), fields_body(JSON, fields));
+        }
+        In::Form(fields) => {
+            op.insert(
+                "requestBody".into(),
+                fields_body("application/x-www-form-urlencoded", fields),
+            );
         }
         In::File => {
             op.insert("requestBody".into(), json!({"required": true, "content": {
@@ -249,7 +282,7 @@ mod tests {
 
     /// (method, path) of every arm of the router's route table, read from its source.
     fn router_routes() -> BTreeSet<(String, String)> {
-        let src = include_str!("router.rs");
+        let src = concat!(include_str!("router.rs"), include_str!("console/mod.rs"));
         let mut out = BTreeSet::new();
         for (i, _) in src.match_indices("(&M::") {
             let rest = &src[i + 5..];

@@ -79,7 +79,7 @@ fn bearer(parts: &Parts) -> Option<&str> {
 }
 
 /// A cookie-authenticated state change must come from our own origin.
-fn same_origin(parts: &Parts) -> bool {
+pub(crate) fn same_origin(parts: &Parts) -> bool {
     if let Some(site) = parts
         .headers
         .get("sec-fetch-site")
@@ -116,7 +116,7 @@ pub async fn authenticate(app: &Server, parts: &Parts) -> Result<Principal, ApiE
 }
 
 /// What a member who must replace a one-time password may still do: see themselves,
-/// change the password, sign out.
+/// change the password, sign out (through the API or the console's forms).
 fn allowed_before_password_change(parts: &Parts) -> bool {
     matches!(
         (&parts.method, parts.uri.path()),
@@ -124,6 +124,8 @@ fn allowed_before_password_change(parts: &Parts) -> bool {
             | (&Method::POST, "/api/v1/me/password")
             | (&Method::POST, "/api/v1/auth/logout")
             | (&Method::POST, "/api/v1/auth/logout-all")
+            | (&Method::GET | &Method::POST, "/admin/password")
+            | (&Method::POST, "/admin/logout")
     )
 }
 

@@ -27,6 +27,7 @@ pub async fn dispatch(app: &Server, req: Request<ReqBody>) -> (Pattern, HttpResu
         (&M::GET, ["reset"]) => ("/reset", web::file(app, "index.html").await),
         (&M::GET, ["assets", name]) => ("/assets/{name}", web::file(app, name).await),
         (&M::GET, ["privacy"]) => ("/privacy", web::privacy(app).await),
+        (_, ["admin", rest @ ..]) => super::console::dispatch(app, req, rest).await,
         (&M::GET, ["healthz"]) => ("/healthz", system::healthz(app).await),
         (&M::GET, ["readyz"]) => ("/readyz", system::readyz(app).await),
         (&M::GET, ["metrics"]) => ("/metrics", system::metrics(app).await),

@@ -220,6 +220,18 @@ impl Inference {
             .collect()
     }
 
+    /// Every model with whether its session is live and how long it took to load (ms).
+    pub fn models(&self) -> Vec<(&'static str, Option<u64>)> {
+        Model::ALL
+            .iter()
+            .zip(&self.sessions)
+            .map(|(model, slot)| {
+                let slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+                (model.name(), slot.as_ref().map(|s| s.load_ms))
+            })
+            .collect()
+    }
+
     /// The ISNet segmenter.
     pub fn segmenter(&self) -> Result<Segmenter, InferenceError> {
         Ok(Segmenter::new(self.session(Model::Isnet)?))
@@ -289,16 +301,18 @@ impl Inference {
             model.name(),
             &path,
         )?;
+        let load_ms = started.elapsed().as_millis() as u64;
         tracing::info!(
             model = model.name(),
             provider = self.provider.name(),
-            ms = started.elapsed().as_millis() as u64,
+            ms = load_ms,
             "model loaded"
         );
         let session = Arc::new(ModelSession::new(
             model.name(),
             session,
             self.permits.clone(),
+            load_ms,
         ));
         *slot = Some(session.clone());
         Ok(session)

@@ -64,14 +64,17 @@ pub(crate) struct ModelSession {
     name: &'static str,
     session: Mutex<Session>,
     permits: Arc<Permits>,
+    /// How long building the session took, in milliseconds.
+    pub load_ms: u64,
 }
 
 impl ModelSession {
-    pub fn new(name: &'static str, session: Session, permits: Arc<Permits>) -> Self {
+    pub fn new(name: &'static str, session: Session, permits: Arc<Permits>, load_ms: u64) -> Self {
         Self {
             name,
             session: Mutex::new(session),
             permits,
+            load_ms,
         }
     }
 

@@ -7,8 +7,8 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::codec::{decode, encode};
 use super::records::{
-    ApiKeyRecord, ConsentRecord, DeletionRecord, PolicyRecord, SessionRecord, TokenRecord,
-    UserRecord,
+    ApiKeyRecord, ConsentRecord, DeletionRecord, PolicyRecord, SessionRecord, TokenKind,
+    TokenRecord, UserRecord,
 };
 use super::ttl::{clear_tx, set_tx, TtlKind};
 use super::{Result, Store, StoreError};
@@ -294,6 +294,21 @@ impl Store {
             .get(hash)?
             .map(|v| decode("tokens", &v))
             .transpose()
+    }
+
+    /// The invites not yet used or expired at `now`, soonest expiry first, each with the
+    /// first 12 hex digits of its key (the `invite:<…>` its audit entry names).
+    pub fn open_invites(&self, now: i64) -> Result<Vec<(String, TokenRecord)>> {
+        let mut out = Vec::new();
+        for kv in self.tokens.iter() {
+            let (k, v) = kv?;
+            let rec: TokenRecord = decode("tokens", &v)?;
+            if rec.kind == TokenKind::Invite && rec.expires_at > now {
+                out.push((hex::encode(&k[..k.len().min(6)]), rec));
+            }
+        }
+        out.sort_by_key(|(_, r)| r.expires_at);
+        Ok(out)
     }
 
     /// Removes every token of `user` (verification, reset and email-change links).

@@ -7,6 +7,7 @@ mod common;
 mod access;
 mod admin;
 mod auth;
+mod console;
 mod consents;
 mod credits;
 mod cutout;

@@ -26,6 +26,11 @@ const FILES: &[(&str, &str, &[u8])] = &[
         "text/css; charset=utf-8",
         include_bytes!("../../../web/style.css"),
     ),
+    (
+        "admin.css",
+        "text/css; charset=utf-8",
+        include_bytes!("../../../web/admin.css"),
+    ),
 ];
 
 /// `GET /privacy`: the privacy policy, rendered from the configuration and the version in
