@@ -78,16 +78,16 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// A cookie-authenticated state change must come from our own origin.
+/// A cookie-authenticated state change must come from our own origin. A browser's
+/// `Sec-Fetch-Site` (which no page can set) decides when present: a form posted under our
+/// `no-referrer` policy carries `Origin: null`, so the origin is compared only without it.
 pub(crate) fn same_origin(parts: &Parts) -> bool {
     if let Some(site) = parts
         .headers
         .get("sec-fetch-site")
         .and_then(|v| v.to_str().ok())
     {
-        if !matches!(site, "same-origin" | "none") {
-            return false;
-        }
+        return matches!(site, "same-origin" | "none");
     }
     match (parts.headers.get(ORIGIN), parts.headers.get(HOST)) {
         (Some(origin), Some(host)) => {

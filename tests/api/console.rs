@@ -216,6 +216,19 @@ async fn a_form_needs_the_csrf_token_and_the_origin_and_is_audited() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "cross_origin_request");
+    let r = admin
+        .post(&credits)
+        .header(ORIGIN, &t.base)
+        .header("sec-fetch-site", "cross-site")
+        .form(&fields(&csrf))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::FORBIDDEN,
+        "the browser says cross-site"
+    );
     assert_eq!(t.app.store.balance(id.parse().unwrap()).unwrap(), 50);
 
     // a bad amount is a page that says so
@@ -225,8 +238,16 @@ async fn a_form_needs_the_csrf_token_and_the_origin_and_is_audited() {
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert!(r.text().await.unwrap().contains("not a whole number"));
 
-    // the real thing: applied once, shown, audited with the reason
-    let r = send(t.base.clone(), fields(&csrf)).await;
+    // the real thing, as a browser posts it under our no-referrer policy (`Origin: null`,
+    // `Sec-Fetch-Site: same-origin`): applied once, shown, audited with the reason
+    let r = admin
+        .post(&credits)
+        .header(ORIGIN, "null")
+        .header("sec-fetch-site", "same-origin")
+        .form(&fields(&csrf))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(
         r.headers()[LOCATION],

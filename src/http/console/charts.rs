@@ -3,7 +3,7 @@
 //! than `privacy.min_group_size` is already merged into "other" or left out, P10). Presentation
 //! attributes only — no `style`, no script — so the console's strict CSP holds.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt::Write;
 
 const WIDTH: f64 = 720.0;
@@ -30,11 +30,12 @@ pub struct Series {
     pub plans: Vec<(&'static str, Vec<u64>)>,
 }
 
-/// Reads `field` of every group of `stats` (`{groups:[{plan, day, jobs, credits}]}`), for
-/// the newest [`MAX_DAYS`] days that have any.
+/// Reads `field` of every group of `stats` (`{as_of, groups:[{plan, day, jobs, credits}]}`)
+/// for the [`MAX_DAYS`] days up to `as_of` (or up to the newest group without it), every day
+/// shown, quiet ones too.
 pub fn series(stats: &serde_json::Value, field: &str) -> Series {
     let mut by: BTreeMap<(&str, String), u64> = BTreeMap::new();
-    let mut days = BTreeSet::new();
+    let mut newest: Option<String> = None;
     for g in stats["groups"].as_array().into_iter().flatten() {
         let (Some(plan), Some(day)) = (g["plan"].as_str(), g["day"].as_str()) else {
             continue;
@@ -42,10 +43,15 @@ pub fn series(stats: &serde_json::Value, field: &str) -> Series {
         let Some(&(plan, _)) = PLANS.iter().find(|(p, _)| *p == plan) else {
             continue;
         };
-        days.insert(day.to_string());
+        newest = newest.max(Some(day.to_string()));
         *by.entry((plan, day.to_string())).or_default() += g[field].as_u64().unwrap_or(0);
     }
-    let days: Vec<String> = days.into_iter().rev().take(MAX_DAYS).rev().collect();
+    let last = stats["as_of"]
+        .as_str()
+        .and_then(|t| t.get(..10))
+        .map(str::to_string)
+        .or(newest);
+    let days = last.map_or_else(Vec::new, |d| days_up_to(&d, MAX_DAYS));
     let plans = PLANS
         .iter()
         .map(|(plan, _)| {
@@ -58,6 +64,20 @@ pub fn series(stats: &serde_json::Value, field: &str) -> Series {
         .filter(|(_, v)| v.iter().any(|&n| n > 0))
         .collect();
     Series { days, plans }
+}
+
+/// The `n` days ending on `last` (`YYYY-MM-DD`), oldest first; just `last` if it is no date.
+fn days_up_to(last: &str, n: usize) -> Vec<String> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    let Ok(end) = time::Date::parse(last, &format) else {
+        return vec![last.to_string()];
+    };
+    let mut days: Vec<String> = std::iter::successors(Some(end), |d| d.previous_day())
+        .take(n)
+        .filter_map(|d| d.format(&format).ok())
+        .collect();
+    days.reverse();
+    days
 }
 
 /// A round upper bound for the axis and its step.
@@ -88,7 +108,7 @@ pub fn stacked_bars(id: &str, title: &str, unit: &str, s: &Series) -> String {
     let id = escape(id);
     let _ = write!(
         out,
-        r#"<svg id="{id}" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-labelledby="{id}-title" font-family="system-ui, sans-serif" font-size="11"><title id="{id}-title">{}</title>"#,
+        r#"<svg id="{id}" class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-labelledby="{id}-title" font-family="system-ui, sans-serif" font-size="11"><title id="{id}-title">{}</title>"#,
         escape(title)
     );
     if s.days.is_empty() || s.plans.is_empty() {
@@ -121,7 +141,7 @@ pub fn stacked_bars(id: &str, title: &str, unit: &str, s: &Series) -> String {
         tick += step;
     }
     let slot = plot_w / s.days.len() as f64;
-    let bar = (slot * 0.7).max(1.0);
+    let bar = (slot * 0.7).clamp(1.0, 28.0);
     for (i, day) in s.days.iter().enumerate() {
         let x = LEFT + slot * i as f64 + (slot - bar) / 2.0;
         let mut base = 0;
@@ -177,7 +197,7 @@ mod tests {
     use super::*;
 
     fn stats() -> serde_json::Value {
-        serde_json::json!({"groups": [
+        serde_json::json!({"as_of": "2026-12-04T10:00:00Z", "groups": [
             {"plan": "free", "day": "2026-12-01", "members": 5, "jobs": 12, "credits": 30},
             {"plan": "pro", "day": "2026-12-01", "members": 6, "jobs": 8, "credits": 40},
             {"plan": "other", "day": "2026-12-03", "members": 5, "jobs": 3, "credits": 3},
@@ -188,11 +208,17 @@ mod tests {
     #[test]
     fn series_stack_plans_by_day_and_ignore_unknown_groups() {
         let s = series(&stats(), "jobs");
-        assert_eq!(s.days, ["2026-12-01", "2026-12-03"]);
+        assert_eq!(s.days.len(), MAX_DAYS);
+        assert_eq!(s.days[0], "2026-11-05");
+        assert_eq!(
+            &s.days[MAX_DAYS - 4..],
+            ["2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04"]
+        );
         let names: Vec<_> = s.plans.iter().map(|(p, _)| *p).collect();
         assert_eq!(names, ["free", "pro", "other"]);
-        assert_eq!(s.plans[0].1, [12, 0]);
-        assert_eq!(s.plans[2].1, [0, 3]);
+        assert_eq!(&s.plans[0].1[MAX_DAYS - 4..], [12, 0, 0, 0]);
+        assert_eq!(&s.plans[2].1[MAX_DAYS - 4..], [0, 0, 3, 0]);
+        assert_eq!(days_up_to("2026-03-01", 2), ["2026-02-28", "2026-03-01"]);
     }
 
     #[test]
