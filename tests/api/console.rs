@@ -353,3 +353,46 @@ async fn every_page_is_html_without_script_under_the_strict_csp_and_not_cached()
         .unwrap();
     assert_eq!(eve.plan, Plan::Pro);
 }
+
+#[tokio::test]
+async fn an_admin_with_a_one_time_password_must_replace_it_first() {
+    let t = spawn_app().await;
+    let mut u = t.app.store.user_by_email(ADMIN_EMAIL).unwrap().unwrap();
+    u.must_change_password = true;
+    t.app.store.put_user(&u).unwrap();
+    let admin = no_redirects(&t.admin().await);
+    for path in ["/admin", "/admin/members", "/admin/audit"] {
+        let r = admin.get(path).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{path}");
+        assert_eq!(r.headers()[LOCATION], "/admin/password");
+    }
+    let (s, html) = page(&admin, "/admin/password").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("one-time password"));
+    let csrf = csrf_of(&html);
+    let change = |current: &'static str| {
+        let (admin, base, csrf) = (admin.clone(), t.base.clone(), csrf.clone());
+        async move {
+            form(
+                &admin,
+                "/admin/password",
+                &base,
+                &[
+                    ("csrf", csrf.as_str()),
+                    ("current_password", current),
+                    ("new_password", "a brand new passphrase"),
+                ],
+            )
+            .await
+        }
+    };
+    let r = change("not the password").await;
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(r.text().await.unwrap().contains(r#"class="error""#));
+    let r = change(ADMIN_PASSWORD).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    assert_eq!(r.headers()[LOCATION], "/admin?done=password");
+    let (s, html) = page(&admin, "/admin?done=password").await;
+    assert_eq!(s, StatusCode::OK, "this session stays signed in");
+    assert!(html.contains("Password changed"));
+}
