@@ -9,6 +9,7 @@ mod support;
 
 mod audit;
 mod config;
+mod console;
 mod crash;
 mod decompose;
 mod keys;

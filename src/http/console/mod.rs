@@ -6,7 +6,8 @@
 //! `404 route_not_found` as a path that does not exist; a visitor without a session is sent
 //! to the console's sign-in form. A change is a form `POST` that passes the same-origin check
 //! the API uses and carries a CSRF token (an HMAC of the session token: nothing to store, and
-//! it ends with the session), then redirects back (POST/redirect/GET). The pages show
+//! it ends with the session), then redirects back (POST/redirect/GET). The sign-in form has
+//! no session to tie a token to; the same-origin check alone guards it. The pages show
 //! accounts, balances, counts, the queue and the audit log; never a member's pixels.
 
 /// The admin behind a page request, or `return` the response that replaces the page.

@@ -221,6 +221,7 @@ pub async fn invites_page(
             context! {
                 created => created, invites => rows,
                 registration => app.config.accounts.registration,
+                base_url => app.config.mail.base_url.clone(),
                 plans => ["free", "pro", "studio"],
             },
         )

@@ -26,7 +26,11 @@ struct LoginBody {
     password: String,
 }
 
-pub(crate) fn cookie_header(app: &Server, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
+pub(crate) fn cookie_header(
+    app: &Server,
+    value: &str,
+    max_age: i64,
+) -> Result<HeaderValue, ApiError> {
     let secure = if app.tls { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
