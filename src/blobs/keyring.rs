@@ -356,20 +356,31 @@ fn parse_key_file(path: &Path, text: &str) -> Result<Kek, BlobError> {
     })
 }
 
-/// Loads a key file; `Ok(None)` if it does not exist. Warns if group or others have access.
+/// Loads a key file; `Ok(None)` if it does not exist. A key file anyone but its owner can
+/// read or write (any mode other than 0600 or 0400) is refused, with the fix in the message.
 fn load_key_file(path: &Path) -> Result<Option<Kek>, BlobError> {
+    match fs::metadata(path) {
+        Ok(meta) => {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o177 != 0 {
+                return Err(key_file_err(
+                    path,
+                    format!(
+                        "its mode is {mode:o}: a master key must be readable by its owner only; \
+                         run `chmod 600 {}` and start again",
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(key_file_err(path, format!("cannot read: {e}"))),
+    }
     let text = match fs::read_to_string(path) {
         Ok(t) => Zeroizing::new(t),
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(key_file_err(path, format!("cannot read: {e}"))),
     };
-    if let Ok(meta) = fs::metadata(path) {
-        let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(path = %path.display(), mode = format!("{mode:o}"),
-                "master key file is accessible by group or others; chmod 600 it");
-        }
-    }
     parse_key_file(path, &text).map(Some)
 }
 
@@ -612,20 +623,39 @@ mod tests {
             format!("{FILE_TITLE}\ngeneration = 1\n"),
             format!("{FILE_TITLE}\ngeneration = 1\nkey = {secret}b\nkey = {secret}b\n"),
         ];
+        let write = |text: &str| {
+            fs::write(&path, text).unwrap();
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o600)).unwrap();
+        };
         for text in cases {
-            fs::write(&path, &text).unwrap();
+            write(&text);
             let err = Keyring::open(&path, true).unwrap_err();
             let msg = err.to_string();
             assert!(matches!(err, BlobError::KeyFile { .. }), "{msg}");
             assert!(msg.contains("master.key"), "{msg}");
             assert!(!msg.contains(&secret[..16]), "key leaked: {msg}");
         }
-        fs::write(
-            &path,
-            format!("{FILE_TITLE}\ngeneration = 3\nkey = {secret}b\n"),
-        )
-        .unwrap();
+        write(&format!("{FILE_TITLE}\ngeneration = 3\nkey = {secret}b\n"));
         assert_eq!(Keyring::open(&path, false).unwrap().current_generation(), 3);
+    }
+
+    #[test]
+    fn a_key_file_others_can_read_or_write_is_refused_with_the_fix() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = key_path(&dir);
+        Keyring::open(&path, true).unwrap();
+        for mode in [0o644, 0o640, 0o604, 0o660, 0o700] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            let msg = Keyring::open(&path, false).unwrap_err().to_string();
+            assert!(
+                msg.contains(&format!("chmod 600 {}", path.display())),
+                "{msg}"
+            );
+        }
+        for mode in [0o600, 0o400] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
+            Keyring::open(&path, false).unwrap();
+        }
     }
 
     #[test]

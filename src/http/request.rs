@@ -78,29 +78,52 @@ fn bearer(parts: &Parts) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
 }
 
-/// A cookie-authenticated state change must come from our own origin. A browser's
-/// `Sec-Fetch-Site` (which no page can set) decides when present: a form posted under our
-/// `no-referrer` policy carries `Origin: null`, so the origin is compared only without it.
+/// Where a request says it came from, as a browser tells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Provenance {
+    SameOrigin,
+    CrossSite,
+    /// Neither `Sec-Fetch-Site` nor `Origin`: not a browser's cross-site request, but no
+    /// proof of the opposite either (a script, curl).
+    Unknown,
+}
+
+/// A browser's `Sec-Fetch-Site` (which no page can set) decides when present: a form posted
+/// under our `no-referrer` policy carries `Origin: null`. Without it, `Origin` must name
+/// this host.
+fn provenance(parts: &Parts) -> Provenance {
+    if let Some(site) = parts.headers.get("sec-fetch-site") {
+        return match site.to_str() {
+            Ok("same-origin" | "none") => Provenance::SameOrigin,
+            _ => Provenance::CrossSite,
+        };
+    }
+    let Some(origin) = parts.headers.get(ORIGIN) else {
+        return Provenance::Unknown;
+    };
+    let host = parts.headers.get(HOST).and_then(|h| h.to_str().ok());
+    let same = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .is_some_and(|(_, h)| Some(h.trim_end_matches('/')) == host);
+    if same {
+        Provenance::SameOrigin
+    } else {
+        Provenance::CrossSite
+    }
+}
+
+/// Whether a request provably comes from our own pages: what a cookie-authenticated state
+/// change needs (against CSRF). A script using a cookie sends `Origin`; better, an API key.
 pub(crate) fn same_origin(parts: &Parts) -> bool {
-    if let Some(site) = parts
-        .headers
-        .get("sec-fetch-site")
-        .and_then(|v| v.to_str().ok())
-    {
-        return matches!(site, "same-origin" | "none");
-    }
-    match (parts.headers.get(ORIGIN), parts.headers.get(HOST)) {
-        (Some(origin), Some(host)) => {
-            let origin = origin.to_str().unwrap_or("");
-            let host = host.to_str().unwrap_or("");
-            origin
-                .split_once("://")
-                .map(|(_, h)| h.trim_end_matches('/') == host)
-                .unwrap_or(false)
-        }
-        (Some(_), None) => false,
-        _ => true,
-    }
+    provenance(parts) == Provenance::SameOrigin
+}
+
+/// Whether a browser says the request comes from another site (refused at sign-in, so no
+/// other site can sign a visitor into an account of its choosing).
+pub(crate) fn cross_site(parts: &Parts) -> bool {
+    provenance(parts) == Provenance::CrossSite
 }
 
 /// The member behind a request, or 401. The store lookups run on the blocking pool.
@@ -146,7 +169,7 @@ async fn identify(app: &Server, parts: &Parts) -> Result<Principal, ApiError> {
         if !safe && !same_origin(parts) {
             return Err(ApiError::forbidden(
                 "cross_origin_request",
-                "a cookie-authenticated change must come from the studio's own origin",
+                "a cookie-authenticated change must come from the studio's own pages (send `Origin`, or use an API key)",
             ));
         }
         return Ok(principal);

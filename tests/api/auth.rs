@@ -1,6 +1,6 @@
 //! Sign-in, sessions (idle expiry, logout), API keys and the same-origin rule.
 
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 
 use crate::support::*;
 
@@ -104,27 +104,84 @@ async fn api_keys_work_as_bearer_tokens_until_deleted() {
 }
 
 #[tokio::test]
-async fn cookie_changes_from_another_origin_are_refused() {
+async fn cookie_changes_need_proof_of_our_origin_and_sign_in_refuses_other_sites() {
     let t = spawn_app().await;
     let c = t.admin().await;
-    let r = c
+    let upload = |headers: &[(&'static str, String)]| {
+        let mut r = c
+            .bare(Method::POST, "/api/v1/images")
+            .header("content-type", "image/png")
+            .body(noisy_png(10, 10, 1));
+        for (k, v) in headers {
+            r = r.header(*k, v);
+        }
+        async move { r.send().await.unwrap().status() }
+    };
+    let evil = "https://evil.example".to_string();
+    let cases = [
+        (vec![("origin", evil.clone())], StatusCode::FORBIDDEN),
+        // neither header: no proof it came from our pages
+        (vec![], StatusCode::FORBIDDEN),
+        (vec![("origin", "null".to_string())], StatusCode::FORBIDDEN),
+        (
+            vec![
+                ("sec-fetch-site", "cross-site".into()),
+                ("origin", t.base.clone()),
+            ],
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            vec![("sec-fetch-site", "same-site".into())],
+            StatusCode::FORBIDDEN,
+        ),
+        (vec![("origin", t.base.clone())], StatusCode::CREATED),
+        // a form under the no-referrer policy: Origin null, the browser vouches
+        (
+            vec![
+                ("sec-fetch-site", "same-origin".into()),
+                ("origin", "null".into()),
+            ],
+            StatusCode::CREATED,
+        ),
+    ];
+    for (headers, expected) in cases {
+        assert_eq!(upload(&headers).await, expected, "{headers:?}");
+    }
+    // an API key needs no origin (no ambient credential to abuse)
+    let (_, key) = c
+        .post_json("/api/v1/keys", serde_json::json!({"name": "script"}))
+        .await;
+    let r = t
+        .client()
+        .with_key(key["key"].as_str().unwrap())
         .post("/api/v1/images")
-        .header("origin", "https://evil.example")
         .header("content-type", "image/png")
-        .body(noisy_png(10, 10, 1))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::FORBIDDEN);
-    let r = c
-        .post("/api/v1/images")
-        .header("origin", &t.base)
-        .header("content-type", "image/png")
-        .body(noisy_png(10, 10, 1))
+        .body(noisy_png(10, 10, 2))
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
+
+    // sign-in: refused when a browser says another site sent it; scripts still sign in
+    let login = |headers: &[(&'static str, &'static str)]| {
+        let mut r = t
+            .client()
+            .bare(Method::POST, "/api/v1/auth/login")
+            .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}));
+        for (k, v) in headers {
+            r = r.header(*k, *v);
+        }
+        async move { r.send().await.unwrap().status() }
+    };
+    assert_eq!(
+        login(&[("origin", "https://evil.example")]).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        login(&[("sec-fetch-site", "cross-site")]).await,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(login(&[]).await, StatusCode::OK);
 }
 
 #[tokio::test]

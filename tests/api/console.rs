@@ -42,7 +42,7 @@ async fn page(c: &Client, path: &str) -> (StatusCode, String) {
 }
 
 async fn form(c: &Client, path: &str, origin: &str, fields: &[(&str, &str)]) -> reqwest::Response {
-    c.post(path)
+    c.bare(Method::POST, path)
         .header(ORIGIN, origin)
         .form(fields)
         .send()
@@ -81,7 +81,7 @@ async fn to_members_and_api_keys_the_console_does_not_exist() {
     for c in [&m, &keyed] {
         for (method, path) in &paths {
             let r = c
-                .request(method.clone(), path)
+                .bare(method.clone(), path)
                 .header(ORIGIN, &t.base)
                 .form(&[
                     ("credits_delta", "100"),
@@ -146,7 +146,7 @@ async fn signing_in_with_the_form_admits_admins_only() {
     assert!(r.text().await.unwrap().contains("not an admin"));
 
     let r = anon
-        .post("/admin/login")
+        .bare(Method::POST, "/admin/login")
         .header(ORIGIN, "http://evil.example")
         .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
         .send()
@@ -198,7 +198,7 @@ async fn a_form_needs_the_csrf_token_and_the_origin_and_is_audited() {
         let (admin, credits) = (admin.clone(), credits.clone());
         async move {
             admin
-                .post(&credits)
+                .bare(Method::POST, &credits)
                 .header(ORIGIN, origin)
                 .form(&f)
                 .send()
@@ -217,7 +217,7 @@ async fn a_form_needs_the_csrf_token_and_the_origin_and_is_audited() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"]["code"], "cross_origin_request");
     let r = admin
-        .post(&credits)
+        .bare(Method::POST, &credits)
         .header(ORIGIN, &t.base)
         .header("sec-fetch-site", "cross-site")
         .form(&fields(&csrf))
@@ -241,7 +241,7 @@ async fn a_form_needs_the_csrf_token_and_the_origin_and_is_audited() {
     // the real thing, as a browser posts it under our no-referrer policy (`Origin: null`,
     // `Sec-Fetch-Site: same-origin`): applied once, shown, audited with the reason
     let r = admin
-        .post(&credits)
+        .bare(Method::POST, &credits)
         .header(ORIGIN, "null")
         .header("sec-fetch-site", "same-origin")
         .form(&fields(&csrf))

@@ -102,7 +102,6 @@ async fn admin_console_in_chromium_without_javascript_grants_credits_changes_a_p
     let credits = format!("/admin/members/{member_id}/credits");
     let r = member
         .post(&credits)
-        .header(ORIGIN, &server.client.base)
         .form(&[
             ("csrf", "guess"),
             ("credits_delta", "1000"),
@@ -147,6 +146,7 @@ async fn admin_console_in_chromium_without_javascript_grants_credits_changes_a_p
     // refused and changes nothing (the balance is checked after the browser's run).
     let r = anonymous
         .post("/admin/login")
+        .header(ORIGIN, &server.client.base)
         .form(&[("email", ADMIN_EMAIL), ("password", ADMIN_PASSWORD)])
         .send()
         .await

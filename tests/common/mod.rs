@@ -77,8 +77,18 @@ impl Client {
         format!("{}{path}", self.base)
     }
 
-    /// A request to `path` carrying this client's credentials.
+    /// A request to `path` carrying this client's credentials; with a session cookie it
+    /// also says it comes from the studio's own origin, as the studio page's requests do.
     pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        let r = self.bare(method, path);
+        match &self.auth {
+            Auth::Cookie(_) => r.header(reqwest::header::ORIGIN, &self.base),
+            _ => r,
+        }
+    }
+
+    /// A request with the credentials only (no `Origin`): for tests of the origin checks.
+    pub fn bare(&self, method: Method, path: &str) -> RequestBuilder {
         let r = self.http.request(method, self.url(path));
         match &self.auth {
             Auth::Anonymous => r,

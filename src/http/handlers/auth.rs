@@ -41,6 +41,12 @@ pub(crate) fn cookie_header(
 
 pub async fn login(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
+    if crate::http::request::cross_site(&parts) {
+        return Err(ApiError::forbidden(
+            "cross_origin_request",
+            "sign in from the studio's own page",
+        ));
+    }
     let body: LoginBody = parse_json(&read_body(&parts, body, SMALL_BODY).await?)?;
     let client = parts.extensions.get::<ClientAddr>().map(|c| c.0);
     let (token, user) = app.auth.login(&body.email, &body.password, client).await?;
