@@ -23,7 +23,8 @@ The member must exist (any plan but pro; the admin may change their plan and cre
 back to on, saying so, only when chromedriver cannot drive Chromium without it).
 
 Uses Debian's /usr/bin/chromium and /usr/bin/chromedriver (never Selenium Manager, so no
-network is needed). On failure it saves screenshot.png, console.log and page.html into --out
+network is needed) through e2e_browser.py beside it, which holds the plumbing shared with
+e2e_studio.py. On failure it saves screenshot.png, console.log and page.html into --out
 and exits 1 with the reason; it prints one timing line per step. A successful run leaves
 console-members.png (the member after the changes) and console-audit.png there (1280x900).
 """
@@ -32,22 +33,19 @@ import argparse
 import json
 import os
 import sys
-import time
 import urllib.parse
 
-from selenium import webdriver
 from selenium.common.exceptions import (
     NoSuchElementException,
     StaleElementReferenceException,
-    TimeoutException,
     WebDriverException,
 )
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import Select, WebDriverWait
+from selenium.webdriver.support.ui import Select
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
+import e2e_browser
+from e2e_browser import StepFailed, Steps, report_failure
+
 WIDTH, HEIGHT = 1280, 900
 
 # the pages of the navigation, in its order
@@ -57,25 +55,11 @@ CREDIT_REASON = "goodwill for the outage"
 PLAN_REASON = "upgraded after the sales call"
 
 
-class StepFailed(Exception):
-    pass
-
-
 def make_driver(javascript):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--no-first-run", "--disable-sync",
-        "--disable-extensions", f"--window-size={WIDTH},{HEIGHT}",
-    ):
-        options.add_argument(flag)
-    prefs = {"safebrowsing.enabled": False}
-    if not javascript:
-        prefs["profile.managed_default_content_settings.javascript"] = 2
-    options.add_experimental_option("prefs", prefs)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    """Headless Chromium at WIDTHxHEIGHT (e2e_browser.make_driver), with JavaScript off unless
+    asked for."""
+    prefs = {} if javascript else {"profile.managed_default_content_settings.javascript": 2}
+    return e2e_browser.make_driver(prefs=prefs, window=(WIDTH, HEIGHT))
 
 
 def fit_viewport(driver):
@@ -138,17 +122,11 @@ def page_errors(driver):
 
 
 def wait_for(driver, what, cond, timeout=15):
-    """Waits until cond(driver) is truthy; StepFailed naming `what` (and the page) otherwise."""
-    def safe(d):
-        try:
-            return cond(d)
-        except (StaleElementReferenceException, NoSuchElementException):
-            return False
-    try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(safe)
-    except TimeoutException:
-        raise StepFailed(f"timed out after {timeout}s waiting for {what}; "
-                         f"{here(driver)}") from None
+    """Waits until cond(driver) is truthy, a missing element counting as not yet
+    (e2e_browser.wait_for); StepFailed naming `what` (and the page) otherwise."""
+    return e2e_browser.wait_for(driver, what, cond, timeout,
+                                ignore=(StaleElementReferenceException, NoSuchElementException),
+                                explain=lambda d: f"; {here(d)}")
 
 
 def one(driver, css, what=None):
@@ -293,30 +271,18 @@ def audit_rows(driver):
 
 
 def run(args, driver, log):
-    steps = []  # (name, seconds)
     state = {}  # what one step hands to the next
     base = args.url.rstrip("/")
 
-    # Each decorated function runs at once, as a timed step.
+    def drain_log():
+        try:
+            log.extend(driver.get_log("browser"))
+        except WebDriverException:
+            pass
 
-    def step(name):
-        def deco(fn):
-            t0 = time.monotonic()
-            try:
-                result = fn()
-            except Exception:
-                print(f"[e2e] {name:<12} {time.monotonic() - t0:6.2f}s FAILED", flush=True)
-                raise
-            finally:
-                try:
-                    log.extend(driver.get_log("browser"))
-                except WebDriverException:
-                    pass
-            dt = time.monotonic() - t0
-            steps.append((name, dt))
-            print(f"[e2e] {name:<12} {dt:6.2f}s", flush=True)
-            return result
-        return deco
+    # Each decorated function runs at once, as a timed step; the browser's log is drained into
+    # `log` after each.
+    step = Steps(after=drain_log)
 
     def login_form(d):
         return (path_of(d.current_url) == "/admin/login"
@@ -580,35 +546,7 @@ def run(args, driver, log):
                              f"violation(s), first: {csp[0].get('message')}")
         print(f"[e2e]   {len(log)} browser log entries, none about CSP", flush=True)
 
-    total = sum(dt for _, dt in steps)
-    print(f"[e2e] ok: {len(steps)} steps in {total:.1f}s", flush=True)
-
-
-def save_evidence(driver, out, log):
-    os.makedirs(out, exist_ok=True)
-    saved = []
-    try:
-        p = os.path.join(out, "screenshot.png")
-        if driver.save_screenshot(p):
-            saved.append(p)
-    except Exception as e:  # noqa: BLE001
-        print(f"[e2e] could not save a screenshot: {e}", file=sys.stderr)
-    try:
-        p = os.path.join(out, "console.log")
-        with open(p, "w") as f:
-            for entry in log + driver.get_log("browser"):
-                f.write(json.dumps(entry) + "\n")
-        saved.append(p)
-    except Exception as e:  # noqa: BLE001
-        print(f"[e2e] could not save the console log: {e}", file=sys.stderr)
-    try:
-        p = os.path.join(out, "page.html")
-        with open(p, "w") as f:
-            f.write(driver.page_source)
-        saved.append(p)
-    except Exception:  # noqa: BLE001
-        pass
-    return saved
+    step.finish()
 
 
 def start_browser(javascript):
@@ -655,12 +593,7 @@ def main():
         run(args, driver, log)
         return 0
     except Exception as e:  # noqa: BLE001
-        reason = str(e) if isinstance(e, StepFailed) else f"{type(e).__name__}: {e}"
-        saved = save_evidence(driver, args.out, log)
-        print(f"e2e FAILED: {reason}", file=sys.stderr)
-        if saved:
-            print(f"e2e evidence: {', '.join(saved)}", file=sys.stderr)
-        return 1
+        return report_failure(driver, args.out, e, log)
     finally:
         driver.quit()
 

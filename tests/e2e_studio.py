@@ -19,7 +19,8 @@ The server must allow open sign-up (accounts.registration = "open") and spool ma
 mail.smtp_url). Every step fails when the page does.
 
 Uses Debian's /usr/bin/chromium and /usr/bin/chromedriver (never Selenium Manager, so no
-network is needed). On failure it saves screenshot.png, console.log and page.html into --out
+network is needed) through e2e_browser.py beside it, which holds the plumbing shared with
+e2e_console.py. On failure it saves screenshot.png, console.log and page.html into --out
 and exits 1 with the reason; it prints one timing line per step. A successful run leaves
 signup.png, account.png and studio.png there for a human to look at.
 """
@@ -39,37 +40,19 @@ import urllib.parse
 import urllib.request
 import zipfile
 
-from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
-
-
-class StepFailed(Exception):
-    pass
+import e2e_browser
+from e2e_browser import StepFailed, Steps, report_failure
 
 
-def make_driver(download_dir):
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for flag in (
-        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--no-first-run", "--disable-sync",
-        "--disable-extensions", "--window-size=1280,900",
-    ):
-        options.add_argument(flag)
-    options.add_experimental_option("prefs", {
+def start_browser(download_dir):
+    """Headless Chromium (1280x900) that saves downloads into download_dir without asking."""
+    driver = e2e_browser.make_driver(prefs={
         "download.default_directory": download_dir,
         "download.prompt_for_download": False,
         "download.directory_upgrade": True,
-        "safebrowsing.enabled": False,
     })
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
     # Headless Chromium honours the download prefs only with an explicit behaviour on some
     # versions; set it through DevTools too.
     try:
@@ -81,18 +64,9 @@ def make_driver(download_dir):
 
 
 def wait_for(driver, what, cond, timeout=30):
-    """Waits until cond(driver) is truthy; StepFailed naming `what` otherwise."""
-    def safe(d):
-        try:
-            return cond(d)
-        except StaleElementReferenceException:
-            return False
-    try:
-        return WebDriverWait(driver, timeout, poll_frequency=0.2).until(safe)
-    except TimeoutException:
-        status = status_text(driver)
-        raise StepFailed(f"timed out after {timeout}s waiting for {what}"
-                         + (f" (page status: {status!r})" if status else "")) from None
+    """Waits until cond(driver) is truthy (e2e_browser.wait_for); StepFailed naming `what`,
+    and the page's #status when it has one, otherwise."""
+    return e2e_browser.wait_for(driver, what, cond, timeout, explain=status_note)
 
 
 def status_text(driver):
@@ -100,6 +74,11 @@ def status_text(driver):
         return driver.find_element(By.ID, "status").text.strip()
     except Exception:  # noqa: BLE001
         return ""
+
+
+def status_note(driver):
+    status = status_text(driver)
+    return f" (page status: {status!r})" if status else ""
 
 
 def error_status(driver):
@@ -212,7 +191,8 @@ def read_mails(outbox):
     time-ordered ids)."""
     found = []
     try:
-        names = sorted(n for n in os.listdir(outbox) if n.endswith(".eml") and not n.startswith("."))
+        names = sorted(n for n in os.listdir(outbox)
+                       if n.endswith(".eml") and not n.startswith("."))
     except FileNotFoundError:
         return []
     for name in names:
@@ -254,24 +234,10 @@ def token_link(body, mail_base):
 
 
 def run(args, driver, download_dir):
-    steps = []  # (name, seconds)
     state = {}  # what one step hands to the next
 
     # Each decorated function runs at once, as a timed step.
-
-    def step(name):
-        def deco(fn):
-            t0 = time.monotonic()
-            try:
-                result = fn()
-            except Exception:
-                print(f"[e2e] {name:<12} {time.monotonic() - t0:6.2f}s FAILED", flush=True)
-                raise
-            dt = time.monotonic() - t0
-            steps.append((name, dt))
-            print(f"[e2e] {name:<12} {dt:6.2f}s", flush=True)
-            return result
-        return deco
+    step = Steps()
 
     @step("open")
     def _():
@@ -336,7 +302,8 @@ def run(args, driver, download_dir):
         if not displayed(driver, "signup-form"):
             raise StepFailed("signup: the sign-in screen has no sign-up form")
         wait_for(driver, "the minimum age in the age checkbox's label",
-                 lambda d: re.fullmatch(r"I am at least \d+ years old", text_of(d, "signup-age-label")))
+                 lambda d: re.fullmatch(r"I am at least \d+ years old",
+                                        text_of(d, "signup-age-label")))
         link = driver.find_element(By.CSS_SELECTOR, "#signup-form a[href='/privacy']")
         if not link.is_displayed():
             raise StepFailed("signup: no visible link to /privacy in the sign-up form")
@@ -428,7 +395,8 @@ def run(args, driver, download_dir):
         open_account()
         meta = text_of(driver, "profile-meta")
         if "email address confirmed" not in meta:
-            raise StepFailed(f"consent: the profile does not show the address as confirmed: {meta!r}")
+            raise StepFailed(f"consent: the profile does not show the address as confirmed: "
+                             f"{meta!r}")
         box = driver.find_element(By.ID, "consent-training")
         if box.is_selected():
             raise StepFailed("consent: training is on for a new member")
@@ -504,7 +472,8 @@ def run(args, driver, download_dir):
                 raise StepFailed(f"export-data: no profile.json in the ZIP: {z.namelist()}")
             profile = json.loads(z.read("profile.json"))
         if member["email"] not in json.dumps(profile):
-            raise StepFailed(f"export-data: profile.json does not name {member['email']}: {profile}")
+            raise StepFailed(f"export-data: profile.json does not name {member['email']}: "
+                             f"{profile}")
 
     @step("password")
     def _():
@@ -543,7 +512,8 @@ def run(args, driver, download_dir):
                 raise StepFailed(f"delete: the page reports an error: {err}")
             return displayed(d, "receipt-section") and displayed(d, "login-form")
         wait_for(driver, "the deletion receipt on the sign-in screen", receipt, 30)
-        if text_of(driver, "receipt-email") != member["email"] or not text_of(driver, "receipt-id") \
+        if text_of(driver, "receipt-email") != member["email"] \
+                or not text_of(driver, "receipt-id") \
                 or not re.search(r"\d", text_of(driver, "receipt-purge")):
             raise StepFailed(f"delete: the receipt is incomplete: "
                              f"{text_of(driver, 'receipt')!r}")
@@ -745,35 +715,7 @@ def run(args, driver, download_dir):
                  lambda d: d.find_elements(
                      By.CSS_SELECTOR, f'#documents li.current[data-document-id="{new_id}"]'))
 
-    total = sum(dt for _, dt in steps)
-    print(f"[e2e] ok: {len(steps)} steps in {total:.1f}s", flush=True)
-
-
-def save_evidence(driver, out):
-    os.makedirs(out, exist_ok=True)
-    saved = []
-    try:
-        p = os.path.join(out, "screenshot.png")
-        if driver.save_screenshot(p):
-            saved.append(p)
-    except Exception as e:  # noqa: BLE001
-        print(f"[e2e] could not save a screenshot: {e}", file=sys.stderr)
-    try:
-        p = os.path.join(out, "console.log")
-        with open(p, "w") as f:
-            for entry in driver.get_log("browser"):
-                f.write(json.dumps(entry) + "\n")
-        saved.append(p)
-    except Exception as e:  # noqa: BLE001
-        print(f"[e2e] could not save the console log: {e}", file=sys.stderr)
-    try:
-        p = os.path.join(out, "page.html")
-        with open(p, "w") as f:
-            f.write(driver.page_source)
-        saved.append(p)
-    except Exception:  # noqa: BLE001
-        pass
-    return saved
+    step.finish()
 
 
 def main():
@@ -796,7 +738,7 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     download_dir = tempfile.mkdtemp(prefix="e2e-downloads-")
     try:
-        driver = make_driver(download_dir)
+        driver = start_browser(download_dir)
     except Exception as e:  # noqa: BLE001
         print(f"e2e FAILED: could not start Chromium: {e}", file=sys.stderr)
         return 1
@@ -806,12 +748,7 @@ def main():
         driver.save_screenshot(os.path.join(args.out, "studio.png"))
         return 0
     except Exception as e:  # noqa: BLE001
-        reason = str(e) if isinstance(e, StepFailed) else f"{type(e).__name__}: {e}"
-        saved = save_evidence(driver, args.out)
-        print(f"e2e FAILED: {reason}", file=sys.stderr)
-        if saved:
-            print(f"e2e evidence: {', '.join(saved)}", file=sys.stderr)
-        return 1
+        return report_failure(driver, args.out, e)
     finally:
         driver.quit()
 
