@@ -64,6 +64,11 @@ pub struct ServerConfig {
     /// Serve the studio page's files from this folder instead of the copies built into the
     /// binary (empty = built in); for working on the page.
     pub web_dir: PathBuf,
+    /// Reverse proxies trusted to say where a request came from: a comma-separated list of
+    /// IP addresses (empty = none). From them only, `X-Forwarded-Proto: https` makes the
+    /// session cookie `Secure` (`__Host-`) and the last `X-Forwarded-For` address is the
+    /// client that login throttling counts.
+    pub trusted_proxies: String,
 }
 
 /// `[tls]`: certificate and key (PEM) paths; both empty = plain HTTP.
@@ -417,6 +422,7 @@ impl Default for ServerConfig {
             header_read_timeout_secs: 10,
             shutdown_grace_secs: 30,
             web_dir: PathBuf::new(),
+            trusted_proxies: String::new(),
         }
     }
 }
@@ -602,6 +608,16 @@ impl Config {
 }
 
 impl ServerConfig {
+    /// `trusted_proxies` parsed (checked at load, so a bad entry never gets here).
+    pub fn trusted_proxies(&self) -> Result<Vec<std::net::IpAddr>, String> {
+        self.trusted_proxies
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(|p| p.parse().map_err(|_| format!("{p:?} is not an IP address")))
+            .collect()
+    }
+
     pub fn request_timeout(&self) -> Duration {
         Duration::from_secs(self.request_timeout_secs)
     }

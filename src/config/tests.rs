@@ -338,6 +338,17 @@ fn temporary_hours_out_of_range_fails() {
 }
 
 #[test]
+fn trusted_proxies_must_be_ip_addresses() {
+    let name = "IMAGE_LAYERED__SERVER__TRUSTED_PROXIES";
+    let ok = load(None, &[(name, " 10.0.0.1, ::1 ")], &Overrides::default()).unwrap();
+    assert_eq!(ok.server.trusted_proxies().unwrap().len(), 2);
+    let err = load(None, &[(name, "10.0.0.1, proxy.lan")], &Overrides::default())
+        .expect_err("a host name");
+    assert_eq!(err.code(), "config_invalid");
+    assert!(err.to_string().contains("\"proxy.lan\" is not an IP address"), "{err}");
+}
+
+#[test]
 fn tls_cert_without_key_fails() {
     let (_guard, path) = file("[tls]\ncert = \"/etc/image-layered/cert.pem\"\n");
     let err = load(Some(&path), &[], &Overrides::default()).expect_err("cert only");

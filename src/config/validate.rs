@@ -31,6 +31,13 @@ impl Config {
             1..=300,
         )?;
         check.range("server.shutdown_grace_secs", s.shutdown_grace_secs, 1..=600)?;
+        if let Err(reason) = s.trusted_proxies() {
+            return Err(check.invalid(
+                "server.trusted_proxies",
+                format!("{:?}", s.trusted_proxies),
+                format!("{reason}; list IP addresses separated by commas"),
+            ));
+        }
 
         let tls = &self.tls;
         match (

@@ -55,6 +55,11 @@ pub use tls::load_tls;
 #[derive(Debug, Clone, Copy)]
 pub struct ClientAddr(pub std::net::IpAddr);
 
+/// Whether a request reached the studio over TLS: its own, or a trusted proxy's
+/// (`X-Forwarded-Proto: https`); it decides the session cookie's name and `Secure` flag.
+#[derive(Debug, Clone, Copy)]
+pub struct Secure(pub bool);
+
 /// The app as the HTTP server sees it: its services (through `Deref`) and the HTTP-only
 /// parts.
 pub struct Server {
@@ -65,6 +70,8 @@ pub struct Server {
     pub metrics: Metrics,
     /// Turns true when shutdown begins; long-lived responses (event streams) end on it.
     pub stopping: watch::Sender<bool>,
+    /// `server.trusted_proxies`.
+    trusted: Vec<std::net::IpAddr>,
 }
 
 impl Deref for Server {
@@ -82,13 +89,40 @@ impl Server {
             Some((cert, key)) => Some(load_tls(cert, key).map_err(|e| format!("TLS: {e}"))?),
             None => None,
         };
+        let trusted = app.config.server.trusted_proxies()?;
         Ok(Arc::new(Server {
             app,
             tls: acceptor.is_some(),
             acceptor,
             metrics: Metrics::default(),
             stopping: watch::channel(false).0,
+            trusted,
         }))
+    }
+
+    /// The client and whether it came over TLS, for a connection from `peer`: a trusted
+    /// proxy's `X-Forwarded-For` (its last address, the one the proxy itself added) and
+    /// `X-Forwarded-Proto` count; anyone else's are ignored.
+    fn origin_of(
+        &self,
+        peer: std::net::IpAddr,
+        headers: &hyper::HeaderMap,
+    ) -> (ClientAddr, Secure) {
+        if !self.trusted.contains(&peer) {
+            return (ClientAddr(peer), Secure(self.tls));
+        }
+        let client = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|a| a.trim().parse().ok())
+            .unwrap_or(peer);
+        let https = headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+        (ClientAddr(client), Secure(self.tls || https))
     }
 
     pub fn scheme(&self) -> &'static str {
@@ -150,7 +184,9 @@ pub async fn serve(app: Arc<Server>, listener: TcpListener, mut shutdown: watch:
         let app2 = app.clone();
         let service = service_fn(move |mut req: Request<Incoming>| {
             let app = app2.clone();
-            req.extensions_mut().insert(ClientAddr(peer.ip()));
+            let (client, secure) = app.origin_of(peer.ip(), req.headers());
+            req.extensions_mut().insert(client);
+            req.extensions_mut().insert(secure);
             async move { Ok::<_, Infallible>(handle(app, req).await) }
         });
         let mut builder = http1::Builder::new();
@@ -252,6 +288,14 @@ fn security_headers(resp: &mut Response<Body>, tls: bool) {
     ];
     for (k, v) in pairs {
         h.insert(HeaderName::from_static(k), HeaderValue::from_static(v));
+    }
+    // Members' data (JSON, originals, layers, exports) is never kept by a browser or a
+    // cache between; only the public page files say otherwise (`no-cache`: revalidate).
+    if !h.contains_key(hyper::header::CACHE_CONTROL) {
+        h.insert(
+            hyper::header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        );
     }
     if tls {
         h.insert(

@@ -15,9 +15,17 @@ use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::{blocking, Server};
 
-/// Name of the session cookie (`__Host-` prefixed under TLS, where browsers allow it).
-pub fn session_cookie_name(tls: bool) -> &'static str {
-    if tls {
+/// Whether the request came over TLS (ours or a trusted proxy's).
+pub fn is_secure(app: &Server, parts: &Parts) -> bool {
+    parts
+        .extensions
+        .get::<crate::http::Secure>()
+        .map_or(app.tls, |s| s.0)
+}
+
+/// Name of the session cookie (`__Host-` prefixed over TLS, where browsers allow it).
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
         "__Host-il_session"
     } else {
         "il_session"
@@ -160,7 +168,7 @@ async fn identify(app: &Server, parts: &Parts) -> Result<Principal, ApiError> {
             .await?
             .ok_or_else(ApiError::unauthorized);
     }
-    if let Some(token) = cookie(parts, session_cookie_name(app.tls)) {
+    if let Some(token) = cookie(parts, session_cookie_name(is_secure(app, parts))) {
         let (auth, token) = (app.auth.clone(), token.to_string());
         let principal = blocking(move || auth.from_session(&token))
             .await?

@@ -407,3 +407,74 @@ async fn a_session_cannot_guess_the_password_faster_than_the_sign_in_page() {
         "still signed in"
     );
 }
+
+#[tokio::test]
+async fn private_answers_are_never_cached_and_page_files_revalidate() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let img = c.upload(noisy_png(16, 16, 3)).await;
+    let id = img["id"].as_str().unwrap();
+    for path in [
+        "/api/v1/me".to_string(),
+        "/api/v1/images".to_string(),
+        format!("/api/v1/images/{id}"),
+        format!("/api/v1/images/{id}/original"),
+        "/api/v1/me/ledger".to_string(),
+        "/api/v1/images/00000000-0000-0000-0000-000000000000".to_string(),
+    ] {
+        let r = c.get(&path).send().await.unwrap();
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
+    let r = t.client().get("/").send().await.unwrap();
+    assert_eq!(r.headers()["cache-control"], "no-cache");
+}
+
+#[tokio::test]
+async fn the_cookie_is_secure_behind_a_trusted_tls_proxy_only() {
+    let login = |t: &TestApp, proto: Option<&'static str>| {
+        let mut r = t
+            .client()
+            .bare(Method::POST, "/api/v1/auth/login")
+            .json(&serde_json::json!({"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}));
+        if let Some(p) = proto {
+            r = r.header("x-forwarded-proto", p);
+        }
+        async move {
+            let r = r.send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.headers()["set-cookie"].to_str().unwrap().to_string()
+        }
+    };
+    // not a trusted proxy: X-Forwarded-Proto is anyone's to send, and ignored
+    let t = spawn_app().await;
+    let cookie = login(&t, Some("https")).await;
+    assert!(
+        cookie.starts_with("il_session=") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+
+    let t = spawn_app_with(&[(
+        "IMAGE_LAYERED__SERVER__TRUSTED_PROXIES",
+        "10.9.8.7, 127.0.0.1",
+    )])
+    .await;
+    let cookie = login(&t, Some("https")).await;
+    assert!(cookie.starts_with("__Host-il_session="), "{cookie}");
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    // the proxy keeps saying https, and the cookie it relays signs the member in
+    let pair = cookie.split(';').next().unwrap();
+    let r = t
+        .client()
+        .bare(Method::GET, "/api/v1/me")
+        .header("cookie", pair)
+        .header("x-forwarded-proto", "https")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let cookie = login(&t, Some("http")).await;
+    assert!(
+        cookie.starts_with("il_session=") && !cookie.contains("Secure"),
+        "{cookie}"
+    );
+}

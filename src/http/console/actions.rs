@@ -13,7 +13,7 @@ use super::{admin_form, gate, hidden, parse_form, redirect, Gate};
 use crate::admin::MemberPatch;
 use crate::error::ApiError;
 use crate::http::handlers::auth::cookie_header;
-use crate::http::request::{read_body, same_origin};
+use crate::http::request::{is_secure, read_body, same_origin};
 use crate::http::respond::HttpResult;
 use crate::http::router::parse_id;
 use crate::http::{blocking, ClientAddr, ReqBody, Server};
@@ -103,7 +103,11 @@ pub async fn login(app: &Server, req: Request<ReqBody>) -> HttpResult {
     });
     r.headers_mut().insert(
         SET_COOKIE,
-        cookie_header(app, &token, app.auth.session_cookie_max_age())?,
+        cookie_header(
+            is_secure(app, &parts),
+            &token,
+            app.auth.session_cookie_max_age(),
+        )?,
     );
     Ok(r)
 }
@@ -113,13 +117,17 @@ struct Nothing {}
 
 /// `POST /admin/logout`: ends this session.
 pub async fn logout(app: &Server, req: Request<ReqBody>) -> HttpResult {
+    let tls = req
+        .extensions()
+        .get::<crate::http::Secure>()
+        .map_or(app.tls, |s| s.0);
     let (admin, Nothing {}) = form!(app, req);
     if let Some(session) = admin.principal.session {
         app.auth.logout(&session).await?;
     }
     let mut r = redirect("/admin/login");
     r.headers_mut()
-        .insert(SET_COOKIE, cookie_header(app, "", 0)?);
+        .insert(SET_COOKIE, cookie_header(tls, "", 0)?);
     Ok(r)
 }
 

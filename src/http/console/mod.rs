@@ -34,7 +34,7 @@ use sha2::Sha256;
 
 use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::http::request::{authenticate, cookie, read_body, session_cookie_name};
+use crate::http::request::{authenticate, cookie, is_secure, read_body, session_cookie_name};
 use crate::http::respond::{empty, HttpResult};
 use crate::http::router::Pattern;
 use crate::http::{ReqBody, Server};
@@ -95,7 +95,8 @@ enum Gate {
 
 /// Resolves the session of a console request. A member (or an API key) gets the hidden 404.
 async fn gate(app: &Server, parts: &Parts) -> Result<Gate, ApiError> {
-    let Some(token) = cookie(parts, session_cookie_name(app.tls)).map(str::to_string) else {
+    let Some(token) = cookie(parts, session_cookie_name(is_secure(app, parts))).map(str::to_string)
+    else {
         return if parts.headers.contains_key(hyper::header::AUTHORIZATION) {
             Err(hidden(parts.uri.path()))
         } else {

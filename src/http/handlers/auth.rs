@@ -9,7 +9,7 @@ use crate::audit::Actor;
 use crate::auth::ProfileUpdate;
 use crate::clock::rfc3339;
 use crate::error::ApiError;
-use crate::http::request::{authenticate, parse_json, read_body, session_cookie_name};
+use crate::http::request::{authenticate, is_secure, parse_json, read_body, session_cookie_name};
 use crate::http::respond::{empty, json, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::{blocking, ClientAddr, Server};
@@ -26,15 +26,13 @@ struct LoginBody {
     password: String,
 }
 
-pub(crate) fn cookie_header(
-    app: &Server,
-    value: &str,
-    max_age: i64,
-) -> Result<HeaderValue, ApiError> {
-    let secure = if app.tls { "; Secure" } else { "" };
+/// The session cookie for `value` (empty with `max_age` 0: removed), `Secure` and
+/// `__Host-` when the request came over TLS (ours or a trusted proxy's).
+pub(crate) fn cookie_header(tls: bool, value: &str, max_age: i64) -> Result<HeaderValue, ApiError> {
+    let secure = if tls { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}",
-        session_cookie_name(app.tls)
+        session_cookie_name(tls)
     ))
     .map_err(|e| ApiError::internal("cookie", e))
 }
@@ -53,7 +51,11 @@ pub async fn login(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let mut r = json(StatusCode::OK, &me_json(&user));
     r.headers_mut().insert(
         SET_COOKIE,
-        cookie_header(app, &token, app.auth.session_cookie_max_age())?,
+        cookie_header(
+            is_secure(app, &parts),
+            &token,
+            app.auth.session_cookie_max_age(),
+        )?,
     );
     Ok(r)
 }
@@ -66,7 +68,7 @@ pub async fn logout(app: &Server, req: Request<ReqBody>) -> HttpResult {
     }
     let mut r = empty(StatusCode::NO_CONTENT);
     r.headers_mut()
-        .insert(SET_COOKIE, cookie_header(app, "", 0)?);
+        .insert(SET_COOKIE, cookie_header(is_secure(app, &parts), "", 0)?);
     Ok(r)
 }
 
@@ -77,7 +79,7 @@ pub async fn logout_all(app: &Server, req: Request<ReqBody>) -> HttpResult {
     app.auth.logout_all(p.user.id).await?;
     let mut r = empty(StatusCode::NO_CONTENT);
     r.headers_mut()
-        .insert(SET_COOKIE, cookie_header(app, "", 0)?);
+        .insert(SET_COOKIE, cookie_header(is_secure(app, &parts), "", 0)?);
     Ok(r)
 }
 
@@ -151,7 +153,7 @@ pub async fn delete_me(app: &Server, req: Request<ReqBody>) -> HttpResult {
         &serde_json::json!({ "receipt": receipt }),
     );
     r.headers_mut()
-        .insert(SET_COOKIE, cookie_header(app, "", 0)?);
+        .insert(SET_COOKIE, cookie_header(is_secure(app, &parts), "", 0)?);
     Ok(r)
 }
 
