@@ -14,7 +14,11 @@ import sys
 import time
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, TimeoutException
+from selenium.common.exceptions import (
+    StaleElementReferenceException,
+    TimeoutException,
+    WebDriverException,
+)
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
@@ -43,6 +47,13 @@ def make_driver(prefs=None, window=(1280, 900)):
     return webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
 
 
+def navigating(error):
+    """Whether a WebDriver error only means the page went away under us (a navigation in
+    progress): DevTools' "node does not belong to the document" is not a stale-element error
+    but means the same."""
+    return "does not belong to the document" in str(error)
+
+
 def wait_for(driver, what, cond, timeout, ignore=(StaleElementReferenceException,),
              explain=None):
     """Waits until cond(driver) is truthy and returns that value, counting an exception in
@@ -53,6 +64,10 @@ def wait_for(driver, what, cond, timeout, ignore=(StaleElementReferenceException
             return cond(d)
         except ignore:
             return False
+        except WebDriverException as e:
+            if navigating(e):
+                return False
+            raise
     try:
         return WebDriverWait(driver, timeout, poll_frequency=0.2).until(safe)
     except TimeoutException:

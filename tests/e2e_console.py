@@ -148,6 +148,10 @@ def stale(element):
         return False
     except StaleElementReferenceException:
         return True
+    except WebDriverException as e:
+        if e2e_browser.navigating(e):
+            return True
+        raise
 
 
 def after_navigation(driver, what, action, cond, timeout=15, errors_ok=False):

@@ -259,10 +259,15 @@ fn peel_decompose_and_eval_with_the_real_models() {
 
     // eval with the peel pipeline on two designs
     let dataset = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval");
-    let run = env.run_with(
-        &["eval", "--dataset", dataset.to_str().unwrap(), "--json"],
-        &vars,
+    // (real models on two designs: well inside CLI_TIMEOUT on an idle machine, not on a
+    // loaded 2-core one, so it gets more room)
+    let run = run_command(
+        env.command(
+            &["eval", "--dataset", dataset.to_str().unwrap(), "--json"],
+            &vars,
+        ),
         None,
+        std::time::Duration::from_secs(180),
     );
     assert_eq!(run.code, Some(0), "{}", run.describe());
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
