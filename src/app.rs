@@ -382,22 +382,35 @@ pub fn load_inference(
 pub fn reconcile(store: &Store, blobs: &BlobStore) -> Result<(), StartError> {
     let temps = blobs.remove_stale_temps()?;
     let mut known = HashSet::new();
-    for img in store.all_images()? {
+    let (images, bad_images) = store.readable_images()?;
+    for img in images {
         known.extend(img.blobs());
     }
-    for doc in store.all_documents()? {
+    let (documents, bad_documents) = store.readable_documents()?;
+    for doc in documents {
         known.extend(doc.blobs());
     }
-    for export in store.all_exports()? {
+    let (exports, bad_exports) = store.readable_exports()?;
+    for export in exports {
         known.insert(export.blob);
     }
+    let unreadable = bad_images + bad_documents + bad_exports;
     let on_disk = blobs.list()?;
     let present: HashSet<_> = on_disk.iter().map(|(_, b)| *b).collect();
     let mut orphans = 0;
-    for (owner, blob) in &on_disk {
-        if !known.contains(blob) {
-            blobs.delete(*owner, *blob)?;
-            orphans += 1;
+    if unreadable > 0 {
+        // what an unreadable record points at is unknown: no file may go as an orphan
+        tracing::error!(
+            records = unreadable,
+            "reconciler: some records cannot be read (logged above); no blob file is removed \
+             as an orphan until they are repaired or deleted"
+        );
+    } else {
+        for (owner, blob) in &on_disk {
+            if !known.contains(blob) {
+                blobs.delete(*owner, *blob)?;
+                orphans += 1;
+            }
         }
     }
     let missing: Vec<_> = known.difference(&present).collect();

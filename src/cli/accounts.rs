@@ -313,5 +313,12 @@ pub async fn sweep(config: Config, args: SweepArgs) -> Result<(), CliError> {
         );
     }
     println!("{} objects {verb}", items.len());
-    Ok(())
+    match app.sweeper.failures() {
+        0 => Ok(()),
+        n => Err(CliError::runtime(format!(
+            "{n} due entr{} could not be removed (the log above says why); they are kept and \
+             the next sweep tries again",
+            if n == 1 { "y" } else { "ies" }
+        ))),
+    }
 }

@@ -342,10 +342,18 @@ fn trusted_proxies_must_be_ip_addresses() {
     let name = "IMAGE_LAYERED__SERVER__TRUSTED_PROXIES";
     let ok = load(None, &[(name, " 10.0.0.1, ::1 ")], &Overrides::default()).unwrap();
     assert_eq!(ok.server.trusted_proxies().unwrap().len(), 2);
-    let err = load(None, &[(name, "10.0.0.1, proxy.lan")], &Overrides::default())
-        .expect_err("a host name");
+    let err = load(
+        None,
+        &[(name, "10.0.0.1, proxy.lan")],
+        &Overrides::default(),
+    )
+    .expect_err("a host name");
     assert_eq!(err.code(), "config_invalid");
-    assert!(err.to_string().contains("\"proxy.lan\" is not an IP address"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("\"proxy.lan\" is not an IP address"),
+        "{err}"
+    );
 }
 
 #[test]

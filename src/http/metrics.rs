@@ -1,5 +1,6 @@
 //! Request counters and the Prometheus text rendering of `/metrics`: requests by route
-//! pattern and status, jobs by state, and the size of the store and blob directory.
+//! pattern and status, jobs by state, the size of the store and blob directory, and the
+//! entries retention sweeps could not remove.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -23,7 +24,13 @@ impl Metrics {
     }
 
     /// Renders the exposition text.
-    pub fn render(&self, jobs: [u64; 5], store_bytes: u64, blob_bytes: u64) -> String {
+    pub fn render(
+        &self,
+        jobs: [u64; 5],
+        store_bytes: u64,
+        blob_bytes: u64,
+        sweep_failures: u64,
+    ) -> String {
         let mut out = String::new();
         out.push_str(
             "# HELP image_layered_http_requests_total HTTP requests by route and status.\n",
@@ -52,6 +59,8 @@ impl Metrics {
             out,
             "image_layered_store_bytes{{part=\"blobs\"}} {blob_bytes}"
         );
+        out.push_str("# HELP image_layered_sweep_failures_total Due entries a retention sweep could not remove (each is tried again).\n# TYPE image_layered_sweep_failures_total counter\n");
+        let _ = writeln!(out, "image_layered_sweep_failures_total {sweep_failures}");
         out
     }
 }
@@ -66,10 +75,11 @@ mod tests {
         m.record("/healthz", 200);
         m.record("/healthz", 200);
         m.record("/api/v1/images", 413);
-        let text = m.render([1, 0, 2, 0, 0], 10, 20);
+        let text = m.render([1, 0, 2, 0, 0], 10, 20, 3);
         assert!(text.contains("route=\"/healthz\",status=\"200\"} 2"));
         assert!(text.contains("route=\"/api/v1/images\",status=\"413\"} 1"));
         assert!(text.contains("image_layered_jobs{state=\"succeeded\"} 2"));
         assert!(text.contains("part=\"blobs\"} 20"));
+        assert!(text.contains("image_layered_sweep_failures_total 3"));
     }
 }

@@ -9,6 +9,7 @@
 //! cron schedule from the config runs it inside the server; `image-layered sweep` runs it
 //! from the shell.
 
+use std::collections::HashSet;
 use std::str::FromStr;
 use std::sync::Arc;
 
@@ -125,6 +126,8 @@ pub struct Sweeper {
     privacy: PrivacyService,
     audit: AuditLog,
     batch: usize,
+    /// Entries a sweep could not remove, since start-up.
+    failures: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Sweeper {
@@ -145,6 +148,7 @@ impl Sweeper {
             privacy,
             audit,
             batch: batch.max(1),
+            failures: Arc::default(),
         }
     }
 
@@ -266,52 +270,82 @@ impl Sweeper {
         Ok(purged)
     }
 
-    /// Removes everything due at `as_of`, batch by batch; returns what was removed.
+    /// Removes one due entry's object; what the sweep reports for it.
+    async fn remove(&self, entry: &TtlEntry) -> Result<Swept, SweepError> {
+        let mut item = describe(entry);
+        match entry.kind {
+            TtlKind::Image => {
+                let gone = match ImageId::from_slice(&entry.id) {
+                    Some(id) => self.images.delete_any(id).await?,
+                    None => None,
+                };
+                match gone {
+                    Some(rec) => item.owner = Some(rec.owner.to_string()),
+                    None => self.store.ttl_drop(entry)?,
+                }
+            }
+            TtlKind::Document => {
+                let gone = match DocumentId::from_slice(&entry.id) {
+                    Some(id) => self.documents.delete_any(id).await?,
+                    None => None,
+                };
+                match gone {
+                    Some(doc) => item.owner = Some(doc.owner.to_string()),
+                    None => self.store.ttl_drop(entry)?,
+                }
+            }
+            TtlKind::Session => {
+                if !self.store.delete_session(&entry.id)? {
+                    self.store.ttl_drop(entry)?;
+                }
+            }
+            TtlKind::Idempotency => {
+                if !self.store.idempotency_forget(&entry.id)? {
+                    self.store.ttl_drop(entry)?;
+                }
+            }
+            TtlKind::Export => match self.privacy.remove_export(&entry.id).await? {
+                Some(rec) => item.owner = Some(rec.owner.to_string()),
+                None => self.store.ttl_drop(entry)?,
+            },
+        }
+        Ok(item)
+    }
+
+    /// How many entries sweeps could not remove since start-up (`/metrics`).
+    pub fn failures(&self) -> u64 {
+        self.failures.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Removes everything due at `as_of`, batch by batch; returns what was removed. An entry
+    /// that cannot be removed is logged, counted and skipped (the next sweep tries it again):
+    /// one bad entry never stops the rest, which it would forever, being due first.
     pub async fn sweep(&self, as_of: i64) -> Result<Vec<Swept>, SweepError> {
         let mut removed = Vec::new();
+        let mut skipped: HashSet<(i64, &'static str, Vec<u8>)> = HashSet::new();
         loop {
-            let due = self.store.ttl_due(as_of, self.batch)?;
+            let due: Vec<TtlEntry> = self
+                .store
+                .ttl_due(as_of, self.batch + skipped.len())?
+                .into_iter()
+                .filter(|e| !skipped.contains(&(e.expires_at, e.kind.as_str(), e.id.clone())))
+                .collect();
             if due.is_empty() {
                 break;
             }
             for entry in &due {
-                let mut item = describe(entry);
-                match entry.kind {
-                    TtlKind::Image => {
-                        let gone = match ImageId::from_slice(&entry.id) {
-                            Some(id) => self.images.delete_any(id).await?,
-                            None => None,
-                        };
-                        match gone {
-                            Some(rec) => item.owner = Some(rec.owner.to_string()),
-                            None => self.store.ttl_drop(entry)?,
-                        }
+                let item = match self.remove(entry).await {
+                    Ok(item) => item,
+                    Err(e) => {
+                        let item = describe(entry);
+                        tracing::error!(kind = item.kind, id = %item.id, code = e.code(),
+                            "retention: could not remove (skipped; the next sweep tries again): {e}");
+                        self.failures
+                            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        skipped.insert((entry.expires_at, entry.kind.as_str(), entry.id.clone()));
+                        continue;
                     }
-                    TtlKind::Document => {
-                        let gone = match DocumentId::from_slice(&entry.id) {
-                            Some(id) => self.documents.delete_any(id).await?,
-                            None => None,
-                        };
-                        match gone {
-                            Some(doc) => item.owner = Some(doc.owner.to_string()),
-                            None => self.store.ttl_drop(entry)?,
-                        }
-                    }
-                    TtlKind::Session => {
-                        if !self.store.delete_session(&entry.id)? {
-                            self.store.ttl_drop(entry)?;
-                        }
-                    }
-                    TtlKind::Idempotency => {
-                        if !self.store.idempotency_forget(&entry.id)? {
-                            self.store.ttl_drop(entry)?;
-                        }
-                    }
-                    TtlKind::Export => match self.privacy.remove_export(&entry.id).await? {
-                        Some(rec) => item.owner = Some(rec.owner.to_string()),
-                        None => self.store.ttl_drop(entry)?,
-                    },
-                }
+                };
                 tracing::info!(kind = item.kind, id = %item.id, expired_at = item.expired_at, "retention: removed");
                 self.audit.record(
                     Actor::Sweep,

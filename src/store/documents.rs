@@ -107,6 +107,11 @@ impl Store {
     }
 
     /// Every document (reconciler).
+    /// Every document record that can be read, and how many cannot (see `readable_images`).
+    pub fn readable_documents(&self) -> Result<(Vec<DocumentRecord>, usize)> {
+        self.readable(&self.documents, "documents", |v| self.decode_document(v))
+    }
+
     pub fn all_documents(&self) -> Result<Vec<DocumentRecord>> {
         self.documents
             .iter()

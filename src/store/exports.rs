@@ -48,6 +48,11 @@ impl Store {
     }
 
     /// Every export (for the start-up reconciler).
+    /// Every export record that can be read, and how many cannot (see `readable_images`).
+    pub fn readable_exports(&self) -> Result<(Vec<ExportRecord>, usize)> {
+        self.readable(&self.exports, "exports", |v| decode("exports", v))
+    }
+
     pub fn all_exports(&self) -> Result<Vec<ExportRecord>> {
         self.exports
             .iter()

@@ -61,6 +61,12 @@ impl Store {
     }
 
     /// Every image of every owner (reconciler, metrics).
+    /// Every image record that can be read, and how many cannot (each logged with its key):
+    /// for the start-up reconciler, which must start whatever one damaged record holds.
+    pub fn readable_images(&self) -> Result<(Vec<ImageRecord>, usize)> {
+        self.readable(&self.images, "images", |v| self.decode_image(v))
+    }
+
     pub fn all_images(&self) -> Result<Vec<ImageRecord>> {
         self.images
             .iter()

@@ -236,6 +236,29 @@ impl Store {
         trees.transaction(f)
     }
 
+    /// Decodes every value of `tree`; a value that does not decode is logged (tree and key,
+    /// never its content) and counted instead of failing the scan. Storage errors still fail.
+    fn readable<T>(
+        &self,
+        tree: &sled::Tree,
+        name: &str,
+        decode: impl Fn(&[u8]) -> Result<T>,
+    ) -> Result<(Vec<T>, usize)> {
+        let (mut ok, mut bad) = (Vec::new(), 0);
+        for kv in tree.iter() {
+            let (k, v) = kv?;
+            match decode(&v) {
+                Ok(rec) => ok.push(rec),
+                Err(e @ StoreError::Corrupt { .. }) => {
+                    tracing::error!(tree = name, key = %hex::encode(&k), "unreadable record: {e}");
+                    bad += 1;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((ok, bad))
+    }
+
     /// Bytes sled uses on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)

@@ -95,3 +95,58 @@ async fn sweep_cli_dry_run_and_as_of() {
         files_under(&env.blobs())
     );
 }
+
+#[tokio::test]
+async fn an_entry_the_sweep_cannot_remove_is_skipped_and_reported_and_the_rest_goes() {
+    // a record sled holds but that no longer decodes: the studio still starts, the sweep
+    // removes everything else, names it, exits 1, and nothing it may point at is deleted
+    let env = Env::new();
+    let mut server = Server::start(&env).await;
+    let admin = server.with_key(&server.admin_key().await);
+    let mut ids = Vec::new();
+    for seed in [41, 42] {
+        let img = admin.upload(noisy_png(40, 30, seed)).await;
+        let job = img["thumbnail_job_id"].as_str().unwrap().to_string();
+        admin
+            .wait_job_until(&job, Duration::from_secs(30), is_final)
+            .await;
+        ids.push(img["id"].as_str().unwrap().to_string());
+        tokio::time::sleep(Duration::from_millis(1100)).await; // the first is due first
+    }
+    server.stop().await;
+    // damage the first image's record as sled holds it
+    let uuid = |s: &str| *uuid::Uuid::parse_str(s).unwrap().as_bytes();
+    {
+        let db = sled::open(env.data.join("db")).unwrap();
+        let images = db.open_tree("images").unwrap();
+        assert!(images.get(uuid(&ids[0])).unwrap().is_some());
+        images
+            .insert(uuid(&ids[0]), &b"\xffnot a record"[..])
+            .unwrap();
+        db.flush().unwrap();
+    }
+    let later = rfc3339_in_hours(49);
+    for _ in 0..2 {
+        let run = env.run(&["sweep", "--as-of", &later]);
+        assert_eq!(run.code, Some(1), "{}", run.describe());
+        assert!(
+            run.stderr
+                .contains("1 due entry could not be removed (the log above says why)"),
+            "{}",
+            run.describe()
+        );
+        assert!(
+            run.stderr.contains(&ids[0]),
+            "the log names it: {}",
+            run.describe()
+        );
+    }
+    // the other image went at the first run, and stays gone; the damaged record's files are
+    // kept, by the sweep and by the start-up reconciler (it cannot tell what they belong to)
+    assert_eq!(files_under(&env.blobs()).len(), 2);
+    let server = Server::start(&env).await;
+    assert_eq!(files_under(&env.blobs()).len(), 2);
+    let admin = server.with_key(&server.admin_key().await);
+    let (status, _) = admin.json(&format!("/api/v1/images/{}", ids[1])).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}

@@ -54,7 +54,8 @@ pub async fn metrics(app: &Server) -> HttpResult {
     Ok(bytes(
         StatusCode::OK,
         "text/plain; version=0.0.4",
-        app.metrics.render(jobs, store_bytes, blob_bytes),
+        app.metrics
+            .render(jobs, store_bytes, blob_bytes, app.sweeper.failures()),
     ))
 }
 
