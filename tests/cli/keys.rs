@@ -58,7 +58,7 @@ async fn wrong_master_key_fails_clearly() {
     let right = std::fs::read(env.master_key()).expect("master key");
     let wrong = std::fs::read(other.master_key()).expect("other master key");
     assert_ne!(right, wrong);
-    std::fs::write(env.master_key(), &wrong).unwrap();
+    write_key(&env.master_key(), &wrong);
     let f = refused_start(&env).await;
     assert_refused_for_master_key(&f, "another data dir's key");
 
@@ -70,7 +70,7 @@ async fn wrong_master_key_fails_clearly() {
         "a missing master key was silently replaced by a new one"
     );
 
-    std::fs::write(env.master_key(), &right).unwrap();
+    write_key(&env.master_key(), &right);
     let server = Server::start(&env).await;
     let (status, bytes) = server
         .with_key(&key)
@@ -131,7 +131,7 @@ async fn keys_rotate_keeps_data_readable_and_retires_old_key() {
     server.stop().await;
 
     // The generation-1 key is retired: with it the data dir no longer opens.
-    std::fs::write(env.master_key(), &gen1).unwrap();
+    write_key(&env.master_key(), &gen1);
     let f = match Server::try_start(&env, ServerOpts::default()).await {
         Err(f) => f,
         Ok(mut s) => {
@@ -141,7 +141,7 @@ async fn keys_rotate_keeps_data_readable_and_retires_old_key() {
     };
     assert_eq!(f.status.code(), Some(1), "{f:?}");
     assert!(f.stderr.contains("master key"), "{}", f.stderr);
-    std::fs::write(env.master_key(), &gen2).unwrap();
+    write_key(&env.master_key(), &gen2);
 
     let out = env.run(&["keys", "rotate"]);
     assert!(out.ok().contains("generation 2 -> 3"), "{}", out.describe());
@@ -164,7 +164,7 @@ async fn keys_rotate_keeps_data_readable_and_retires_old_key() {
         rng.next_u64()
     );
     let next_text = format!("image-layered master key v1\ngeneration = 4\nkey = {random_key}\n");
-    std::fs::write(&next, &next_text).unwrap();
+    write_key(&next, next_text.as_bytes());
     let mut server = Server::start(&env).await;
     assert_eq!(
         key_generation(&env),
@@ -188,7 +188,7 @@ async fn keys_rotate_keeps_data_readable_and_retires_old_key() {
 
     // A next key whose generation does not follow is refused, naming the file.
     let bad_next = next_text.replace("generation = 4", "generation = 9");
-    std::fs::write(&next, bad_next).unwrap();
+    write_key(&next, bad_next.as_bytes());
     let f = match Server::try_start(&env, ServerOpts::default()).await {
         Err(f) => f,
         Ok(mut s) => {
@@ -198,4 +198,11 @@ async fn keys_rotate_keeps_data_readable_and_retires_old_key() {
     };
     assert_eq!(f.status.code(), Some(1), "{f:?}");
     assert!(f.stderr.contains("master.key.next"), "{}", f.stderr);
+}
+
+/// Puts a master key file in place as an operator would (0600: other modes are refused).
+fn write_key(path: &std::path::Path, bytes: &[u8]) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, bytes).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
 }
