@@ -192,14 +192,21 @@ impl DocumentService {
                 redo: Vec::new(),
             };
             let store = &self.vault.store;
-            let Some(mut img) = store.get_image(image_id)? else {
+            if store.get_image(image_id)?.is_none() {
                 return Err(DocumentError::NotFound("image"));
-            };
+            }
             store.put_document(&doc)?;
-            if img.state == ImageState::Temporary || img.expires_at < expires_at {
-                img.state = ImageState::Processed;
-                img.expires_at = expires_at;
-                store.update_image(&img)?;
+            let patched = store.patch_image(image_id, |img| {
+                if img.state == ImageState::Temporary || img.expires_at < expires_at {
+                    img.state = ImageState::Processed;
+                    img.expires_at = expires_at;
+                }
+            })?;
+            if patched.is_none() {
+                // the image was deleted meanwhile (with the documents it had then): this one
+                // goes too, rather than outlive it
+                store.delete_document(doc.id)?;
+                return Err(DocumentError::NotFound("image"));
             }
             store.flush_blocking()?;
             Ok(doc)

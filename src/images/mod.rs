@@ -315,15 +315,20 @@ impl ImageService {
         }
         let store = &self.vault.store;
         let mut moved = 0;
-        for mut img in store.list_images(owner)? {
+        for img in store.list_images(owner)? {
             for mut doc in store.documents_of_image(img.id)? {
                 doc.expires_at += shift;
                 store.put_document(&doc)?;
                 moved += 1;
             }
-            if img.state == ImageState::Processed {
-                img.expires_at += shift;
-                store.update_image(&img)?;
+            let patched = store.patch_image(img.id, |img| {
+                let processed = img.state == ImageState::Processed;
+                if processed {
+                    img.expires_at = img.expires_at.saturating_add(shift);
+                }
+                processed
+            })?;
+            if let Some((_, true)) = patched {
                 moved += 1;
             }
         }
@@ -354,15 +359,19 @@ impl ImageService {
 
     /// Marks an image processed: from now on it is kept for the owner's plan retention.
     pub async fn mark_processed(&self, id: ImageId) -> Result<ImageRecord, ImageError> {
-        let mut rec = self
-            .vault
-            .store
+        let store = &self.vault.store;
+        let owner = store
             .get_image(id)?
+            .ok_or(ImageError::NotFound("image"))?
+            .owner;
+        let expires_at = self.processed_expiry(owner)?;
+        let (rec, ()) = store
+            .patch_image(id, |rec| {
+                rec.state = ImageState::Processed;
+                rec.expires_at = expires_at;
+            })?
             .ok_or(ImageError::NotFound("image"))?;
-        rec.state = ImageState::Processed;
-        rec.expires_at = self.processed_expiry(rec.owner)?;
-        self.vault.store.update_image(&rec)?;
-        self.vault.store.flush().await?;
+        store.flush().await?;
         Ok(rec)
     }
 
@@ -375,29 +384,30 @@ impl ImageService {
         owner: UserId,
         blob: BlobId,
         processed: bool,
-        link: impl FnOnce(&mut ImageRecord) -> Option<BlobId>,
+        link: impl Fn(&mut ImageRecord) -> Option<BlobId>,
     ) -> Result<(), JobFailure> {
         let retry = |e: &dyn std::fmt::Display| JobFailure::Retry(e.to_string());
-        let Some(mut current) = self
+        let expires_at = match processed {
+            true => self.processed_expiry(owner).map_err(|e| retry(&e))?,
+            false => 0,
+        };
+        // read, link and write in one transaction: a delete in between stays a delete
+        let patched = self
             .vault
             .store
-            .get_image(image_id)
-            .map_err(|e| retry(&e))?
-        else {
+            .patch_image(image_id, |current| {
+                let old = link(current);
+                if processed && current.state == ImageState::Temporary {
+                    current.state = ImageState::Processed;
+                    current.expires_at = expires_at;
+                }
+                old
+            })
+            .map_err(|e| retry(&e))?;
+        let Some((_, old)) = patched else {
             self.vault.unlink_blocking(owner, [blob]);
             return Err(image_deleted());
         };
-        let old = link(&mut current);
-        if processed && current.state == ImageState::Temporary {
-            current.state = ImageState::Processed;
-            current.expires_at = self
-                .processed_expiry(current.owner)
-                .map_err(|e| retry(&e))?;
-        }
-        self.vault
-            .store
-            .update_image(&current)
-            .map_err(|e| retry(&e))?;
         self.vault.store.flush_blocking().map_err(|e| retry(&e))?;
         self.vault.unlink_blocking(owner, old);
         Ok(())

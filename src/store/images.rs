@@ -7,7 +7,7 @@ use sled::transaction::ConflictableTransactionError;
 use super::codec::{concat, encode};
 use super::records::{ImageRecord, JobRecord, JobState};
 use super::ttl::{clear_tx, set_tx, TtlKind};
-use super::{Result, Store};
+use super::{Result, Store, StoreError};
 use crate::ids::{ImageId, UserId};
 
 impl Store {
@@ -75,17 +75,43 @@ impl Store {
             .collect()
     }
 
-    /// Rewrites an image record and moves its TTL entry to `expires_at`.
-    pub fn update_image(&self, img: &ImageRecord) -> Result<()> {
-        let value = self.encode_image(img);
-        self.atomically(
+    /// Reads, changes and writes an image record in one transaction, moving its TTL entry to
+    /// the new `expires_at`. `None`, writing nothing, when the record is gone: a delete in
+    /// between is never undone, and two patches never lose each other's change. `f` may run
+    /// more than once (when a transaction retries) and must only change the record.
+    pub fn patch_image<R>(
+        &self,
+        id: ImageId,
+        f: impl Fn(&mut ImageRecord) -> R,
+    ) -> Result<Option<(ImageRecord, R)>> {
+        // the owner's field key is read first: reading it (another tree) inside the
+        // transaction would wait on the transaction itself
+        let Some(raw) = self.images.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        let Some(owner) = self.image_owner(&raw)? else {
+            return Err(StoreError::Corrupt {
+                tree: "images",
+                reason: "a record without an owner".into(),
+            });
+        };
+        let key = self.field_key(owner);
+        let patched = self.atomically(
             (&self.images, &self.ttl, &self.ttl_by_object),
             |(i, t, b)| {
-                i.insert(img.id.as_bytes(), value.as_slice())?;
-                set_tx(t, b, TtlKind::Image, img.id.as_bytes(), img.expires_at)
+                let Some(raw) = i.get(id.as_bytes())? else {
+                    return Ok(None);
+                };
+                let mut img = self
+                    .decode_image_with(&raw, |o| key.as_ref().filter(|_| o == owner))
+                    .map_err(|e| ConflictableTransactionError::Abort(e.to_string()))?;
+                let out = f(&mut img);
+                i.insert(id.as_bytes(), self.encode_image_with(&img, key.as_ref()))?;
+                set_tx(t, b, TtlKind::Image, id.as_bytes(), img.expires_at)?;
+                Ok::<_, ConflictableTransactionError<String>>(Some((img, out)))
             },
         )?;
-        Ok(())
+        Ok(patched)
     }
 
     /// Removes an image's metadata, index, TTL entry and its thumbnail job. Blobs are the
@@ -115,5 +141,93 @@ impl Store {
             },
         )?;
         Ok(Some(img))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::records::ImageState;
+    use super::super::temp_store;
+    use crate::engine::ImageFormatKind;
+    use crate::ids::{BlobId, ImageId, UserId};
+
+    use super::*;
+
+    fn image(owner: UserId) -> ImageRecord {
+        ImageRecord {
+            id: ImageId::new(),
+            owner,
+            format: ImageFormatKind::Png,
+            width: 4,
+            height: 4,
+            bytes: 10,
+            sha256: "0".repeat(64),
+            exif: None,
+            state: ImageState::Temporary,
+            created_at: 0,
+            expires_at: 100,
+            original_blob: BlobId::new(),
+            thumbnail_blob: None,
+            thumbnail_job: None,
+            cutout_blob: None,
+        }
+    }
+
+    #[test]
+    fn a_patch_never_brings_back_a_deleted_image() {
+        let (_dir, store) = temp_store();
+        let img = image(UserId::new());
+        store.insert_image(&img, None).unwrap();
+        store.delete_image(img.id).unwrap();
+        let patched = store
+            .patch_image(img.id, |r| r.cutout_blob = Some(BlobId::new()))
+            .unwrap();
+        assert!(patched.is_none());
+        assert!(store.get_image(img.id).unwrap().is_none());
+        assert_eq!(
+            store.ttl_of(TtlKind::Image, img.id.as_bytes()).unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn concurrent_patches_of_different_fields_all_land() {
+        // a keyed store: sealed fields are opened and sealed again inside the transaction
+        let (_d, _k, store, owner) = super::super::sealing::tests::setup();
+        let img = image(owner);
+        store.insert_image(&img, None).unwrap();
+        let (cutout, thumb) = (BlobId::new(), BlobId::new());
+        std::thread::scope(|s| {
+            for i in 0..4 {
+                let store = &store;
+                // two jobs each link their result once while others keep rewriting the
+                // record: a read-then-write would lose a link now and then
+                s.spawn(move || {
+                    let rounds = if i < 2 { 1 } else { 50 };
+                    for n in 0..rounds {
+                        store
+                            .patch_image(img.id, |r| match i {
+                                0 => r.cutout_blob = Some(cutout),
+                                1 => r.thumbnail_blob = Some(thumb),
+                                _ => r.expires_at = r.expires_at.max(1000 + n),
+                            })
+                            .unwrap()
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let got = store.get_image(img.id).unwrap().unwrap();
+        assert_eq!(got.cutout_blob, Some(cutout));
+        assert_eq!(got.thumbnail_blob, Some(thumb));
+        assert_eq!(got.expires_at, 1049);
+        assert_eq!(got.sha256, img.sha256, "a sealed field survives");
+        let raw = store.images.get(img.id.as_bytes()).unwrap().unwrap();
+        assert!(
+            !String::from_utf8_lossy(&raw).contains(&img.sha256),
+            "still sealed"
+        );
+        let ttl = store.ttl_of(TtlKind::Image, img.id.as_bytes()).unwrap();
+        assert_eq!(ttl, Some(1049), "the TTL entry moved with the record");
     }
 }

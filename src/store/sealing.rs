@@ -113,7 +113,7 @@ impl Store {
     }
 
     /// The member's field key, if the keyring is attached and their data key exists.
-    fn field_key(&self, owner: UserId) -> Option<FieldKey> {
+    pub(crate) fn field_key(&self, owner: UserId) -> Option<FieldKey> {
         let keyring = self.keyring.get()?;
         let wrapped = self.data_key(owner).ok()??;
         let key = keyring.unwrap(&wrapped, owner).ok()?;
@@ -121,13 +121,18 @@ impl Store {
     }
 
     pub(crate) fn encode_image(&self, img: &ImageRecord) -> Vec<u8> {
+        self.encode_image_with(img, self.field_key(img.owner).as_ref())
+    }
+
+    /// As [`encode_image`](Self::encode_image) with the owner's field key at hand: inside a
+    /// sled transaction, where reading the key (another tree) would wait on the transaction.
+    pub(crate) fn encode_image_with(&self, img: &ImageRecord, key: Option<&FieldKey>) -> Vec<u8> {
         let mut v = serde_json::to_value(img).expect("records serialise");
         if let Some(obj) = v.as_object_mut() {
-            let key = self.field_key(img.owner);
             seal_fields(
                 obj,
                 &IMAGE_FIELDS,
-                key.as_ref(),
+                key,
                 &aad(img.owner, img.id.as_bytes(), b"image"),
             );
         }
@@ -135,12 +140,28 @@ impl Store {
     }
 
     pub(crate) fn decode_image(&self, bytes: &[u8]) -> Result<ImageRecord> {
+        self.decode_image_with(bytes, |owner| self.field_key(owner).map(Box::new))
+    }
+
+    /// The owner of an image record as stored (readable without any key).
+    pub(crate) fn image_owner(&self, bytes: &[u8]) -> Result<Option<UserId>> {
+        let v: Value = decode("images", bytes)?;
+        Ok(owner_of(&v))
+    }
+
+    /// As [`decode_image`](Self::decode_image) with the field key from `key` (see
+    /// [`encode_image_with`](Self::encode_image_with)).
+    pub(crate) fn decode_image_with<K: std::ops::Deref<Target = FieldKey>>(
+        &self,
+        bytes: &[u8],
+        key: impl FnOnce(UserId) -> Option<K>,
+    ) -> Result<ImageRecord> {
         let mut v: Value = decode("images", bytes)?;
         if let (Some(owner), Some(id)) = (owner_of(&v), id_bytes(&v, "id")) {
             if let Some(obj) = v.as_object_mut() {
                 if obj.contains_key(SEALED) {
-                    let key = self.field_key(owner);
-                    open_fields(obj, key.as_ref(), &aad(owner, &id, b"image"));
+                    let key = key(owner);
+                    open_fields(obj, key.as_deref(), &aad(owner, &id, b"image"));
                 }
             }
         }
@@ -228,7 +249,7 @@ fn from_value<T: serde::de::DeserializeOwned>(tree: &'static str, v: Value) -> R
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::blobs::{DataKey, Keyring};
     use crate::engine::LayerKind;
@@ -249,7 +270,7 @@ mod tests {
     }
 
     /// A store with a keyring attached and a member with a data key.
-    fn setup() -> (tempfile::TempDir, tempfile::TempDir, Store, UserId) {
+    pub(crate) fn setup() -> (tempfile::TempDir, tempfile::TempDir, Store, UserId) {
         let (d, store) = crate::store::temp_store();
         let keys = tempfile::tempdir().unwrap();
         let keyring = Arc::new(Keyring::open(&keys.path().join("master.key"), true).unwrap());
