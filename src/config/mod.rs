@@ -69,6 +69,9 @@ pub struct ServerConfig {
     /// session cookie `Secure` (`__Host-`) and the last `X-Forwarded-For` address is the
     /// client that login throttling counts.
     pub trusted_proxies: String,
+    /// `/metrics` answers the loopback interface, and anyone else sending
+    /// `Authorization: Bearer <metrics_token>` (empty = loopback only).
+    pub metrics_token: Secret,
 }
 
 /// `[tls]`: certificate and key (PEM) paths; both empty = plain HTTP.
@@ -423,6 +426,7 @@ impl Default for ServerConfig {
             shutdown_grace_secs: 30,
             web_dir: PathBuf::new(),
             trusted_proxies: String::new(),
+            metrics_token: Secret::default(),
         }
     }
 }

@@ -8,12 +8,27 @@ use std::sync::Mutex;
 
 use crate::store::JobState;
 
+/// Job counts by state, metadata bytes, blob bytes.
+pub type Gauges = ([u64; 5], u64, u64);
+
 #[derive(Default)]
 pub struct Metrics {
     requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    gauges: Mutex<Option<(std::time::Instant, Gauges)>>,
 }
 
 impl Metrics {
+    /// The gauges computed last, if younger than `fresh`.
+    pub fn gauges(&self, fresh: std::time::Duration) -> Option<Gauges> {
+        let g = self.gauges.lock().expect("metrics lock");
+        g.filter(|(at, _)| at.elapsed() < fresh).map(|(_, g)| g)
+    }
+
+    /// Keeps freshly computed gauges for the next scrapes.
+    pub fn keep_gauges(&self, g: Gauges) {
+        *self.gauges.lock().expect("metrics lock") = Some((std::time::Instant::now(), g));
+    }
+
     pub fn record(&self, route: &'static str, status: u16) {
         *self
             .requests

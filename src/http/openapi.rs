@@ -58,7 +58,7 @@ const ROUTES: &[Route] = &[
     r!("get" "/privacy", "The privacy policy, from the configured numbers", Public, In::None, (200, "text/html", ""), []),
     r!("get" "/healthz", "Liveness", Public, In::None, (200, JSON, ""), []),
     r!("get" "/readyz", "Readiness: the models are loaded", Public, In::None, (200, JSON, ""), ["not_ready"]),
-    r!("get" "/metrics", "Prometheus metrics", Public, In::None, (200, "text/plain", ""), []),
+    r!("get" "/metrics", "Prometheus metrics (loopback, or server.metrics_token as a bearer token)", Public, In::None, (200, "text/plain", ""), ["route_not_found"]),
     r!("get" "/api/v1/openapi.json", "This description", Public, In::None, (200, JSON, ""), []),
     r!("post" "/api/v1/auth/login", "Sign in; sets the session cookie", Public, In::Json(&["email: string", "password: string"]), (200, JSON, "Me"), ["invalid_credentials", "rate_limited", "account_suspended", "invalid_json"]),
     r!("post" "/api/v1/auth/logout", "Sign out", Member, In::None, (204, "", ""), ["unauthorized"]),

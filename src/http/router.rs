@@ -30,7 +30,7 @@ pub async fn dispatch(app: &Server, req: Request<ReqBody>) -> (Pattern, HttpResu
         (_, ["admin", rest @ ..]) => super::console::dispatch(app, req, rest).await,
         (&M::GET, ["healthz"]) => ("/healthz", system::healthz(app).await),
         (&M::GET, ["readyz"]) => ("/readyz", system::readyz(app).await),
-        (&M::GET, ["metrics"]) => ("/metrics", system::metrics(app).await),
+        (&M::GET, ["metrics"]) => ("/metrics", system::metrics(app, req).await),
         (_, ["api", "v1", rest @ ..]) => match (&method, rest) {
             (&M::POST, ["auth", "login"]) => ("/api/v1/auth/login", auth::login(app, req).await),
             (&M::POST, ["auth", "logout"]) => ("/api/v1/auth/logout", auth::logout(app, req).await),

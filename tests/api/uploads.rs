@@ -359,3 +359,36 @@ async fn event_streams_end_when_the_server_shuts_down() {
     .await;
     assert!(rest.is_ok(), "the event stream outlived the shutdown");
 }
+
+#[tokio::test]
+async fn metrics_answer_loopback_or_the_token_and_nobody_else() {
+    // the studio behind a proxy on this host: requests it relays come from elsewhere
+    let t = spawn_app_with(&[
+        ("IMAGE_LAYERED__SERVER__TRUSTED_PROXIES", "127.0.0.1"),
+        (
+            "IMAGE_LAYERED__SERVER__METRICS_TOKEN",
+            "scrape-me-0123456789",
+        ),
+    ])
+    .await;
+    let get = |forwarded: Option<&'static str>, token: Option<&'static str>| {
+        let mut r = t.client().get("/metrics");
+        if let Some(f) = forwarded {
+            r = r.header("x-forwarded-for", f);
+        }
+        if let Some(tok) = token {
+            r = r.bearer_auth(tok);
+        }
+        async move { r.send().await.unwrap().status() }
+    };
+    assert_eq!(get(None, None).await, StatusCode::OK, "loopback");
+    assert_eq!(get(Some("203.0.113.9"), None).await, StatusCode::NOT_FOUND);
+    assert_eq!(
+        get(Some("203.0.113.9"), Some("wrong")).await,
+        StatusCode::NOT_FOUND
+    );
+    assert_eq!(
+        get(Some("203.0.113.9"), Some("scrape-me-0123456789")).await,
+        StatusCode::OK
+    );
+}
