@@ -197,6 +197,10 @@ impl App {
             crate::billing::Pricing::new(&config),
         );
         jobs.recover()?;
+        let given = store.expire_unexpiring_jobs(jobs.keep_secs())?;
+        if given > 0 {
+            tracing::info!(jobs = given, "gave job records without an expiry one");
+        }
         let vault = Vault::new(store.clone(), blobs.clone(), keyring.clone());
         let inference = InferenceSlot::default();
         let images = ImageService::new(

@@ -126,6 +126,9 @@ impl Vault {
         let Some(doc) = doc else {
             return Ok(None);
         };
+        // its finished edit jobs (their ops name layers) go with it
+        self.store
+            .delete_finished_jobs(doc.owner, |k| k.on_document(id))?;
         self.store.flush().await?;
         self.unlink(doc.owner, doc.blobs().collect()).await?;
         Ok(Some(doc))

@@ -114,6 +114,9 @@ pub struct JobsConfig {
     pub workers: usize,
     pub max_attempts: u32,
     pub retry_backoff_ms: u64,
+    /// How long a job's record (its kind, op and result) is kept after it was queued, in
+    /// days; a job still queued or running then is kept until it ends.
+    pub keep_days: u64,
 }
 
 /// `[retention]`: when the sweep runs and how long objects live.
@@ -457,6 +460,7 @@ impl Default for JobsConfig {
             workers: 2,
             max_attempts: 3,
             retry_backoff_ms: 500,
+            keep_days: 30,
         }
     }
 }

@@ -231,6 +231,7 @@ impl ImageService {
             self.vault.unlink_blocking(owner, [blob]);
             return Err(e.into());
         }
+        self.jobs.expire_later(&job)?;
         Ok(rec)
     }
 
@@ -290,6 +291,10 @@ impl ImageService {
         let Some(rec) = self.vault.store.delete_image(id)? else {
             return Ok(None);
         };
+        // its finished jobs (kind, result) go with it; unfinished ones end and expire
+        self.vault
+            .store
+            .delete_finished_jobs(rec.owner, |k| k.on_image(id))?;
         self.vault.store.flush().await?;
         self.vault.unlink(rec.owner, rec.blobs().collect()).await?;
         Ok(Some(rec))

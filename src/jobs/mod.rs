@@ -19,7 +19,7 @@ use crate::billing::Pricing;
 use crate::clock::{unix, SharedClock};
 use crate::config::JobsConfig;
 use crate::ids::{JobId, UserId};
-use crate::store::{JobKind, JobRecord, JobState, ReserveError, Store, StoreError};
+use crate::store::{JobKind, JobRecord, JobState, ReserveError, Store, StoreError, TtlKind};
 
 /// Why a job was not queued.
 #[derive(Debug, thiserror::Error)]
@@ -172,6 +172,21 @@ impl JobQueue {
         }
     }
 
+    /// Gives a stored job its expiry, `jobs.keep_days` after it was queued (a crash before
+    /// this is mended at the next start: `Store::expire_unexpiring_jobs`).
+    pub fn expire_later(&self, job: &JobRecord) -> Result<(), StoreError> {
+        self.inner.store.ttl_set(
+            TtlKind::Job,
+            job.id.as_bytes(),
+            job.created_at + self.keep_secs(),
+        )
+    }
+
+    /// How long job records are kept, in seconds.
+    pub fn keep_secs(&self) -> i64 {
+        (self.inner.config.keep_days as i64).saturating_mul(86_400)
+    }
+
     /// Wakes the workers after a job was stored (and flushed).
     pub fn notify(&self) {
         self.inner.wake.notify_waiters();
@@ -214,6 +229,7 @@ impl JobQueue {
             }
             None => store.put_job(&job)?,
         }
+        self.expire_later(&job)?;
         store.flush().await?;
         self.notify();
         Ok(job)

@@ -196,6 +196,7 @@ mod tests {
                 workers: 1,
                 max_attempts: 3,
                 retry_backoff_ms: 1500,
+                keep_days: 30,
             },
             audit,
             crate::billing::Pricing::new(&crate::config::Config::default()),

@@ -20,7 +20,7 @@ use crate::audit::{Actor, AuditLog};
 use crate::blobs::{last_rotation, rotate_keys, set_last_rotation, BlobStore, Keyring};
 use crate::clock::{unix, SharedClock};
 use crate::documents::{DocumentError, DocumentService};
-use crate::ids::{DocumentId, ExportId, ImageId};
+use crate::ids::{DocumentId, ExportId, ImageId, JobId};
 use crate::images::{ImageError, ImageService};
 use crate::privacy::{InactivityItem, InactivityStep, PrivacyService};
 use crate::store::{DeletionRecord, Store, StoreError, TtlEntry, TtlKind};
@@ -74,6 +74,9 @@ fn describe(e: &TtlEntry) -> Swept {
             .map(|i| i.to_string())
             .unwrap_or_else(|| hex::encode(&e.id)),
         TtlKind::Export => ExportId::from_slice(e.id.get(16..).unwrap_or_default())
+            .map(|i| i.to_string())
+            .unwrap_or_else(|| hex::encode(&e.id)),
+        TtlKind::Job => JobId::from_slice(&e.id)
             .map(|i| i.to_string())
             .unwrap_or_else(|| hex::encode(&e.id)),
         // Session and idempotency keys are hashes; show a short prefix only.
@@ -270,8 +273,9 @@ impl Sweeper {
         Ok(purged)
     }
 
-    /// Removes one due entry's object; what the sweep reports for it.
-    async fn remove(&self, entry: &TtlEntry) -> Result<Swept, SweepError> {
+    /// Removes one due entry's object; what the sweep reports for it (`None`: kept for
+    /// now, a job that has not ended).
+    async fn remove(&self, entry: &TtlEntry, as_of: i64) -> Result<Option<Swept>, SweepError> {
         let mut item = describe(entry);
         match entry.kind {
             TtlKind::Image => {
@@ -308,8 +312,27 @@ impl Sweeper {
                 Some(rec) => item.owner = Some(rec.owner.to_string()),
                 None => self.store.ttl_drop(entry)?,
             },
+            TtlKind::Job => match JobId::from_slice(&entry.id) {
+                Some(id) => match self.store.get_job(id)? {
+                    Some(job) if !job.state.is_final() => {
+                        // still queued or running: kept until it ends, looked at daily
+                        self.store.ttl_set(
+                            TtlKind::Job,
+                            &entry.id,
+                            as_of.saturating_add(86_400),
+                        )?;
+                        return Ok(None);
+                    }
+                    Some(job) => {
+                        self.store.delete_job(id)?;
+                        item.owner = Some(job.owner.to_string());
+                    }
+                    None => self.store.ttl_drop(entry)?,
+                },
+                None => self.store.ttl_drop(entry)?,
+            },
         }
-        Ok(item)
+        Ok(Some(item))
     }
 
     /// How many entries sweeps could not remove since start-up (`/metrics`).
@@ -334,8 +357,9 @@ impl Sweeper {
                 break;
             }
             for entry in &due {
-                let item = match self.remove(entry).await {
-                    Ok(item) => item,
+                let item = match self.remove(entry, as_of).await {
+                    Ok(Some(item)) => item,
+                    Ok(None) => continue,
                     Err(e) => {
                         let item = describe(entry);
                         tracing::error!(kind = item.kind, id = %item.id, code = e.code(),

@@ -136,6 +136,7 @@ impl Store {
                 if let Some(job) = img.thumbnail_job {
                     j.remove(job.as_bytes())?;
                     q.remove(job.as_bytes())?;
+                    clear_tx(t, b, TtlKind::Job, job.as_bytes())?;
                 }
                 Ok::<_, ConflictableTransactionError<String>>(())
             },

@@ -7,6 +7,7 @@ use sled::transaction::ConflictableTransactionError;
 
 use super::codec::{decode, encode};
 use super::records::{JobRecord, JobState};
+use super::ttl::{clear_tx, TtlKind};
 use super::{Result, Store};
 use crate::ids::JobId;
 
@@ -29,13 +30,61 @@ impl Store {
             .transpose()
     }
 
+    /// Removes a job's record with its queue entry and expiry.
     pub fn delete_job(&self, id: JobId) -> Result<()> {
-        self.atomically((&self.jobs, &self.jobs_queued), |(j, q)| {
-            j.remove(id.as_bytes())?;
-            q.remove(id.as_bytes())?;
-            Ok::<_, ConflictableTransactionError<String>>(())
-        })?;
+        self.atomically(
+            (
+                &self.jobs,
+                &self.jobs_queued,
+                &self.ttl,
+                &self.ttl_by_object,
+            ),
+            |(j, q, t, b)| {
+                j.remove(id.as_bytes())?;
+                q.remove(id.as_bytes())?;
+                clear_tx(t, b, TtlKind::Job, id.as_bytes())?;
+                Ok::<_, ConflictableTransactionError<String>>(())
+            },
+        )?;
         Ok(())
+    }
+
+    /// Deletes the owner's finished jobs that `about` names (those working on a deleted
+    /// image or document: their kind, op and result go with it). A job still queued or
+    /// running is left to end (a paid one is refunded then) and expires later. Returns how
+    /// many went.
+    pub fn delete_finished_jobs(
+        &self,
+        owner: crate::ids::UserId,
+        about: impl Fn(&super::records::JobKind) -> bool,
+    ) -> Result<usize> {
+        let mut n = 0;
+        for job in self.jobs_of(owner)? {
+            if job.state.is_final() && about(&job.kind) {
+                self.delete_job(job.id)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Gives every job without an expiry one, `keep_secs` after it was queued: jobs stored
+    /// before jobs expired, or by a process that stopped between storing a job and its
+    /// expiry. Idempotent; returns how many it gave one.
+    pub fn expire_unexpiring_jobs(&self, keep_secs: i64) -> Result<usize> {
+        let mut n = 0;
+        for v in self.jobs.iter().values() {
+            let job: JobRecord = decode("jobs", &v?)?;
+            if self.ttl_of(TtlKind::Job, job.id.as_bytes())?.is_none() {
+                self.ttl_set(
+                    TtlKind::Job,
+                    job.id.as_bytes(),
+                    job.created_at.saturating_add(keep_secs),
+                )?;
+                n += 1;
+            }
+        }
+        Ok(n)
     }
 
     /// Claims the oldest queued job that may run at `now`, marking it running.

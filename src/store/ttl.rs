@@ -20,6 +20,8 @@ pub enum TtlKind {
     Export = 4,
     /// An idempotency key's remembered answer (id: its 32-byte hash).
     Idempotency = 5,
+    /// A job's record (its kind, op and result).
+    Job = 6,
 }
 
 impl TtlKind {
@@ -30,6 +32,7 @@ impl TtlKind {
             3 => Some(TtlKind::Document),
             4 => Some(TtlKind::Export),
             5 => Some(TtlKind::Idempotency),
+            6 => Some(TtlKind::Job),
             _ => None,
         }
     }
@@ -41,6 +44,7 @@ impl TtlKind {
             TtlKind::Document => "document",
             TtlKind::Export => "export",
             TtlKind::Idempotency => "idempotency_key",
+            TtlKind::Job => "job",
         }
     }
 }

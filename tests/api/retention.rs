@@ -222,3 +222,72 @@ async fn the_master_key_is_rotated_weekly_and_everything_stays_readable() {
         .iter()
         .any(|e| e.action == "keys.rotate" && e.actor == "sweep"));
 }
+
+#[tokio::test]
+async fn job_records_expire_and_go_with_their_image_but_an_unfinished_one_waits() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    // a decomposition's job goes with its image
+    let a = c.upload(noisy_png(64, 48, 5)).await;
+    let a_id = a["id"].as_str().unwrap();
+    let (job, _doc) = decompose_palette(&c, a_id, 2).await;
+    let job_id = job["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        c.json(&format!("/api/v1/jobs/{job_id}")).await.0,
+        StatusCode::OK
+    );
+    let r = c
+        .delete(&format!("/api/v1/images/{a_id}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(
+        c.json(&format!("/api/v1/jobs/{job_id}")).await.0,
+        StatusCode::NOT_FOUND,
+        "the decomposition's record (its op and result) went with the image"
+    );
+
+    // a finished job expires after jobs.keep_days (30); one still waiting is kept
+    let (s, export) = c
+        .post_json("/api/v1/me/export", serde_json::json!({}))
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{export}");
+    let finished = export["job_id"].as_str().unwrap().to_string();
+    assert_eq!(c.wait_job(&finished).await["state"], "succeeded");
+    let me = t.app.store.user_by_email(ADMIN_EMAIL).unwrap().unwrap();
+    let mut waiting = t
+        .app
+        .jobs
+        .new_job(me.id, image_layered::store::JobKind::Export);
+    waiting.not_before += 400 * 86_400; // will not run during this test
+    t.app.jobs.enqueue(&waiting).await.unwrap();
+    t.advance_hours(29 * 24);
+    let swept = t.app.sweeper.sweep(t.app.now()).await.unwrap();
+    assert!(!swept.iter().any(|s| s.kind == "job"), "{swept:?}");
+    t.advance_hours(2 * 24);
+    let swept = t.app.sweeper.sweep(t.app.now()).await.unwrap();
+    let jobs: Vec<&str> = swept
+        .iter()
+        .filter(|s| s.kind == "job")
+        .map(|s| s.id.as_str())
+        .collect();
+    assert_eq!(jobs, [finished.as_str()]);
+    assert!(t
+        .app
+        .store
+        .get_job(finished.parse().unwrap())
+        .unwrap()
+        .is_none());
+    assert!(!jobs.contains(&waiting.id.to_string().as_str()), "{jobs:?}");
+    let kept = t.app.store.get_job(waiting.id).unwrap().unwrap();
+    assert_eq!(kept.state.as_str(), "queued");
+    let next = t
+        .app
+        .store
+        .ttl_of(image_layered::store::TtlKind::Job, waiting.id.as_bytes())
+        .unwrap();
+    assert_eq!(next, Some(t.app.now() + 86_400), "looked at again tomorrow");
+    // nothing is left without an expiry
+    assert_eq!(t.app.store.expire_unexpiring_jobs(1).unwrap(), 0);
+}

@@ -122,6 +122,18 @@ pub enum JobKind {
 }
 
 impl JobKind {
+    /// Whether the job works on this image (or on a document made from it: see
+    /// [`on_document`](Self::on_document)).
+    pub fn on_image(&self, id: ImageId) -> bool {
+        matches!(self, JobKind::Thumbnail { image_id } | JobKind::Cutout { image_id }
+            | JobKind::Decompose { image_id, .. } if *image_id == id)
+    }
+
+    /// Whether the job edits this document.
+    pub fn on_document(&self, id: DocumentId) -> bool {
+        matches!(self, JobKind::Edit { document_id, .. } if *document_id == id)
+    }
+
     pub fn name(&self) -> &'static str {
         match self {
             JobKind::Thumbnail { .. } => "thumbnail",
