@@ -203,6 +203,10 @@ impl From<ImageError> for ApiError {
     fn from(e: ImageError) -> Self {
         match e {
             ImageError::NotFound(what) => ApiError::not_found(what),
+            ImageError::Busy { retry_after } => ApiError {
+                retry_after: Some(retry_after),
+                ..ApiError::with(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e)
+            },
             ImageError::ModelsNotReady => {
                 ApiError::with(StatusCode::SERVICE_UNAVAILABLE, e.code(), &e)
             }

@@ -105,6 +105,9 @@ pub struct UploadsConfig {
     pub max_pixels: u64,
     pub max_side: u32,
     pub decode_concurrency: usize,
+    /// How long an upload or import waits for a decode slot before `503 busy`; the body is
+    /// read only once it holds one, so at most `decode_concurrency` bodies are in memory.
+    pub slot_wait_secs: u64,
 }
 
 /// `[jobs]`: the background job runner.
@@ -450,6 +453,7 @@ impl Default for UploadsConfig {
             max_pixels: 64_000_000,
             max_side: 30_000,
             decode_concurrency: 2,
+            slot_wait_secs: 10,
         }
     }
 }

@@ -62,6 +62,7 @@ impl Config {
         check.range("uploads.max_pixels", up.max_pixels, 1..=1_000_000_000)?;
         check.range("uploads.max_side", up.max_side, 1..=65_535)?;
         check.range("uploads.decode_concurrency", up.decode_concurrency, 1..=64)?;
+        check.range("uploads.slot_wait_secs", up.slot_wait_secs, 1..=300)?;
 
         let jobs = &self.jobs;
         check.range("jobs.workers", jobs.workers, 1..=64)?;

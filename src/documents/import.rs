@@ -9,15 +9,14 @@ use crate::ids::UserId;
 use crate::store::{DocumentMode, DocumentRecord};
 
 impl DocumentService {
-    /// Imports `bytes` as a new document of `owner`.
-    pub async fn import(
+    /// Imports `bytes` as a new document of `owner`. The caller holds an upload slot
+    /// (`ImageService::upload_slot`, taken before the body was read) for the whole import:
+    /// a layered file decodes to many canvases, and its composite is stored under it.
+    pub async fn import_in_slot(
         &self,
         owner: UserId,
         bytes: Vec<u8>,
     ) -> Result<DocumentRecord, DocumentError> {
-        // a layered file decodes to many canvases: it takes one of the upload decode slots
-        // for the whole import (and stores its composite under that same slot)
-        let _slot = self.images.decode_slot().await?;
         let limits = self.images.limits;
         let (stack, props, mode) =
             tokio::task::spawn_blocking(move || decode_layered(&bytes, &limits))

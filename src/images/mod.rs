@@ -40,6 +40,8 @@ pub enum ImageError {
     Enqueue(#[from] crate::jobs::EnqueueError),
     #[error("no such {0}")]
     NotFound(&'static str),
+    #[error("every upload slot is busy; try again in a few seconds")]
+    Busy { retry_after: u64 },
     #[error("the models are not loaded yet; see /readyz (an operator runs `image-layered models fetch`)")]
     ModelsNotReady,
     #[error(transparent)]
@@ -61,6 +63,7 @@ impl ImageError {
     pub fn code(&self) -> &'static str {
         match self {
             ImageError::NotFound(_) => "not_found",
+            ImageError::Busy { .. } => "busy",
             ImageError::ModelsNotReady => "models_not_ready",
             ImageError::Decode(e) => e.code(),
             ImageError::Vault(e) => e.code(),
@@ -89,6 +92,8 @@ pub struct ImageService {
     pub(crate) limits: DecodeLimits,
     retention: RetentionConfig,
     decode_slots: Arc<Semaphore>,
+    /// `uploads.slot_wait_secs`.
+    slot_wait_secs: u64,
     pub(crate) inference: InferenceSlot,
     audit: AuditLog,
     pricing: Pricing,
@@ -115,9 +120,21 @@ impl ImageService {
             },
             retention: config.retention.clone(),
             decode_slots: Arc::new(Semaphore::new(u.decode_concurrency.max(1))),
+            slot_wait_secs: u.slot_wait_secs,
             inference,
             audit,
             pricing: Pricing::new(config),
+        }
+    }
+
+    /// A decode slot for an upload or import whose body is not read yet: waits at most
+    /// `uploads.slot_wait_secs`, then `Busy` (503 with `Retry-After`). Holding it before the
+    /// body is read bounds the bodies in memory to the number of slots.
+    pub async fn upload_slot(&self) -> Result<tokio::sync::OwnedSemaphorePermit, ImageError> {
+        let wait = std::time::Duration::from_secs(self.slot_wait_secs);
+        match tokio::time::timeout(wait, self.decode_slots.clone().acquire_owned()).await {
+            Ok(permit) => permit.map_err(|e| ImageError::internal("decode slots", e)),
+            Err(_) => Err(ImageError::Busy { retry_after: 5 }),
         }
     }
 

@@ -392,3 +392,46 @@ async fn metrics_answer_loopback_or_the_token_and_nobody_else() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn an_upload_holds_its_slot_before_its_body_and_a_full_house_answers_busy() {
+    use tokio::io::AsyncWriteExt;
+    let t = spawn_app_with(&[
+        ("IMAGE_LAYERED__UPLOADS__DECODE_CONCURRENCY", "1"),
+        ("IMAGE_LAYERED__UPLOADS__SLOT_WAIT_SECS", "1"),
+    ])
+    .await;
+    let c = t.admin().await;
+    let (_, k) = c
+        .post_json("/api/v1/keys", serde_json::json!({"name": "slow"}))
+        .await;
+    let key = k["key"].as_str().unwrap();
+    // a client that announces a large body and sends almost none of it
+    let addr = t.base.trim_start_matches("http://");
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/images HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {key}\r\n\
+         content-type: image/png\r\ncontent-length: 1000000\r\n\r\nPNG"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // it holds the only slot: the next upload waits a second, then is told to come back
+    let started = std::time::Instant::now();
+    let r = c
+        .post("/api/v1/images")
+        .header("content-type", "image/png")
+        .body(noisy_png(8, 8, 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "5");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "busy");
+    // the stalled client goes away: its slot is free again
+    drop(slow);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let meta = c.upload(noisy_png(8, 8, 2)).await;
+    assert!(meta["id"].is_string(), "{meta}");
+}

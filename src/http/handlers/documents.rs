@@ -164,8 +164,10 @@ pub async fn step(app: &Server, req: Request<ReqBody>, id: &str, forward: bool) 
 pub async fn import(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
+    // the slot first: no body is held in memory while it waits for one
+    let _slot = app.images.upload_slot().await?;
     let bytes = file_body(app, &parts, body).await?;
-    let doc = app.documents.import(p.user.id, bytes).await?;
+    let doc = app.documents.import_in_slot(p.user.id, bytes).await?;
     Ok(json(StatusCode::CREATED, &document_json(&doc)))
 }
 

@@ -39,8 +39,10 @@ async fn open_blob(
 pub async fn upload(app: &Server, req: Request<ReqBody>) -> HttpResult {
     let (parts, body) = req.into_parts();
     let p = authenticate(app, &parts).await?;
+    // the slot first: no body is held in memory while it waits for one
+    let _slot = app.images.upload_slot().await?;
     let bytes = file_body(app, &parts, body).await?;
-    let rec = app.images.upload(p.user.id, bytes).await?;
+    let rec = app.images.upload_in_slot(p.user.id, bytes).await?;
     Ok(json(StatusCode::CREATED, &image_json(&rec)))
 }
 
