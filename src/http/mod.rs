@@ -102,7 +102,9 @@ impl Server {
 
     /// The client and whether it came over TLS, for a connection from `peer`: a trusted
     /// proxy's `X-Forwarded-For` (its last address, the one the proxy itself added) and
-    /// `X-Forwarded-Proto` count; anyone else's are ignored.
+    /// `X-Forwarded-Proto` count; anyone else's are ignored. A trusted proxy's request
+    /// without a usable `X-Forwarded-For` comes from an unknown client (`0.0.0.0`), never
+    /// from the proxy's own (perhaps loopback) address.
     fn origin_of(
         &self,
         peer: std::net::IpAddr,
@@ -118,7 +120,7 @@ impl Server {
             .flat_map(|v| v.split(','))
             .last()
             .and_then(|a| a.trim().parse().ok())
-            .unwrap_or(peer);
+            .unwrap_or(std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
         let https = headers
             .get("x-forwarded-proto")
             .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
