@@ -108,6 +108,9 @@ pub struct UploadsConfig {
     /// How long an upload or import waits for a decode slot before `503 busy`; the body is
     /// read only once it holds one, so at most `decode_concurrency` bodies are in memory.
     pub slot_wait_secs: u64,
+    /// Most bytes an imported PSD or OpenRaster file may decode to (layers × canvas × 4),
+    /// checked from its header before anything is allocated.
+    pub max_stack_bytes: u64,
 }
 
 /// `[jobs]`: the background job runner.
@@ -454,6 +457,7 @@ impl Default for UploadsConfig {
             max_side: 30_000,
             decode_concurrency: 2,
             slot_wait_secs: 10,
+            max_stack_bytes: 1 << 30,
         }
     }
 }

@@ -63,6 +63,11 @@ impl Config {
         check.range("uploads.max_side", up.max_side, 1..=65_535)?;
         check.range("uploads.decode_concurrency", up.decode_concurrency, 1..=64)?;
         check.range("uploads.slot_wait_secs", up.slot_wait_secs, 1..=300)?;
+        check.range(
+            "uploads.max_stack_bytes",
+            up.max_stack_bytes,
+            16 << 20..=64 << 30,
+        )?;
 
         let jobs = &self.jobs;
         check.range("jobs.workers", jobs.workers, 1..=64)?;

@@ -18,8 +18,9 @@ impl DocumentService {
         bytes: Vec<u8>,
     ) -> Result<DocumentRecord, DocumentError> {
         let limits = self.images.limits;
+        let max_stack_bytes = self.images.max_stack_bytes;
         let (stack, props, mode) =
-            tokio::task::spawn_blocking(move || decode_layered(&bytes, &limits))
+            tokio::task::spawn_blocking(move || decode_layered(&bytes, &limits, max_stack_bytes))
                 .await
                 .map_err(|e| DocumentError::internal("import task", e))??;
         let composite = image::DynamicImage::ImageRgb8(stack.composite());
@@ -36,33 +37,43 @@ impl DocumentService {
 }
 
 /// Decodes a .psd or .ora into a stack, its layer settings and the document mode it gets.
+/// Canvas limits and the stack budget (`uploads.max_stack_bytes`) are checked from the
+/// file's header before any layer is decoded.
 fn decode_layered(
     bytes: &[u8],
     limits: &DecodeLimits,
+    max_stack_bytes: u64,
 ) -> Result<(LayerStack, Vec<LayerProps>, DocumentMode), DocumentError> {
-    let (stack, props, mode) = if bytes.starts_with(b"8BPS") {
-        let psd_limits = crate::engine::psd_read::PsdLimits {
-            max_pixels: limits.max_pixels,
-            ..Default::default()
-        };
-        let (stack, props) =
-            crate::engine::psd_read::decode_psd(bytes, &psd_limits).map_err(|e| {
-                DocumentError::UnreadableImport {
+    let (stack, props, mode) =
+        if bytes.starts_with(b"8BPS") {
+            let psd_limits = crate::engine::psd_read::PsdLimits {
+                max_pixels: limits.max_pixels,
+                max_stack_bytes,
+                ..Default::default()
+            };
+            let (stack, props) =
+                crate::engine::psd_read::decode_psd(bytes, &psd_limits).map_err(|e| {
+                    DocumentError::UnreadableImport {
+                        code: e.code(),
+                        message: format!("this PSD cannot be read: {e}"),
+                    }
+                })?;
+            (stack, props, DocumentMode::ImportPsd)
+        } else if bytes.starts_with(b"PK\x03\x04") {
+            let ora_limits = crate::engine::ora::OraLimits {
+                max_pixels: limits.max_pixels,
+                max_side: limits.max_side,
+                max_stack_bytes,
+            };
+            let (stack, props) = crate::engine::ora::decode_ora_within(bytes, &ora_limits)
+                .map_err(|e| DocumentError::UnreadableImport {
                     code: e.code(),
-                    message: format!("this PSD cannot be read: {e}"),
-                }
-            })?;
-        (stack, props, DocumentMode::ImportPsd)
-    } else if bytes.starts_with(b"PK\x03\x04") {
-        let (stack, props) =
-            crate::engine::ora::decode_ora(bytes).map_err(|e| DocumentError::UnreadableImport {
-                code: e.code(),
-                message: format!("this OpenRaster file cannot be read: {e}"),
-            })?;
-        (stack, props, DocumentMode::ImportOra)
-    } else {
-        return Err(DocumentError::UnsupportedImport);
-    };
+                    message: format!("this OpenRaster file cannot be read: {e}"),
+                })?;
+            (stack, props, DocumentMode::ImportOra)
+        } else {
+            return Err(DocumentError::UnsupportedImport);
+        };
     if stack.layers.is_empty() {
         return Err(DocumentError::EmptyDocument);
     }

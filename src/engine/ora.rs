@@ -149,8 +149,40 @@ pub fn encode_ora(stack: &LayerStack, props: &[LayerProps]) -> Result<Vec<u8>, O
     Ok(zip.finish().map_err(enc)?.into_inner())
 }
 
-/// Reads an OpenRaster file back into a stack (back to front) and each layer's props.
+/// What reading an OpenRaster file may cost: checked from `stack.xml` before any layer
+/// is decoded or any canvas allocated.
+#[derive(Debug, Clone, Copy)]
+pub struct OraLimits {
+    /// Most canvas pixels (width × height).
+    pub max_pixels: u64,
+    /// Longest canvas side.
+    pub max_side: u32,
+    /// Most bytes of decoded layers (layers × width × height × 4).
+    pub max_stack_bytes: u64,
+}
+
+impl Default for OraLimits {
+    fn default() -> Self {
+        Self {
+            max_pixels: MAX_PIXELS,
+            max_side: MAX_SIDE,
+            max_stack_bytes: MAX_STACK_BYTES,
+        }
+    }
+}
+
+/// Reads an OpenRaster file back into a stack (back to front) and each layer's props,
+/// within the default limits.
 pub fn decode_ora(bytes: &[u8]) -> Result<(LayerStack, Vec<LayerProps>), OraError> {
+    decode_ora_within(bytes, &OraLimits::default())
+}
+
+/// [`decode_ora`] within `limits`: a canvas or a stack over them is refused, naming the
+/// limit, before anything is allocated for it.
+pub fn decode_ora_within(
+    bytes: &[u8],
+    limits: &OraLimits,
+) -> Result<(LayerStack, Vec<LayerProps>), OraError> {
     let mut zip = ZipArchive::new(Cursor::new(bytes)).map_err(dec)?;
     let mime = read_entry(&mut zip, "mimetype", MAX_XML_BYTES)?;
     if mime.trim_ascii() != MIMETYPE.as_bytes() {
@@ -203,10 +235,20 @@ pub fn decode_ora(bytes: &[u8]) -> Result<(LayerStack, Vec<LayerProps>), OraErro
         return Err(dec("stack.xml has no <image w h>"));
     };
     check_size(w, h)?;
-    if entries.len() as u64 * w as u64 * h as u64 * 4 > MAX_STACK_BYTES {
+    if w as u64 * h as u64 > limits.max_pixels || w.max(h) > limits.max_side {
         return Err(dec(format!(
-            "{} layers of {w}x{h} are too many",
-            entries.len()
+            "its canvas is {w}x{h}, over this studio's limits ({} pixels, {} per side)",
+            limits.max_pixels, limits.max_side
+        )));
+    }
+    let stack_bytes = (entries.len() as u64).saturating_mul(w as u64 * h as u64 * 4);
+    if stack_bytes > limits.max_stack_bytes {
+        return Err(dec(format!(
+            "{} layers of {w}x{h} would take {} MiB decoded, over the {} MiB allowed \
+             (uploads.max_stack_bytes): merge some layers or reduce the image size",
+            entries.len(),
+            stack_bytes >> 20,
+            limits.max_stack_bytes >> 20
         )));
     }
     let imported_kinds = entries.iter().all(|e| e.2 == LayerKind::Object);
@@ -567,6 +609,62 @@ mod tests {
         assert_eq!(merged.get_pixel(2, 3).0, [200, 100, 0, 180]);
     }
 
+    /// An OpenRaster file whose `n` layers all name one 2x2 PNG on a `w`x`h` canvas: a few
+    /// hundred bytes that ask for `n` full canvases.
+    pub(crate) fn stack_bomb(n: usize, w: u32, h: u32) -> Vec<u8> {
+        let mut png = Vec::new();
+        DynamicImage::ImageRgba8(RgbaImage::new(2, 2))
+            .write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        let layers: String = (0..n)
+            .map(|i| format!("<layer src='data/a.png' name='l{i}'/>"))
+            .collect();
+        let xml =
+            format!("<?xml version='1.0'?><image w='{w}' h='{h}'><stack>{layers}</stack></image>");
+        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+        let opts = SimpleFileOptions::default();
+        for (name, data) in [
+            ("mimetype", MIMETYPE.as_bytes()),
+            ("stack.xml", xml.as_bytes()),
+            ("data/a.png", &png),
+        ] {
+            zip.start_file(name, opts).unwrap();
+            zip.write_all(data).unwrap();
+        }
+        zip.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn a_stack_over_the_budget_is_refused_before_any_canvas_is_allocated() {
+        let limits = OraLimits {
+            max_pixels: 64_000_000,
+            max_side: 30_000,
+            max_stack_bytes: 1 << 30,
+        };
+        // 20 canvases of 4096x4096: 1280 MiB, from a file of a few hundred bytes
+        let bomb = stack_bomb(20, 4096, 4096);
+        assert!(bomb.len() < 4096, "{}", bomb.len());
+        let started = std::time::Instant::now();
+        let msg = decode_ora_within(&bomb, &limits).unwrap_err().to_string();
+        assert!(
+            msg.contains("uploads.max_stack_bytes") && msg.contains("1280 MiB"),
+            "{msg}"
+        );
+        assert!(started.elapsed() < std::time::Duration::from_millis(100));
+        // the canvas limits are the studio's, not only the format's
+        let small = OraLimits {
+            max_pixels: 1_000_000,
+            ..limits
+        };
+        let msg = decode_ora_within(&stack_bomb(1, 2000, 2000), &small)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("over this studio's limits"), "{msg}");
+        // within the budget it reads
+        let (stack, _) = decode_ora_within(&stack_bomb(3, 64, 64), &limits).unwrap();
+        assert_eq!(stack.layers.len(), 3);
+    }
+
     #[test]
     fn reads_offsets_and_foreign_producers() {
         let mut img = RgbaImage::new(2, 2);
@@ -644,6 +742,6 @@ mod tests {
             zip.write_all(data.as_bytes()).unwrap();
         }
         let err = decode_ora(&zip.finish().unwrap().into_inner()).unwrap_err();
-        assert!(err.to_string().contains("too many"), "{err}");
+        assert!(err.to_string().contains("5493 MiB decoded"), "{err}");
     }
 }

@@ -94,6 +94,8 @@ pub struct ImageService {
     decode_slots: Arc<Semaphore>,
     /// `uploads.slot_wait_secs`.
     slot_wait_secs: u64,
+    /// `uploads.max_stack_bytes`: what an imported layered file may decode to.
+    pub(crate) max_stack_bytes: u64,
     pub(crate) inference: InferenceSlot,
     audit: AuditLog,
     pricing: Pricing,
@@ -121,6 +123,7 @@ impl ImageService {
             retention: config.retention.clone(),
             decode_slots: Arc::new(Semaphore::new(u.decode_concurrency.max(1))),
             slot_wait_secs: u.slot_wait_secs,
+            max_stack_bytes: u.max_stack_bytes,
             inference,
             audit,
             pricing: Pricing::new(config),

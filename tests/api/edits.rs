@@ -737,3 +737,34 @@ async fn a_random_edit_session_undoes_to_the_start_and_redoes_to_the_end_exactly
     assert_eq!(r.status(), StatusCode::NO_CONTENT);
     assert!(files_under(&t.dir.path().join("data/blobs")).is_empty());
 }
+
+#[tokio::test]
+async fn a_layered_file_that_would_decode_past_the_stack_budget_is_refused_up_front() {
+    use std::io::Write;
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    // a few hundred bytes: 20 layers naming one 2x2 PNG on a 4096x4096 canvas (1280 MiB)
+    let mut png = Vec::new();
+    image::DynamicImage::ImageRgba8(image::RgbaImage::new(2, 2))
+        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let layers = "<layer src='data/a.png'/>".repeat(20);
+    let xml = format!("<image w='4096' h='4096'><stack>{layers}</stack></image>");
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    let opts = zip::write::SimpleFileOptions::default();
+    for (name, data) in [
+        ("mimetype", &b"image/openraster"[..]),
+        ("stack.xml", xml.as_bytes()),
+        ("data/a.png", &png),
+    ] {
+        zip.start_file(name, opts).unwrap();
+        zip.write_all(data).unwrap();
+    }
+    let bomb = zip.finish().unwrap().into_inner();
+    assert!(bomb.len() < 4096);
+    let (s, body) = import(&c, bomb, "application/zip").await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    let msg = body["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("uploads.max_stack_bytes"), "{msg}");
+    assert!(c.images().await.is_empty(), "nothing was stored");
+}

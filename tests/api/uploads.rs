@@ -381,7 +381,11 @@ async fn metrics_answer_loopback_or_the_token_and_nobody_else() {
         }
         async move { r.send().await.unwrap().status() }
     };
-    assert_eq!(get(Some("127.0.0.1"), None).await, StatusCode::OK, "loopback");
+    assert_eq!(
+        get(Some("127.0.0.1"), None).await,
+        StatusCode::OK,
+        "loopback"
+    );
     // relayed without saying for whom: not taken for the proxy's own loopback address
     assert_eq!(get(None, None).await, StatusCode::NOT_FOUND);
     assert_eq!(get(Some("203.0.113.9"), None).await, StatusCode::NOT_FOUND);
