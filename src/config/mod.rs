@@ -72,6 +72,12 @@ pub struct ServerConfig {
     /// `/metrics` answers the loopback interface, and anyone else sending
     /// `Authorization: Bearer <metrics_token>` (empty = loopback only).
     pub metrics_token: Secret,
+    /// Exports, edits, undo and redo running at once over the studio (`crate::http::admission`).
+    pub heavy_concurrency: usize,
+    /// ... and per member (past it: `429`).
+    pub heavy_per_member: usize,
+    /// How long such a request waits for a free place before `503 busy`, in seconds.
+    pub heavy_wait_secs: u64,
 }
 
 /// `[tls]`: certificate and key (PEM) paths; both empty = plain HTTP.
@@ -436,6 +442,9 @@ impl Default for ServerConfig {
             web_dir: PathBuf::new(),
             trusted_proxies: String::new(),
             metrics_token: Secret::default(),
+            heavy_concurrency: 4,
+            heavy_per_member: 2,
+            heavy_wait_secs: 10,
         }
     }
 }

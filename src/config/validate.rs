@@ -31,6 +31,9 @@ impl Config {
             1..=300,
         )?;
         check.range("server.shutdown_grace_secs", s.shutdown_grace_secs, 1..=600)?;
+        check.range("server.heavy_concurrency", s.heavy_concurrency, 1..=256)?;
+        check.range("server.heavy_per_member", s.heavy_per_member, 1..=64)?;
+        check.range("server.heavy_wait_secs", s.heavy_wait_secs, 1..=300)?;
         if let Err(reason) = s.trusted_proxies() {
             return Err(check.invalid(
                 "server.trusted_proxies",

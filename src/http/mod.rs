@@ -7,6 +7,7 @@
 //! request metrics and the watch that ends long-lived responses (event streams) when shutdown
 //! begins; [`run`] runs a studio: the app's background work and this server.
 
+pub mod admission;
 mod console;
 pub mod handlers;
 mod idempotency;
@@ -72,6 +73,8 @@ pub struct Server {
     pub stopping: watch::Sender<bool>,
     /// `server.trusted_proxies`.
     trusted: Vec<std::net::IpAddr>,
+    /// Places for heavy request work (exports, edits, undo and redo).
+    pub admission: admission::Admission,
 }
 
 impl Deref for Server {
@@ -90,6 +93,7 @@ impl Server {
             None => None,
         };
         let trusted = app.config.server.trusted_proxies()?;
+        let admission = admission::Admission::new(&app.config.server);
         Ok(Arc::new(Server {
             app,
             tls: acceptor.is_some(),
@@ -97,6 +101,7 @@ impl Server {
             metrics: Metrics::default(),
             stopping: watch::channel(false).0,
             trusted,
+            admission,
         }))
     }
 

@@ -91,6 +91,7 @@ pub async fn export(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult
         .map_err(|m| ApiError::bad_request("invalid_format", m))?;
     let documents = app.documents.clone();
     let owner = p.user.id;
+    let _place = app.admission.admit(owner).await?;
     let bytes = blocking(move || documents.export(owner, id, format)).await?;
     let mut r = crate::http::respond::bytes(StatusCode::OK, format.content_type(), bytes);
     if let Ok(v) = hyper::header::HeaderValue::from_str(&format!(
@@ -132,6 +133,7 @@ pub async fn ops(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
         let job_id = app.documents.request_edit(owner, id, &op).await?;
         return super::billing::job_accepted(app, owner, job_id).await;
     }
+    let _place = app.admission.admit(owner).await?;
     let doc = blocking(move || documents.edit_blocking(owner, id, &op)).await?;
     Ok(json(StatusCode::OK, &document_json(&doc)))
 }
@@ -156,6 +158,7 @@ pub async fn step(app: &Server, req: Request<ReqBody>, id: &str, forward: bool) 
     };
     let documents = app.documents.clone();
     let owner = p.user.id;
+    let _place = app.admission.admit(owner).await?;
     let doc = blocking(move || documents.step_blocking(owner, id, forward, body.revision)).await?;
     Ok(json(StatusCode::OK, &document_json(&doc)))
 }
