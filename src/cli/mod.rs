@@ -15,6 +15,7 @@ mod accounts;
 mod models;
 mod offline;
 mod serve;
+mod systemd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -1,7 +1,8 @@
 //! `serve`: open the app, make the first admin on a fresh data dir (a generated one-time
 //! password goes to a 0600 file whose path is printed, never to the log or the terminal), load the models, listen, print the bound
 //! address (`… listening on http://ADDR`, which is how a caller learns the port when it asked
-//! for port 0) and run until SIGTERM or Ctrl-C.
+//! for port 0), tell systemd it is ready (`crate::cli::systemd`) and run until SIGTERM or
+//! Ctrl-C.
 
 use std::io::Write;
 use std::sync::Arc;
@@ -49,10 +50,16 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
         server.scheme()
     );
     let _ = std::io::stdout().flush();
+    // under systemd (Type=notify): ready now, and the watchdog pinged from this runtime
+    if let Err(e) = super::systemd::notify("READY=1") {
+        tracing::warn!("could not tell systemd the studio is ready: {e}");
+    }
+    super::systemd::spawn_watchdog();
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
         wait_for_signal().await;
         tracing::info!("shutdown signal received");
+        let _ = super::systemd::notify("STOPPING=1");
         let _ = tx.send(true);
     });
     crate::http::run(server, listener, rx).await;

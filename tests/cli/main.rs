@@ -19,6 +19,7 @@ mod outbox;
 mod store_lock;
 mod studio;
 mod sweep;
+mod systemd;
 mod tls;
 mod training;
 mod upgrade;
