@@ -621,12 +621,17 @@ mod tests {
             .collect();
         let xml =
             format!("<?xml version='1.0'?><image w='{w}' h='{h}'><stack>{layers}</stack></image>");
+        ora_by_hand(&xml, &png)
+    }
+
+    /// An OpenRaster file of `stack.xml` and one layer PNG at `data/a.png`.
+    fn ora_by_hand(xml: &str, png: &[u8]) -> Vec<u8> {
         let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
         let opts = SimpleFileOptions::default();
         for (name, data) in [
             ("mimetype", MIMETYPE.as_bytes()),
             ("stack.xml", xml.as_bytes()),
-            ("data/a.png", &png),
+            ("data/a.png", png),
         ] {
             zip.start_file(name, opts).unwrap();
             zip.write_all(data).unwrap();
@@ -677,18 +682,7 @@ mod tests {
              <layer src='data/a.png' name='A &amp; &#x42;' x='3' y='-1' opacity='0.500'/>\
              <stack><layer src='data/a.png' name='bottom' visibility='hidden'></layer></stack>\
              </stack></image>";
-        let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
-        let opts = SimpleFileOptions::default();
-        for (name, data) in [
-            ("mimetype", MIMETYPE.as_bytes()),
-            ("stack.xml", xml.as_bytes()),
-            ("data/a.png", &png),
-        ] {
-            zip.start_file(name, opts).unwrap();
-            zip.write_all(data).unwrap();
-        }
-        let bytes = zip.finish().unwrap().into_inner();
-        let (stack, props) = decode_ora(&bytes).unwrap();
+        let (stack, props) = decode_ora(&ora_by_hand(xml, &png)).unwrap();
         assert_eq!((stack.width, stack.height), (5, 4));
         assert_eq!(stack.layers[0].name, "bottom");
         assert_eq!(stack.layers[0].kind, LayerKind::Background);
