@@ -55,6 +55,13 @@ pub async fn read_body(parts: &Parts, body: ReqBody, limit: u64) -> Result<Bytes
     }
 }
 
+/// A query parameter of the request, percent-decoded (`+` is a space).
+pub fn query(parts: &Parts, key: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
+    pairs.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+}
+
 /// Parses a JSON body into `T`, with a 400 that says what is wrong.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {

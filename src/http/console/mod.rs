@@ -191,13 +191,6 @@ fn parse_form<T: DeserializeOwned>(raw: &[u8]) -> Result<T, ApiError> {
         .map_err(|e| ApiError::bad_request("invalid_form", format!("the form is incomplete: {e}")))
 }
 
-/// A query parameter of the request, decoded.
-fn query(parts: &Parts, key: &str) -> Option<String> {
-    let pairs: Vec<(String, String)> =
-        serde_urlencoded::from_str(parts.uri.query().unwrap_or("")).unwrap_or_default();
-    pairs.into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
-}
-
 /// `303 See Other` to `to` (a console path).
 fn redirect(to: &str) -> hyper::Response<crate::http::respond::Body> {
     let mut r = empty(StatusCode::SEE_OTHER);

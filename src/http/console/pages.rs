@@ -8,8 +8,9 @@ use hyper::{Request, StatusCode};
 use minijinja::context;
 
 use super::render::{notice, page};
-use super::{query, shown, Admin};
+use super::{shown, Admin};
 use crate::error::ApiError;
+use crate::http::request::query;
 use crate::http::respond::HttpResult;
 use crate::http::router::parse_id;
 use crate::http::{blocking, ReqBody, Server};

@@ -10,7 +10,7 @@ use crate::admin::{member_json, MemberPatch};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::http::blocking;
-use crate::http::request::{authenticate, parse_json, read_body};
+use crate::http::request::{authenticate, parse_json, query, read_body};
 use crate::http::respond::{json, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::Server;
@@ -39,35 +39,6 @@ fn hidden(parts: &Parts) -> ApiError {
         "route_not_found",
         format!("no route for {}; see API.md", parts.uri.path()),
     )
-}
-
-/// A query parameter's (percent-decoded) value.
-fn query(parts: &Parts, key: &str) -> Option<String> {
-    parts.uri.query()?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == key).then(|| percent_decode(v))
-    })
-}
-
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' if i + 2 < bytes.len() => match u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                Ok(b) => {
-                    out.push(b);
-                    i += 2;
-                }
-                Err(_) => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// `GET /api/v1/admin/users?q=`: members (search by email or name) with their balance.

@@ -12,7 +12,7 @@ use crate::engine::decompose::{DecomposeMode, LayerCount};
 use crate::engine::export::ExportFormat;
 use crate::error::ApiError;
 use crate::http::blocking;
-use crate::http::request::{authenticate, file_body, parse_json, read_body};
+use crate::http::request::{authenticate, file_body, parse_json, query, read_body};
 use crate::http::respond::{empty, json, stream_reader, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::Server;
@@ -79,14 +79,9 @@ pub async fn export(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult
     let (parts, _) = req.into_parts();
     let p = authenticate(app, &parts).await?;
     let id: DocumentId = parse_id(id, "document")?;
-    let format = parts
-        .uri
-        .query()
-        .unwrap_or("")
-        .split('&')
-        .find_map(|kv| kv.strip_prefix("format="))
-        .unwrap_or("png");
-    let format: ExportFormat = format
+    let format: ExportFormat = query(&parts, "format")
+        .as_deref()
+        .unwrap_or("png")
         .parse()
         .map_err(|m| ApiError::bad_request("invalid_format", m))?;
     let documents = app.documents.clone();
