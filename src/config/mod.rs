@@ -78,6 +78,14 @@ pub struct ServerConfig {
     pub heavy_per_member: usize,
     /// How long such a request waits for a free place before `503 busy`, in seconds.
     pub heavy_wait_secs: u64,
+    /// Connections served at once; more wait in the listen backlog.
+    pub max_connections: usize,
+    /// A connection whose client has not taken a written byte for this long is closed, in
+    /// seconds (a stalled download gives its place back).
+    pub write_timeout_secs: u64,
+    /// Downloads (originals, layers, thumbnails, exports) each member has in flight; past
+    /// it: `429 too_many_downloads`.
+    pub downloads_per_member: usize,
 }
 
 /// `[tls]`: certificate and key (PEM) paths; both empty = plain HTTP.
@@ -445,6 +453,9 @@ impl Default for ServerConfig {
             heavy_concurrency: 4,
             heavy_per_member: 2,
             heavy_wait_secs: 10,
+            max_connections: 1024,
+            write_timeout_secs: 30,
+            downloads_per_member: 8,
         }
     }
 }
@@ -653,6 +664,10 @@ impl ServerConfig {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_secs(self.shutdown_grace_secs)
+    }
+
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_secs(self.write_timeout_secs)
     }
 }
 

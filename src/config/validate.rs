@@ -34,6 +34,13 @@ impl Config {
         check.range("server.heavy_concurrency", s.heavy_concurrency, 1..=256)?;
         check.range("server.heavy_per_member", s.heavy_per_member, 1..=64)?;
         check.range("server.heavy_wait_secs", s.heavy_wait_secs, 1..=300)?;
+        check.range("server.max_connections", s.max_connections, 1..=65_536)?;
+        check.range("server.write_timeout_secs", s.write_timeout_secs, 1..=3600)?;
+        check.range(
+            "server.downloads_per_member",
+            s.downloads_per_member,
+            1..=256,
+        )?;
         if let Err(reason) = s.trusted_proxies() {
             return Err(check.invalid(
                 "server.trusted_proxies",

@@ -9,6 +9,7 @@
 
 pub mod admission;
 mod console;
+pub mod downloads;
 pub mod handlers;
 mod idempotency;
 pub mod metrics;
@@ -35,6 +36,7 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::app::App;
 use crate::error::ApiError;
+use crate::ids::UserId;
 use metrics::Metrics;
 use respond::Body;
 
@@ -75,6 +77,8 @@ pub struct Server {
     trusted: Vec<std::net::IpAddr>,
     /// Places for heavy request work (exports, edits, undo and redo).
     pub admission: admission::Admission,
+    /// Each member's downloads in flight.
+    pub downloads: downloads::Downloads,
 }
 
 impl Deref for Server {
@@ -94,6 +98,7 @@ impl Server {
         };
         let trusted = app.config.server.trusted_proxies()?;
         let admission = admission::Admission::new(&app.config.server);
+        let app_downloads_per_member = app.config.server.downloads_per_member;
         Ok(Arc::new(Server {
             app,
             tls: acceptor.is_some(),
@@ -102,7 +107,19 @@ impl Server {
             stopping: watch::channel(false).0,
             trusted,
             admission,
+            downloads: downloads::Downloads::new(app_downloads_per_member),
         }))
+    }
+
+    /// Streams `reader` to `owner` (`200`, `content_type`) in one of their download places.
+    pub async fn download(
+        &self,
+        owner: UserId,
+        content_type: &str,
+        reader: Box<dyn std::io::Read + Send>,
+    ) -> respond::HttpResult {
+        let place = self.downloads.start(owner)?;
+        downloads::stream(place, StatusCode::OK, content_type, reader).await
     }
 
     /// The client and whether it came over TLS, for a connection from `peer`: a trusted
@@ -175,7 +192,18 @@ pub async fn serve(app: Arc<Server>, listener: TcpListener, mut shutdown: watch:
         }
         stopping.stopping.send_replace(true);
     });
+    let connections = Arc::new(tokio::sync::Semaphore::new(
+        app.config.server.max_connections.max(1),
+    ));
     loop {
+        // past `max_connections`, new connections wait in the listen backlog
+        let place = tokio::select! {
+            p = connections.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => break,
+            },
+            _ = shutdown.changed() => break,
+        };
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
                 Ok(x) => x,
@@ -188,6 +216,10 @@ pub async fn serve(app: Arc<Server>, listener: TcpListener, mut shutdown: watch:
             _ = shutdown.changed() => break,
         };
         let _ = stream.set_nodelay(true);
+        // a client that stops reading is cut off once a write has waited this long
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(app.config.server.write_timeout()));
+        let stream = Box::pin(stream);
         let app2 = app.clone();
         let service = service_fn(move |mut req: Request<Incoming>| {
             let app = app2.clone();
@@ -209,6 +241,7 @@ pub async fn serve(app: Arc<Server>, listener: TcpListener, mut shutdown: watch:
                     if let Err(e) = fut.await {
                         tracing::debug!("connection ended: {e}");
                     }
+                    drop(place);
                 });
             }
             Some(acceptor) => {
@@ -232,6 +265,7 @@ pub async fn serve(app: Arc<Server>, listener: TcpListener, mut shutdown: watch:
                     if let Err(e) = watcher.watch(conn).await {
                         tracing::debug!("connection ended: {e}");
                     }
+                    drop(place);
                 });
             }
         }

@@ -13,6 +13,7 @@ mod credits;
 mod cutout;
 mod deletion;
 mod documents;
+mod downloads;
 mod edits;
 mod export;
 mod idempotency;

@@ -13,7 +13,7 @@ use crate::engine::export::ExportFormat;
 use crate::error::ApiError;
 use crate::http::blocking;
 use crate::http::request::{authenticate, file_body, parse_json, query, read_body};
-use crate::http::respond::{empty, json, stream_reader, HttpResult};
+use crate::http::respond::{empty, json, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::Server;
 use crate::ids::{DocumentId, ImageId, LayerId};
@@ -71,8 +71,9 @@ pub async fn layer(app: &Server, req: Request<ReqBody>, id: &str, layer: &str) -
     let id: DocumentId = parse_id(id, "document")?;
     let layer: LayerId = parse_id(layer, "layer")?;
     let documents = app.documents.clone();
-    let reader = blocking(move || documents.open_layer(p.user.id, id, layer)).await?;
-    stream_reader(StatusCode::OK, "image/png", reader).await
+    let owner = p.user.id;
+    let reader = blocking(move || documents.open_layer(owner, id, layer)).await?;
+    app.download(owner, "image/png", reader).await
 }
 
 pub async fn export(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {

@@ -6,7 +6,7 @@ use hyper::{Request, StatusCode};
 
 use crate::http::blocking;
 use crate::http::request::authenticate;
-use crate::http::respond::{json, stream_reader, HttpResult};
+use crate::http::respond::{json, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::Server;
 use crate::ids::ExportId;
@@ -31,7 +31,7 @@ pub async fn download(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResu
     let privacy = app.privacy.clone();
     let owner = p.user.id;
     let (rec, reader) = blocking(move || privacy.open_export(owner, id)).await?;
-    let mut r = stream_reader(StatusCode::OK, "application/zip", reader).await?;
+    let mut r = app.download(owner, "application/zip", reader).await?;
     let headers = r.headers_mut();
     headers.insert(CONTENT_LENGTH, HeaderValue::from(rec.bytes));
     if let Ok(v) = HeaderValue::from_str(&format!(

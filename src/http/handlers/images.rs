@@ -11,7 +11,7 @@ use crate::audit::Actor;
 use crate::error::ApiError;
 use crate::http::blocking;
 use crate::http::request::{authenticate, file_body};
-use crate::http::respond::{empty, json, stream_reader, HttpResult};
+use crate::http::respond::{empty, json, HttpResult};
 use crate::http::router::parse_id;
 use crate::http::Server;
 use crate::ids::{BlobId, ImageId, UserId};
@@ -75,7 +75,7 @@ pub async fn original(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResu
     let p = authenticate(app, &parts).await?;
     let id: ImageId = parse_id(id, "image")?;
     let (rec, reader) = open_blob(app, p.user.id, id, |rec| Ok(rec.original_blob)).await?;
-    let mut r = stream_reader(StatusCode::OK, rec.format.mime(), reader).await?;
+    let mut r = app.download(p.user.id, rec.format.mime(), reader).await?;
     r.headers_mut()
         .insert(CONTENT_LENGTH, HeaderValue::from(rec.bytes));
     Ok(r)
@@ -95,7 +95,7 @@ pub async fn thumbnail(app: &Server, req: Request<ReqBody>, id: &str) -> HttpRes
         })
     })
     .await?;
-    stream_reader(StatusCode::OK, "image/png", reader).await
+    app.download(p.user.id, "image/png", reader).await
 }
 
 pub async fn delete(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult {
@@ -128,5 +128,5 @@ pub async fn cutout(app: &Server, req: Request<ReqBody>, id: &str) -> HttpResult
         })
     })
     .await?;
-    stream_reader(StatusCode::OK, "image/png", reader).await
+    app.download(p.user.id, "image/png", reader).await
 }
