@@ -1,5 +1,5 @@
-//! Upgrades keep data: the real binary opens a data dir written by an earlier release
-//! (`tests/fixtures/upgrade/schema-1`, made by `scripts/make-upgrade-fixture` with that
+//! Upgrades keep data: the real binary opens each data dir written by an earlier release
+//! (`tests/fixtures/upgrade/schema-N`, made by `scripts/make-upgrade-fixture` with that
 //! release's binary) and reads everything back — the admin's password, an API key, the
 //! original's exact bytes, the thumbnail, the decompose job, the document's layers pixel for
 //! pixel, and its undo/redo history, which still steps.
@@ -10,10 +10,7 @@ use serde_json::Value;
 
 use crate::support::*;
 
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/tests/fixtures/upgrade/schema-1"
-);
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/upgrade");
 
 fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).expect("mkdir");
@@ -51,8 +48,17 @@ fn expected_layers(v: &Value) -> Vec<(String, String)> {
 }
 
 #[tokio::test]
+async fn a_data_dir_from_schema_1_reads_back_whole() {
+    reads_back_whole("schema-1").await;
+}
+
+#[tokio::test]
 async fn a_data_dir_from_the_previous_release_reads_back_whole() {
-    let fixture = Path::new(FIXTURE);
+    reads_back_whole("schema-2").await;
+}
+
+async fn reads_back_whole(name: &str) {
+    let fixture = Path::new(FIXTURES).join(name);
     let want: Value =
         serde_json::from_slice(&std::fs::read(fixture.join("expected.json")).expect("expected"))
             .expect("expected.json");
