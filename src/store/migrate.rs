@@ -5,6 +5,8 @@
 //!
 //! - 1 → 2: seal the sensitive fields of images, documents and document logs
 //!   (`super::sealing`).
+//! - 2 → 3: move documents' undo and redo states out of the record, each under
+//!   `document ‖ revision` (`super::documents`).
 
 use super::codec::u32_from;
 use super::{Result, Store, StoreError, SCHEMA_KEY, SCHEMA_VERSION};
@@ -30,6 +32,7 @@ impl Store {
             let next = version + 1;
             match next {
                 2 => self.seal_sensitive_fields()?,
+                3 => self.move_history_out()?,
                 _ => unreachable!("every schema version has a step"),
             }
             self.flush_blocking()?;

@@ -39,7 +39,7 @@ pub use records::{
 pub use ttl::{TtlEntry, TtlKind};
 
 /// The schema this build reads and writes.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -102,6 +102,7 @@ pub struct Store {
     documents: sled::Tree,
     documents_by_image: sled::Tree,
     document_log: sled::Tree,
+    document_states: sled::Tree,
     audit: sled::Tree,
     outbox: sled::Tree,
     tokens: sled::Tree,
@@ -158,6 +159,7 @@ impl Store {
             documents: t("documents")?,
             documents_by_image: t("documents_by_image")?,
             document_log: t("document_log")?,
+            document_states: t("document_states")?,
             audit: t("audit")?,
             outbox: t("outbox")?,
             tokens: t("tokens")?,

@@ -180,6 +180,7 @@ impl Store {
 
     pub(crate) fn decode_document(&self, bytes: &[u8]) -> Result<DocumentRecord> {
         let mut v: Value = decode("documents", bytes)?;
+        self.fill_history(&mut v)?;
         if let (Some(owner), Some(id)) = (owner_of(&v), id_bytes(&v, "id")) {
             let mut key = None;
             for layer in layers_mut(&mut v) {
@@ -256,7 +257,7 @@ pub(crate) mod tests {
     use crate::ids::{BlobId, DocumentId, ImageId, LayerId};
     use crate::store::records::{DocState, DocumentMode, HistoryOp, LayerRecord};
 
-    fn layer(name: &str, text: Option<&str>) -> LayerRecord {
+    pub(crate) fn layer(name: &str, text: Option<&str>) -> LayerRecord {
         LayerRecord {
             id: LayerId::new(),
             name: name.into(),
@@ -286,7 +287,7 @@ pub(crate) mod tests {
         (d, keys, store, owner)
     }
 
-    fn document(owner: UserId) -> DocumentRecord {
+    pub(crate) fn document(owner: UserId) -> DocumentRecord {
         DocumentRecord {
             id: DocumentId::new(),
             owner,
@@ -302,6 +303,7 @@ pub(crate) mod tests {
             undo: vec![DocState {
                 op: HistoryOp::Peel,
                 layers: vec![layer("Old headline", Some("SPRING SALE"))],
+                revision: 1,
             }],
             redo: vec![],
         }
@@ -324,7 +326,11 @@ pub(crate) mod tests {
         let (_d, _k, store, owner) = setup();
         let doc = document(owner);
         store.put_document(&doc).unwrap();
-        let stored = raw(&store, &doc);
+        let mut stored = raw(&store, &doc);
+        for kv in store.document_states.iter() {
+            stored.push_str(std::str::from_utf8(&kv.unwrap().1).unwrap());
+        }
+        assert!(stored.contains(r#""layers":[{"#), "the state is read too");
         for secret in ["Headline", "SUMMER", "SPRING"] {
             assert!(!stored.contains(secret), "{secret} in {stored}");
         }
@@ -350,7 +356,7 @@ pub(crate) mod tests {
             store.get_document(doc.id).unwrap().unwrap().layers,
             doc.layers
         );
-        assert_eq!(store.migrate().unwrap(), [2]);
+        assert_eq!(store.migrate().unwrap(), [2, 3]);
         assert!(!raw(&store, &doc).contains("Headline"));
         assert_eq!(
             store.get_document(doc.id).unwrap().unwrap().layers,

@@ -189,6 +189,7 @@ impl DocumentService {
                 new.undo.push(DocState {
                     op: doc.last_op,
                     layers: std::mem::take(&mut new.layers),
+                    revision: doc.revision,
                 });
                 if new.undo.len() > MAX_UNDO {
                     new.undo.remove(0);
@@ -227,6 +228,7 @@ impl DocumentService {
         let current = DocState {
             op: doc.last_op,
             layers: std::mem::take(&mut new.layers),
+            revision: doc.revision,
         };
         let (from, to, action) = if forward {
             (&mut new.redo, &mut new.undo, "redo")

@@ -388,11 +388,16 @@ impl From<DocumentMode> for HistoryOp {
 }
 
 /// One state of a document's history: its layer list (blobs are shared between states and
-/// never rewritten) and the op that produced it.
+/// never rewritten) and the op that produced it. A state never changes once made; it is
+/// stored under `document ‖ revision` (see `crate::store::documents`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DocState {
     pub op: HistoryOp,
     pub layers: Vec<LayerRecord>,
+    /// The revision at which this was the document's current state: its key, unique within
+    /// the document.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// One entry of a document's append-only operation log.
