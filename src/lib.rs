@@ -17,6 +17,7 @@
 //! - [`privacy`]: members' rights: consents, training export, account deletion, inactivity,
 //!   policy versions and the `/privacy` page.
 //! - [`retention`]: the TTL sweep and its cron schedule.
+//! - [`backup`]: consistent, still-encrypted backups of a data dir (while serving) and restore.
 //! - [`jobs`]: the persisted queue and its workers.
 //! - [`mail`]: the outbox — notices from minijinja templates, delivered by SMTP or spooled.
 //! - [`vault`]: what images and documents share — store, blobs, keyring, data keys.
@@ -36,6 +37,7 @@ pub mod admin;
 pub mod app;
 pub mod audit;
 pub mod auth;
+pub mod backup;
 pub mod billing;
 pub mod blobs;
 pub mod cli;

@@ -3,6 +3,8 @@
 //! - `serve`: `serve [--listen ADDR]`, the studio (the default command);
 //! - `accounts`: `user add|list|delete`, `keys init|rotate`, `sweep [--dry-run] [--as-of]`,
 //!   `audit verify`, `outbox list`, `training export`;
+//! - `backup`: `backup --out FILE` (also while serving, through the control socket),
+//!   `restore --from FILE`;
 //! - `offline`: `cutout`, `decompose`, `eval` on files, without a server or a store;
 //! - `models`: `models fetch|list|verify`;
 //! - `config print`.
@@ -12,6 +14,7 @@
 //! with 1.
 
 mod accounts;
+mod backup;
 mod models;
 mod offline;
 mod serve;
@@ -138,6 +141,18 @@ pub enum Command {
     /// Images for model training, from consenting members only
     #[command(subcommand)]
     Training(TrainingCommand),
+    /// Write a consistent, still-encrypted backup (also while the studio serves)
+    Backup {
+        /// The archive to write (a tar; the master key is not in it)
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Restore a backup into a fresh data dir (then put the master key back in place)
+    Restore {
+        /// The archive `backup` wrote
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -341,6 +356,8 @@ pub async fn run(config: Config, command: Option<Command>) -> Result<(), CliErro
             accounts::training_export(config, &out)
         }
         Command::Models(cmd) => models::models(config, cmd),
+        Command::Backup { out } => backup::backup(config, &out),
+        Command::Restore { from } => backup::restore(config, &from),
         Command::Decompose(args) => offline::decompose(config, args),
         Command::Eval(args) => offline::eval(config, args),
         Command::Cutout(args) => offline::cutout(config, args),

@@ -39,6 +39,8 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
     })
     .await
     .map_err(CliError::runtime)??;
+    // `backup` while serving asks through this socket
+    super::backup::listen(app.clone())?;
     let listen = app.config.server.listen;
     let listener = tokio::net::TcpListener::bind(listen)
         .await

@@ -10,6 +10,7 @@
 mod audit;
 mod codec;
 mod documents;
+pub mod dump;
 mod exports;
 mod idempotency;
 mod images;

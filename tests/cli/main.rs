@@ -8,6 +8,7 @@ mod common;
 mod support;
 
 mod audit;
+mod backup;
 mod config;
 mod console;
 mod crash;
