@@ -12,6 +12,7 @@ mod backup;
 mod config;
 mod console;
 mod crash;
+mod deb;
 mod decompose;
 mod keys;
 mod models;
