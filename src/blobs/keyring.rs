@@ -274,6 +274,24 @@ fn with_suffix(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// See [`Keyring::not_rotatable`].
+fn not_rotatable(path: &Path, credentials: Option<&Path>) -> Option<String> {
+    if credentials.is_some_and(|dir| path.starts_with(dir)) {
+        return Some(format!(
+            "{} is a systemd credential (read-only)",
+            path.display()
+        ));
+    }
+    let probe = with_suffix(path, ".probe");
+    match fs::File::create(&probe) {
+        Ok(_) => {
+            let _ = fs::remove_file(&probe);
+            None
+        }
+        Err(e) => Some(format!("cannot write beside {}: {e}", path.display())),
+    }
+}
+
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
@@ -532,6 +550,14 @@ impl Keyring {
 
     /// Step 1 of a rotation: durably writes `<path>.next` with generation + 1 and loads it.
     /// If a rotation is already pending, returns its generation and writes nothing.
+    /// Why the key file cannot be rotated where it is, if it cannot: a systemd credential
+    /// (read-only by design; rotate the credential's source with `keys rotate`), or a
+    /// folder this process cannot write.
+    pub fn not_rotatable(&self) -> Option<String> {
+        let credentials = std::env::var_os("CREDENTIALS_DIRECTORY").map(PathBuf::from);
+        not_rotatable(&self.path, credentials.as_deref())
+    }
+
     pub fn begin_rotation(&self) -> Result<u32, BlobError> {
         let mut keks = self.write();
         if let Some(n) = &keks.next {
@@ -578,6 +604,22 @@ mod tests {
 
     fn key_path(dir: &tempfile::TempDir) -> PathBuf {
         dir.path().join("master.key")
+    }
+
+    #[test]
+    fn a_systemd_credential_or_an_unwritable_folder_is_not_rotated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = key_path(&dir);
+        assert_eq!(not_rotatable(&path, None), None);
+        assert_eq!(
+            not_rotatable(&path, Some(Path::new("/run/credentials/x"))),
+            None
+        );
+        let why = not_rotatable(&path, Some(dir.path())).unwrap();
+        assert!(why.contains("systemd credential"), "{why}");
+        let why = not_rotatable(&dir.path().join("missing/master.key"), None).unwrap();
+        assert!(why.contains("cannot write"), "{why}");
+        assert!(!path.with_extension("key.probe").exists());
     }
 
     #[test]

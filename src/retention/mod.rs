@@ -204,6 +204,14 @@ impl Sweeper {
         let Some(reason) = self.rotation_due(as_of, purged)? else {
             return Ok(None);
         };
+        // under systemd the key is a read-only credential: the sweep goes on, and says how
+        if let Some(why) = self.keyring.not_rotatable() {
+            tracing::warn!(
+                reason,
+                "retention: the master key is due for rotation but {why}; stop the service and run `image-layered keys rotate` on the key's source file"
+            );
+            return Ok(None);
+        }
         let (store, keyring) = (self.store.clone(), self.keyring.clone());
         let (old, new, n) =
             tokio::task::spawn_blocking(move || rotate_keys(&store, &keyring, as_of))
