@@ -65,6 +65,7 @@ pub async fn serve(config: Config) -> Result<(), CliError> {
         let _ = tx.send(true);
     });
     crate::http::run(server, listener, rx).await;
+    let _ = std::fs::remove_file(super::backup::socket_path(&app.config.server.data_dir));
     Ok(())
 }
 
