@@ -105,7 +105,7 @@ pub fn auth_header_target() -> Target {
             ]
         },
         check: check_auth_header,
-        cases: 150_000,
+        cases: 100_000,
         max_peak: 16 * MIB,
     }
 }
@@ -205,7 +205,7 @@ pub fn multipart_target() -> Target {
             ]
         },
         check: check_multipart,
-        cases: 150_000,
+        cases: 100_000,
         max_peak: 16 * MIB,
     }
 }

@@ -75,7 +75,7 @@ pub fn deflate(data: &[u8]) -> Vec<u8> {
 /// Rewrites the first SOFn segment of a JPEG to declare `w`×`h`.
 pub fn jpeg_redeclare(mut jpeg: Vec<u8>, w: u16, h: u16) -> Vec<u8> {
     let at = (2..jpeg.len() - 9)
-        .find(|&i| jpeg[i] == 0xFF && matches!(jpeg[i + 1], 0xC0 | 0xC1 | 0xC2))
+        .find(|&i| jpeg[i] == 0xFF && matches!(jpeg[i + 1], 0xC0..=0xC2))
         .expect("a SOF marker");
     jpeg[at + 5..at + 7].copy_from_slice(&h.to_be_bytes());
     jpeg[at + 7..at + 9].copy_from_slice(&w.to_be_bytes());

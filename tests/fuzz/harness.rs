@@ -334,7 +334,7 @@ pub fn fuzz(target: &Target) {
     });
     let (slowest, peak, outcomes) = std::mem::take(&mut *stats.lock().unwrap());
     let mut outcomes: Vec<_> = outcomes.into_iter().collect();
-    outcomes.sort_by(|a, b| b.1.cmp(&a.1));
+    outcomes.sort_by_key(|o| std::cmp::Reverse(o.1));
     let outcomes: Vec<String> = outcomes.iter().map(|(o, n)| format!("{o} {n}")).collect();
     match result {
         Ok(()) => println!(

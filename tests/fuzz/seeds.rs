@@ -94,7 +94,7 @@ pub fn real_images() -> Vec<Vec<u8>> {
         read("ocr/two-lines.png"),
     ];
     for p in files_with(&fixture("eval"), &[".png"]) {
-        if std::fs::metadata(&p).map_or(false, |m| m.len() <= 8 * 1024) {
+        if std::fs::metadata(&p).is_ok_and(|m| m.len() <= 8 * 1024) {
             out.push(std::fs::read(p).expect("read an eval image"));
         }
     }

@@ -50,7 +50,7 @@ pub fn decode_target() -> Target {
             s
         },
         check: check_decode,
-        cases: 160_000,
+        cases: 100_000,
         // 1 MP decoded as RGBA16 is 8 MiB; the decoder may hold it twice (orientation).
         max_peak: 96 * MIB,
     }
@@ -92,7 +92,7 @@ pub fn psd_target() -> Target {
         name: "psd",
         seeds: seeds::psds,
         check: check_psd,
-        cases: 500_000,
+        cases: 300_000,
         // The layer budget plus one canvas of working rows and the records.
         max_peak: 64 * MIB,
     }
@@ -117,7 +117,7 @@ pub fn ora_target() -> Target {
         name: "ora",
         seeds: seeds::oras,
         check: check_ora,
-        cases: 300_000,
+        cases: 200_000,
         max_peak: 64 * MIB,
     }
 }
@@ -211,7 +211,7 @@ pub fn blob_target() -> Target {
             s
         },
         check: check_blob,
-        cases: 150_000,
+        cases: 100_000,
         max_peak: 4 * MIB,
     }
 }
@@ -289,7 +289,7 @@ pub fn seal_target() -> Target {
                 .collect()
         },
         check: check_seal,
-        cases: 250_000,
+        cases: 150_000,
         max_peak: MIB,
     }
 }
@@ -337,7 +337,7 @@ pub fn api_key_target() -> Target {
             ]
         },
         check: check_api_key,
-        cases: 250_000,
+        cases: 150_000,
         max_peak: MIB,
     }
 }
