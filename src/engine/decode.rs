@@ -12,6 +12,9 @@
 //!   decoding on blocking threads under a concurrency cap; this module does no scheduling.
 //! - A cut-off JPEG is refused as [`DecodeError::Truncated`] even though the JPEG decoder
 //!   (lenient mode) would paint the missing rows grey and succeed.
+//! - A PNG whose IDAT chunks are too short to inflate to its declared pixels (deflate expands
+//!   at most 1032:1) is refused as [`DecodeError::Truncated`] before the decoder allocates its
+//!   output: a 70-byte file cannot make us commit a 64 MP buffer.
 //! - WebP animations yield their first frame only.
 
 use std::fmt;
@@ -320,7 +323,7 @@ pub fn probe(bytes: &[u8], limits: &DecodeLimits) -> Result<Probe, DecodeError> 
 pub fn decode(bytes: &[u8], limits: &DecodeLimits) -> Result<Decoded, DecodeError> {
     let probe = probe(bytes, limits)?;
     let complete = match probe.format {
-        ImageFormatKind::Png => true,
+        ImageFormatKind::Png => png_data_suffices(bytes),
         ImageFormatKind::Jpeg => jpeg_is_complete(bytes),
         ImageFormatKind::Webp => riff_is_complete(bytes),
     };
@@ -436,6 +439,51 @@ fn detail(text: &str) -> String {
         out.push('…');
     }
     out
+}
+
+/// Most bytes one byte of deflate data can inflate to (a 258-byte match in 2 bits), rounded
+/// up; zlib framing and block headers only lower the real ratio.
+const MAX_DEFLATE_RATIO: u64 = 1032;
+
+/// Whether a PNG's IDAT chunks could hold its pixels: the bits its IHDR declares (filter
+/// bytes and interlacing only add to them) must not exceed what the IDAT bytes can inflate
+/// to. Checked before decoding because the decoder allocates the whole image first: a tiny
+/// file declaring a 64 MP, 16-bit image would otherwise commit 512 MiB before failing (bomb
+/// corpus, `tests/fuzz`). A chunk walk that goes wrong answers `true`: the decoder judges.
+pub(crate) fn png_data_suffices(bytes: &[u8]) -> bool {
+    let mut at = PNG_MAGIC.len();
+    let mut declared_bits = None;
+    let mut idat = 0u64;
+    while let Some(head) = bytes.get(at..at + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let data = at + 8;
+        match &head[4..8] {
+            b"IHDR" => {
+                let Some(h) = bytes.get(data..data + 10) else {
+                    return true;
+                };
+                let w = u64::from(u32::from_be_bytes([h[0], h[1], h[2], h[3]]));
+                let hh = u64::from(u32::from_be_bytes([h[4], h[5], h[6], h[7]]));
+                let channels = match h[9] {
+                    0 | 3 => 1,
+                    2 => 3,
+                    4 => 2,
+                    6 => 4,
+                    _ => return true,
+                };
+                declared_bits = Some(w * hh * channels * u64::from(h[8]));
+            }
+            b"IDAT" => idat += len as u64,
+            b"IEND" => break,
+            _ => {}
+        }
+        at = data.saturating_add(len).saturating_add(4);
+    }
+    match declared_bits {
+        // A few KiB of slack for the smallest images and odd framing.
+        Some(bits) => bits / 8 <= idat.saturating_mul(MAX_DEFLATE_RATIO) + 4096,
+        None => true,
+    }
 }
 
 /// Whether a RIFF (WebP) file is at least as long as its header says.
@@ -653,6 +701,19 @@ mod tests {
             matches!(err, DecodeError::Truncated | DecodeError::Corrupt(_)),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn png_whose_idat_cannot_hold_its_pixels_is_refused_before_allocating() {
+        // 8000×8000 grey (64 MiB decoded) with an IDAT of a few bytes: inside the pixel
+        // limit, refused from the chunk sizes.
+        let bomb = redeclare_png(zeros_png(4, 4), 8000, 8000);
+        assert!(!png_data_suffices(&bomb));
+        let err = decode(&bomb, &DecodeLimits::default()).unwrap_err();
+        assert_eq!(err, DecodeError::Truncated);
+        // Real images pass, however well they compress.
+        assert!(png_data_suffices(&zeros_png(2000, 2000)));
+        assert!(png_data_suffices(&png_bytes(64, 64)));
     }
 
     #[test]

@@ -17,8 +17,12 @@
 //! `x`/`y` offsets (the layer is placed and clipped on the canvas), `opacity` and
 //! `visibility`. Invariants: `decode_ora(encode_ora(s, p))` gives back the same pixels, names,
 //! kinds, texts, opacities and visibilities; reading never trusts sizes from the archive —
-//! the canvas, every PNG and every entry read are bounded before memory is committed.
+//! the canvas, every PNG and every entry read are bounded before memory is committed (no entry
+//! inflates past the size its ZIP header declares), and before any layer is read whole every
+//! layer's PNG is sized from its entry and IHDR, so that the PNGs the `<layer>`s name (one PNG
+//! may be named by thousands) together stay within the stack budget, read and decoded.
 
+use std::collections::HashMap;
 use std::io::{Cursor, Read, Write};
 
 use image::{DynamicImage, ImageFormat, RgbImage, RgbaImage};
@@ -251,6 +255,7 @@ pub fn decode_ora_within(
             limits.max_stack_bytes >> 20
         )));
     }
+    check_layer_pngs(&mut zip, entries.iter().map(|e| e.0.as_str()), limits)?;
     let imported_kinds = entries.iter().all(|e| e.2 == LayerKind::Object);
 
     // stack.xml lists layers top first; the stack is back to front.
@@ -258,6 +263,10 @@ pub fn decode_ora_within(
     let mut props = Vec::with_capacity(entries.len());
     for (src, name, kind, text, x, y, p) in entries.into_iter().rev() {
         let png = read_entry(&mut zip, &src, MAX_PNG_BYTES)?;
+        // The decoder allocates the whole image before reading any pixel data.
+        if !super::decode::png_data_suffices(&png) {
+            return Err(dec(format!("{src}: the PNG ends before its pixels do")));
+        }
         let img = decode_png(&png).map_err(|e| dec(format!("{src}: {e}")))?;
         let mut rgba = RgbaImage::new(w, h);
         image::imageops::replace(&mut rgba, &img, x, y);
@@ -353,6 +362,76 @@ fn read_entry(
         return Err(dec(format!("{name} is larger than {max} bytes")));
     }
     Ok(out)
+}
+
+/// Sizes the PNG of every layer (each distinct entry once) from its ZIP entry and its IHDR
+/// before any is inflated whole or decoded: one over the canvas limits is refused, and so are
+/// layers whose PNGs together would inflate or decode (RGBA, 4 bytes a pixel) to more than the
+/// stack budget. A layer costs its own PNG whatever the canvas, and many `<layer>`s may name
+/// one PNG: without this a small file with a 1×1 canvas made us decode one 64 MP PNG thousands
+/// of times (the bomb corpus in `tests/fuzz`). Declared sizes can be trusted as bounds: the
+/// `zip` reader fails an entry that inflates past its declared size (also in that corpus).
+fn check_layer_pngs<'a>(
+    zip: &mut ZipArchive<Cursor<&[u8]>>,
+    srcs: impl Iterator<Item = &'a str>,
+    limits: &OraLimits,
+) -> Result<(), OraError> {
+    let mut sized: HashMap<&str, (u64, u64)> = HashMap::new();
+    let (mut inflated, mut decoded) = (0u64, 0u64);
+    for src in srcs {
+        let (size, pixels) = match sized.get(src) {
+            Some(&cost) => cost,
+            None => {
+                let cost = png_entry_cost(zip, src, limits)?;
+                sized.insert(src, cost);
+                cost
+            }
+        };
+        inflated = inflated.saturating_add(size);
+        decoded = decoded.saturating_add(pixels.saturating_mul(4));
+    }
+    let need = inflated.max(decoded);
+    if need > limits.max_stack_bytes {
+        return Err(dec(format!(
+            "its layer images would take {} MiB to read and decode, over the {} MiB allowed \
+             (uploads.max_stack_bytes): merge some layers or reduce the image size",
+            need >> 20,
+            limits.max_stack_bytes >> 20
+        )));
+    }
+    Ok(())
+}
+
+/// The declared uncompressed size of the PNG entry `src` and the pixels its IHDR declares,
+/// read from its first 24 bytes; refused when over [`MAX_PNG_BYTES`] or the canvas limits.
+fn png_entry_cost(
+    zip: &mut ZipArchive<Cursor<&[u8]>>,
+    src: &str,
+    limits: &OraLimits,
+) -> Result<(u64, u64), OraError> {
+    let entry = zip.by_name(src).map_err(|e| dec(format!("{src}: {e}")))?;
+    let size = entry.size();
+    if size > MAX_PNG_BYTES {
+        return Err(dec(format!("{src} is larger than {MAX_PNG_BYTES} bytes")));
+    }
+    let mut head = [0u8; 24];
+    entry
+        .take(24)
+        .read_exact(&mut head)
+        .map_err(|_| dec(format!("{src} is not a PNG image")))?;
+    if &head[..8] != b"\x89PNG\r\n\x1a\n" || &head[12..16] != b"IHDR" {
+        return Err(dec(format!("{src} is not a PNG image")));
+    }
+    let w = u32::from_be_bytes([head[16], head[17], head[18], head[19]]);
+    let h = u32::from_be_bytes([head[20], head[21], head[22], head[23]]);
+    let pixels = u64::from(w) * u64::from(h);
+    if pixels > limits.max_pixels || w.max(h) > limits.max_side {
+        return Err(dec(format!(
+            "{src} is {w}x{h}, over this studio's limits ({} pixels, {} per side)",
+            limits.max_pixels, limits.max_side
+        )));
+    }
+    Ok((size, pixels))
 }
 
 fn decode_png(bytes: &[u8]) -> Result<RgbaImage, image::ImageError> {
@@ -668,6 +747,18 @@ mod tests {
         // within the budget it reads
         let (stack, _) = decode_ora_within(&stack_bomb(3, 64, 64), &limits).unwrap();
         assert_eq!(stack.layers.len(), 3);
+        // a 1×1 canvas does not make the layers' own PNGs free: 1000 layers naming one PNG
+        // read it 1000 times, over 16 KiB (the canvases alone take 4000 bytes)
+        let tight = OraLimits {
+            max_stack_bytes: 16 << 10,
+            ..limits
+        };
+        let msg = decode_ora_within(&stack_bomb(1000, 1, 1), &tight)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("layer images would take"), "{msg}");
+        let (stack, _) = decode_ora_within(&stack_bomb(100, 1, 1), &tight).unwrap();
+        assert_eq!(stack.layers.len(), 100);
     }
 
     #[test]

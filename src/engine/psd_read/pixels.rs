@@ -2,6 +2,9 @@
 //! multiplies user masks into the alpha, and reads the merged image of a file without layers.
 //! Only the part of a layer or mask rectangle that lies on the canvas is ever written, and a
 //! mask is applied row by row, so memory stays at one canvas per layer whatever the bounds say.
+//! Every channel's data is checked to hold what its rows need (raw size, or the sum of its RLE
+//! row counts) before the canvas is allocated, so a file whose lengths lie is refused without
+//! committing width × height × 4 bytes.
 
 use image::RgbaImage;
 
@@ -58,10 +61,24 @@ pub(super) fn decode_layer(
     header: &Header,
 ) -> Result<RgbaImage> {
     let (w, h) = (header.width, header.height);
-    let mut rgba = RgbaImage::new(w, h);
     let rows = (rec.bottom as i64 - rec.top as i64) as u64;
     let cols = (rec.right as i64 - rec.left as i64) as u64;
     let at = Placement::new(rec.top as i64, rec.left as i64, rows, cols, w, h);
+    // Lengths first, canvas second: a 64 KiB file of lying RLE counts made us allocate a
+    // 244 MiB canvas before finding out (bomb corpus, `tests/fuzz`).
+    for &(id, data) in chans {
+        if components(id, header.gray).is_some() {
+            check_channel(data, &at)?;
+        }
+    }
+    let mask = rec.mask.as_ref().and_then(|mask| {
+        let &(_, data) = chans.iter().find(|(id, _)| *id == mask.channel)?;
+        Some((mask, data, mask_placement(mask, data, rec, w, h)))
+    });
+    if let Some((_, data, at)) = &mask {
+        check_channel(data, at)?;
+    }
+    let mut rgba = RgbaImage::new(w, h);
     let buf: &mut [u8] = &mut rgba;
     let stride = w as usize * 4;
     // Writes the on-canvas part of rectangle row `r` to components `comps`.
@@ -82,22 +99,64 @@ pub(super) fn decode_layer(
         }
     }
     for &(id, data) in chans {
-        let comps: &[usize] = match (id, header.gray) {
-            (-1, _) => &[3],
-            (0, true) => &[0, 1, 2],
-            (0, false) => &[0],
-            (1, false) => &[1],
-            (2, false) => &[2],
-            _ => continue,
+        let Some(comps) = components(id, header.gray) else {
+            continue;
         };
         decode_channel(data, &at, |r, src| put(comps, r, src))?;
     }
-    if let Some(mask) = &rec.mask {
-        if let Some(&(_, data)) = chans.iter().find(|(id, _)| *id == mask.channel) {
-            apply_mask(&mut rgba, mask, data, rec)?;
-        }
+    if let Some((mask, data, at)) = mask {
+        apply_mask(&mut rgba, mask, data, &at)?;
     }
     Ok(rgba)
+}
+
+/// The RGBA components channel `id` writes, or `None` for a channel we do not draw.
+fn components(id: i16, gray: bool) -> Option<&'static [usize]> {
+    Some(match (id, gray) {
+        (-1, _) => &[3],
+        (0, true) => &[0, 1, 2],
+        (0, false) => &[0],
+        (1, false) => &[1],
+        (2, false) => &[2],
+        _ => return None,
+    })
+}
+
+/// Where a mask channel's rows land: its rectangle, or the layer's for mask pixels with an
+/// empty rectangle (panotools means the layer's).
+fn mask_placement(mask: &Mask, data: &[u8], rec: &Record, w: u32, h: u32) -> Placement {
+    let [mut top, mut left, mut bottom, mut right] = mask.rect;
+    if (top == bottom || left == right) && data.len() > 2 {
+        (top, left, bottom, right) = (rec.top, rec.left, rec.bottom, rec.right);
+    }
+    let rows = (bottom as i64 - top as i64) as u64;
+    let cols = (right as i64 - left as i64) as u64;
+    Placement::new(top as i64, left as i64, rows, cols, w, h)
+}
+
+/// Fails exactly when [`decode_channel`] would for want of data (raw rows, RLE row counts or
+/// the bytes they count), without decoding: what is checked before a canvas is allocated.
+fn check_channel(data: &[u8], at: &Placement) -> Result<()> {
+    let mut r = Bytes::new(data, "layer channel data");
+    if at.rows == 0 || at.cols == 0 {
+        return Ok(());
+    }
+    let need = match r.u16()? {
+        0 => at.rows.saturating_mul(at.cols),
+        1 => {
+            let counts = r.take(at.rows.saturating_mul(2).try_into().unwrap_or(usize::MAX))?;
+            counts
+                .chunks_exact(2)
+                .take(at.r1 as usize)
+                .map(|n| u64::from(u16::from_be_bytes([n[0], n[1]])))
+                .sum()
+        }
+        _ => 0, // decode_channel names the compression
+    };
+    if need > r.buf.len() as u64 {
+        return Err(PsdReadError::Truncated("layer channel data"));
+    }
+    Ok(())
 }
 
 /// `a × b / 255`, rounded.
@@ -107,19 +166,11 @@ pub(super) fn mul(a: u8, b: u8) -> u8 {
 
 /// Multiplies the layer's alpha by the mask (its channel `data`) scaled by its density: the
 /// default colour outside the mask rectangle, the channel's rows inside it, decoded row by row.
-fn apply_mask(rgba: &mut RgbaImage, mask: &Mask, data: &[u8], rec: &Record) -> Result<()> {
-    let (w, h) = rgba.dimensions();
+fn apply_mask(rgba: &mut RgbaImage, mask: &Mask, data: &[u8], at: &Placement) -> Result<()> {
+    let w = rgba.width();
     // Density d keeps d/255 of the mask: m' = m·d/255 + (255 − d).
     let scale: [u8; 256] =
         std::array::from_fn(|m| mul(m as u8, mask.density) + (255 - mask.density));
-    let [mut top, mut left, mut bottom, mut right] = mask.rect;
-    if (top == bottom || left == right) && data.len() > 2 {
-        // Mask pixels with no rectangle: panotools means the layer's.
-        (top, left, bottom, right) = (rec.top, rec.left, rec.bottom, rec.right);
-    }
-    let rows = (bottom as i64 - top as i64) as u64;
-    let cols = (right as i64 - left as i64) as u64;
-    let at = Placement::new(top as i64, left as i64, rows, cols, w, h);
     let stride = w as usize * 4;
     let buf: &mut [u8] = rgba;
     let outside = scale[mask.default as usize];
@@ -136,7 +187,7 @@ fn apply_mask(rgba: &mut RgbaImage, mask: &Mask, data: &[u8], rec: &Record) -> R
             }
         }
     }
-    decode_channel(data, &at, |r, src| {
+    decode_channel(data, at, |r, src| {
         let y = (at.top + r as i64) as usize;
         let x = (at.left + at.c0 as i64) as usize;
         let row = &mut buf[y * stride + x * 4..][..src.len() * 4];
@@ -202,12 +253,13 @@ fn zip_unsupported() -> PsdReadError {
 /// The merged image as an opaque RGBA canvas (first three channels, or the grey one).
 pub(super) fn read_merged(data: &[u8], header: &Header) -> Result<RgbaImage> {
     let (w, h) = (header.width, header.height);
-    let mut rgba = RgbaImage::from_pixel(w, h, image::Rgba([0, 0, 0, 255]));
     let planes: &[&[usize]] = if header.gray {
         &[&[0, 1, 2]]
     } else {
         &[&[0], &[1], &[2]]
     };
+    check_merged(data, header, planes.len())?;
+    let mut rgba = RgbaImage::from_pixel(w, h, image::Rgba([0, 0, 0, 255]));
     let mut r = Bytes::new(data, "merged image data");
     let row_len = w as usize;
     let buf: &mut [u8] = &mut rgba;
@@ -254,4 +306,28 @@ pub(super) fn read_merged(data: &[u8], header: &Header) -> Result<RgbaImage> {
         c => return Err(invalid(format!("unknown compression {c}"))),
     }
     Ok(rgba)
+}
+
+/// Fails when the merged image data cannot hold the rows of its first `planes` channels (raw,
+/// or by the sum of their RLE row counts), before [`read_merged`] fills a canvas: a 50-byte
+/// file declaring 8000×8000 made us fill 244 MiB first (bomb corpus, `tests/fuzz`).
+fn check_merged(data: &[u8], header: &Header, planes: usize) -> Result<()> {
+    let mut r = Bytes::new(data, "merged image data");
+    let (w, h) = (header.width as u64, header.height as u64);
+    let need = match r.u16()? {
+        0 => planes as u64 * w * h,
+        1 => {
+            let counts = r.take(header.channels as usize * h as usize * 2)?;
+            counts
+                .chunks_exact(2)
+                .take(planes * h as usize)
+                .map(|n| u64::from(u16::from_be_bytes([n[0], n[1]])))
+                .sum()
+        }
+        _ => 0, // read_merged names the compression
+    };
+    if need > r.buf.len() as u64 {
+        return Err(PsdReadError::Truncated("merged image data"));
+    }
+    Ok(())
 }
