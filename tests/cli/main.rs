@@ -1,4 +1,5 @@
-//! Integration tests of the real `image-layered` binary: crash safety under SIGKILL, graceful
+//! Integration tests of the real `image-layered` binary: crash safety under SIGKILL (single
+//! scenarios, and the kill -9 programme of random cycles with an invariant checker), graceful
 //! SIGTERM, the store lock, master keys, the retention sweep, account commands, configuration
 //! printing, and TLS. Every test has its own temporary data dir and port; helpers live in
 //! `support` and, shared with the API suite, `common`.
@@ -8,6 +9,7 @@ mod common;
 mod support;
 
 mod audit;
+mod chaos;
 mod config;
 mod console;
 mod crash;
