@@ -98,7 +98,7 @@ pub fn inspect(data: &Path, blob_root: &Path) -> DiskState {
             out.temps.push(p);
             continue;
         }
-        let owner = p.parent().map(|d| file_name(d)).unwrap_or_default();
+        let owner = p.parent().map(file_name).unwrap_or_default();
         match name.strip_suffix(".blob") {
             Some(blob) => {
                 on_disk.insert((owner, blob.to_string()), p);

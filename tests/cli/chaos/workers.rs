@@ -79,7 +79,7 @@ impl Worker {
             (0..=27, Some(i), _) if docs.len() < MAX_DOCS => self.decompose(&i).await,
             (_, _, None) => self.adopt_documents().await,
             (0..=64, _, Some(d)) => self.edit(&d).await,
-            (65..=82, _, Some(d)) => self.undo_redo(&d, roll % 2 == 0).await,
+            (65..=82, _, Some(d)) => self.undo_redo(&d, roll.is_multiple_of(2)).await,
             (83..=87, _, Some(d)) => self.delete_doc(&d).await,
             (_, Some(i), _) => self.read_original(&i).await,
         }
