@@ -1,8 +1,8 @@
 //! Integration tests of the real `image-layered` binary: crash safety under SIGKILL (single
 //! scenarios, and the kill -9 programme of random cycles with an invariant checker), graceful
-//! SIGTERM, the store lock, master keys, the retention sweep, account commands, configuration
-//! printing, and TLS. Every test has its own temporary data dir and port; helpers live in
-//! `support` and, shared with the API suite, `common`.
+//! SIGTERM, a loopback load test, the store lock, master keys, the retention sweep, account
+//! commands, configuration printing, and TLS. Every test has its own temporary data dir and
+//! port; helpers live in `support` and, shared with the API suite, `common`.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -15,6 +15,7 @@ mod console;
 mod crash;
 mod decompose;
 mod keys;
+mod load;
 mod models;
 mod openapi;
 mod outbox;
