@@ -127,7 +127,14 @@ fn main() {
     let documents = app.documents.clone();
     let props = vec![image_layered::engine::LayerProps::default(); stack.layers.len()];
     let doc = documents
-        .store_stack(owner, image.id, DocumentMode::ImportOra, &stack, &props)
+        .store_stack(
+            owner,
+            image.id,
+            image_layered::ids::DocumentId::new(),
+            DocumentMode::ImportOra,
+            &stack,
+            &props,
+        )
         .unwrap();
     let photo = image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(800, 600, |x, y| {
         image::Rgb([(x / 4) as u8, (y / 3) as u8, ((x + y) / 6) as u8])

@@ -381,18 +381,33 @@ pub fn load_inference(
     Ok(inference)
 }
 
-/// Removes blob files that no metadata points at (an upload interrupted before its commit)
-/// and reports metadata whose file is missing — never silently.
+/// Removes documents whose image is gone (an image delete interrupted half-way) and blob files
+/// that no metadata points at (an upload interrupted before its commit), and reports
+/// metadata whose file is missing — never silently.
 pub fn reconcile(store: &Store, blobs: &BlobStore) -> Result<(), StartError> {
     let temps = blobs.remove_stale_temps()?;
     let mut known = HashSet::new();
     let (images, bad_images) = store.readable_images()?;
+    let image_ids: HashSet<_> = images.iter().map(|i| i.id).collect();
     for img in images {
         known.extend(img.blobs());
     }
     let (documents, bad_documents) = store.readable_documents()?;
+    let mut strays = 0;
     for doc in documents {
+        if bad_images == 0 && !image_ids.contains(&doc.image_id) {
+            // a crash inside an image delete (or a decomposition racing one) left a document
+            // whose image is gone: it goes, and its blobs with the orphans below
+            tracing::warn!(document = %doc.id, image = %doc.image_id, "reconciler: removing a document whose image is gone");
+            store.delete_document(doc.id)?;
+            strays += 1;
+            continue;
+        }
         known.extend(doc.blobs());
+    }
+    if strays > 0 {
+        // durable before any of their blob files is unlinked
+        store.flush_blocking()?;
     }
     let (exports, bad_exports) = store.readable_exports()?;
     for export in exports {

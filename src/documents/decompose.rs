@@ -12,7 +12,7 @@ use crate::engine::decompose::{
     peel, DecomposeError, DecomposeMode, LayerCount, PeelOptions, Timings,
 };
 use crate::engine::{LayerProps, LayerStack};
-use crate::ids::{ImageId, JobId, UserId};
+use crate::ids::{DocumentId, ImageId, JobId, UserId};
 use crate::inference::Inference;
 use crate::jobs::{JobContext, JobFailure};
 use crate::store::JobKind;
@@ -132,7 +132,9 @@ impl DocumentService {
             })?;
         ctx.check_cancelled()?;
         let props = vec![LayerProps::default(); stack.layers.len()];
-        let doc = self.store_stack(img.owner, image_id, mode.into(), &stack, &props)?;
+        // the document's id is the job's, so a re-run after a crash finds what it stored
+        let doc_id = DocumentId(ctx.job().id.0);
+        let doc = self.store_stack(img.owner, image_id, doc_id, mode.into(), &stack, &props)?;
         Ok(serde_json::json!({
             "document_id": doc.id,
             "image_id": image_id,

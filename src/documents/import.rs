@@ -5,7 +5,7 @@
 
 use super::{DocumentError, DocumentService};
 use crate::engine::{DecodeLimits, LayerProps, LayerStack};
-use crate::ids::UserId;
+use crate::ids::{DocumentId, UserId};
 use crate::store::{DocumentMode, DocumentRecord};
 
 impl DocumentService {
@@ -30,9 +30,11 @@ impl DocumentService {
             .map_err(|e| DocumentError::internal("import composite", e))?;
         let img = self.images.upload_in_slot(owner, png.into_inner()).await?;
         let svc = self.clone();
-        tokio::task::spawn_blocking(move || svc.store_stack(owner, img.id, mode, &stack, &props))
-            .await
-            .map_err(|e| DocumentError::internal("import task", e))?
+        tokio::task::spawn_blocking(move || {
+            svc.store_stack(owner, img.id, DocumentId::new(), mode, &stack, &props)
+        })
+        .await
+        .map_err(|e| DocumentError::internal("import task", e))?
     }
 }
 

@@ -144,17 +144,28 @@ impl DocumentService {
         }
     }
 
-    /// Stores a stack as a new document of `image_id` (blocking), each layer with its
+    /// Stores a stack as the new document `id` of `image_id` (blocking), each layer with its
     /// opacity and visibility. The image becomes a processed result: both now follow the
-    /// owner's plan retention.
+    /// owner's plan retention. A document `id` already stored (by an earlier run of the same
+    /// job, which a crash kept from recording its result) is answered as it is: a job's
+    /// re-run never makes a second document.
     pub fn store_stack(
         &self,
         owner: UserId,
         image_id: ImageId,
+        id: DocumentId,
         mode: DocumentMode,
         stack: &LayerStack,
         props: &[LayerProps],
     ) -> Result<DocumentRecord, DocumentError> {
+        let store = &self.vault.store;
+        if let Some(doc) = store.get_document(id)? {
+            if !self.keep_as_processed(image_id, doc.expires_at)? {
+                return Err(DocumentError::NotFound("image"));
+            }
+            store.flush_blocking()?;
+            return Ok(doc);
+        }
         let key = self.vault.data_key(owner)?;
         let mut layers = Vec::with_capacity(stack.layers.len());
         let mut written = Vec::new();
@@ -177,7 +188,7 @@ impl DocumentService {
             }
             let expires_at = self.images.processed_expiry(owner)?;
             let doc = DocumentRecord {
-                id: DocumentId::new(),
+                id,
                 owner,
                 image_id,
                 width: stack.width,
@@ -191,21 +202,17 @@ impl DocumentService {
                 undo: Vec::new(),
                 redo: Vec::new(),
             };
-            let store = &self.vault.store;
             if store.get_image(image_id)?.is_none() {
                 return Err(DocumentError::NotFound("image"));
             }
             store.put_document(&doc)?;
-            let patched = store.patch_image(image_id, |img| {
-                if img.state == ImageState::Temporary || img.expires_at < expires_at {
-                    img.state = ImageState::Processed;
-                    img.expires_at = expires_at;
-                }
-            })?;
-            if patched.is_none() {
+            if !self.keep_as_processed(image_id, expires_at)? {
                 // the image was deleted meanwhile (with the documents it had then): this one
                 // goes too, rather than outlive it
                 store.delete_document(doc.id)?;
+                // durable before the layer blobs are unlinked below: a crash must not leave
+                // the record pointing at missing files
+                store.flush_blocking()?;
                 return Err(DocumentError::NotFound("image"));
             }
             store.flush_blocking()?;
@@ -215,6 +222,18 @@ impl DocumentService {
             self.vault.unlink_blocking(owner, written);
         }
         result
+    }
+
+    /// Moves the image to the processed retention ending `expires_at` (never shortening it);
+    /// `false` when the image is gone.
+    fn keep_as_processed(&self, image_id: ImageId, expires_at: i64) -> Result<bool, DocumentError> {
+        let patched = self.vault.store.patch_image(image_id, |img| {
+            if img.state == ImageState::Temporary || img.expires_at < expires_at {
+                img.state = ImageState::Processed;
+                img.expires_at = expires_at;
+            }
+        })?;
+        Ok(patched.is_some())
     }
 
     /// One layer's pixels, decrypted and decoded.

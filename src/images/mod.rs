@@ -311,6 +311,12 @@ impl ImageService {
         let Some(rec) = self.vault.store.delete_image(id)? else {
             return Ok(None);
         };
+        // a decomposition that stored its document after the first look (and patched the
+        // image before it went) left one: look again now that no new one can stay (see
+        // `DocumentService::store_stack`)
+        for doc in self.vault.store.documents_of_image(id)? {
+            self.vault.delete_document(doc.id).await?;
+        }
         // its finished jobs (kind, result) go with it; unfinished ones end and expire
         self.vault
             .store
