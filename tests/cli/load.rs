@@ -78,7 +78,16 @@ async fn loopback_load_at_80_percent_of_capacity_has_no_errors() {
         .map(|v| v.parse().expect("IMAGE_LAYERED_LOAD_SECS: whole seconds"))
         .unwrap_or(10);
     let env = Env::new();
-    let server = Server::start(&env).await;
+    // every request is one member's: lift the per-member download cap (8) to what the
+    // client can have in flight, so the test measures the server, not that limit
+    let opts = ServerOpts {
+        env: vec![(
+            "IMAGE_LAYERED__SERVER__DOWNLOADS_PER_MEMBER".into(),
+            MAX_IN_FLIGHT.to_string(),
+        )],
+        ..Default::default()
+    };
+    let server = Server::start_with(&env, opts).await;
     let key = server.admin_key().await;
     let c = server.with_key(&key);
     let img = c.upload(noisy_png(48, 48, 7)).await;
