@@ -232,8 +232,12 @@ pub struct DecomposeArgs {
 #[derive(Args, Debug)]
 pub struct EvalArgs {
     /// DIR/<id>/{composite.png, gt/NN_kind.png}
-    #[arg(long)]
-    pub dataset: PathBuf,
+    #[arg(long, required_unless_present = "photos")]
+    pub dataset: Option<PathBuf>,
+    /// Also (or only) decompose the photos in DIR (.png/.jpg): layers, the subject's IoU
+    /// with the cutout matte, phantom layers (peel only)
+    #[arg(long, value_name = "DIR")]
+    pub photos: Option<PathBuf>,
     /// Also write each prediction to OUT/<id>/
     #[arg(long)]
     pub out: Option<PathBuf>,

@@ -150,25 +150,63 @@ pub fn eval(mut config: Config, args: EvalArgs) -> Result<(), CliError> {
         config.inference.device = d;
     }
     let decomposer = decomposer(&config, args.mode, args.layers)?;
-    let (rows, summary) = crate::eval::run(
-        &args.dataset,
-        args.out.as_deref(),
-        |img| {
-            decomposer
-                .run(img, &mut |_, _| {})
-                .map_err(|e| e.to_string())
-        },
-        |i, n, id| eprintln!("[{}/{}] {id}", i + 1, n),
-    )
-    .map_err(|e| CliError::usage(e.to_string()))?;
+    let mut json = serde_json::Map::new();
+    if let Some(dataset) = &args.dataset {
+        let (rows, summary) = crate::eval::run(
+            dataset,
+            args.out.as_deref(),
+            |img| {
+                decomposer
+                    .run(img, &mut |_, _| {})
+                    .map_err(|e| e.to_string())
+            },
+            |i, n, id| eprintln!("[{}/{}] {id}", i + 1, n),
+        )
+        .map_err(|e| CliError::usage(e.to_string()))?;
+        if args.json {
+            json = match crate::eval::to_json(&rows, &summary) {
+                serde_json::Value::Object(m) => m,
+                other => serde_json::Map::from_iter([("designs".to_string(), other)]),
+            };
+        } else {
+            print!("{}", crate::eval::render_table(&rows, &summary));
+        }
+    }
+    if let Some(dir) = &args.photos {
+        let crate::documents::decompose::Decomposer::Peel { inference, .. } = &decomposer else {
+            return Err(CliError::usage(
+                "--photos needs --mode peel (it compares with the cutout matte)",
+            ));
+        };
+        let segmenter = inference.segmenter().map_err(CliError::runtime)?;
+        let rows = crate::eval::photos::run_photos(
+            dir,
+            |img| {
+                decomposer
+                    .run(img, &mut |_, _| {})
+                    .map(|(stack, _)| stack)
+                    .map_err(|e| e.to_string())
+            },
+            |img| {
+                segmenter
+                    .matte_f32(img)
+                    .map(|(m, _, _)| m)
+                    .map_err(|e| e.to_string())
+            },
+            |i, n, id| eprintln!("[{}/{}] {id}", i + 1, n),
+        )
+        .map_err(|e| CliError::usage(format!("{}: {e}", dir.display())))?;
+        if args.json {
+            json.insert("photos".into(), crate::eval::photos::photos_json(&rows));
+        } else {
+            print!("{}", crate::eval::photos::render_photos(&rows));
+        }
+    }
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&crate::eval::to_json(&rows, &summary))
-                .map_err(CliError::runtime)?
+            serde_json::to_string_pretty(&json).map_err(CliError::runtime)?
         );
-    } else {
-        print!("{}", crate::eval::render_table(&rows, &summary));
     }
     Ok(())
 }

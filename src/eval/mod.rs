@@ -10,6 +10,7 @@
 //! to `--out` (disk trouble that would repeat for every design) aborts. Summary means are
 //! over the scored rows only.
 
+pub mod photos;
 mod report;
 mod score;
 

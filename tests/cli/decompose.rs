@@ -277,3 +277,35 @@ fn peel_decompose_and_eval_with_the_real_models() {
     );
     assert!(v["summary"]["fg_iou"].as_f64().unwrap() > 0.5, "{v}");
 }
+
+#[test]
+#[ignore = "needs the real models: IMAGE_LAYERED_TEST_MODELS (scripts/test)"]
+fn eval_photos_finds_a_frame_filling_subject_and_lifts_no_phantom() {
+    let env = Env::new();
+    let models = test_models();
+    let vars = [("IMAGE_LAYERED__MODELS__DIR", models.to_str().unwrap())];
+    // the pet that fills 74% of the frame, and the cup whose fill used to be lifted twice
+    let photos = env.root.path().join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/photos");
+    for name in ["chelsea.png", "coffee.png"] {
+        std::fs::copy(fixtures.join(name), photos.join(name)).unwrap();
+    }
+    let run = run_command(
+        env.command(
+            &["eval", "--photos", photos.to_str().unwrap(), "--json"],
+            &vars,
+        ),
+        None,
+        std::time::Duration::from_secs(180),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let rows = v["photos"].as_array().expect("photo rows");
+    assert_eq!(rows.len(), 2, "{v}");
+    for r in rows {
+        assert!(r["layers"].as_u64().unwrap() >= 2, "{r}");
+        assert!(r["subject_iou"].as_f64().unwrap() >= 0.8, "{r}");
+        assert_eq!(r["phantoms"], 0, "{r}");
+    }
+}

@@ -275,9 +275,17 @@ pub fn peel(
             let solid = c.mass / area.max(1) as f32;
             // Real objects in designs cover more than ~1.5% of the canvas (text, which can be
             // smaller, comes from OCR); below `min_object` a component is clutter left in the
-            // background. The whole frame is background, not an object; later passes must be
-            // confident.
-            if c.mass > 0.6 * n as f32 || c.mass < min_object || (pass > 0 && solid < 0.35) {
+            // background. The whole frame is background, not an object, told by its borders
+            // (a subject filling most of a photo still leaves some of them); later passes
+            // must be confident, and must not lift what lies mostly inside the hole they
+            // just completed (the fill's own smears).
+            if c.mass < min_object
+                || is_frame(&c.alpha, wu, hu)
+                || (pass > 0 && solid < 0.35)
+                || completed
+                    .as_ref()
+                    .is_some_and(|hole| mostly_inside(&c.alpha, hole))
+            {
                 continue;
             }
             cands.push(Candidate {
@@ -358,6 +366,42 @@ pub fn peel(
         },
         sw.0,
     ))
+}
+
+/// Whether a component is the frame rather than an object: it covers at least 60% of the
+/// image's border and reaches every side. A subject that fills most of a photo (a portrait,
+/// a pet, a product) stays clear of some border; a background plate hugs all of it.
+fn is_frame(alpha: &[f32], w: usize, h: usize) -> bool {
+    let at = |x: usize, y: usize| alpha[y * w + x] > 0.5;
+    let side = |cells: &mut dyn Iterator<Item = (usize, usize)>| {
+        let (mut on, mut all) = (0usize, 0usize);
+        for (x, y) in cells {
+            on += usize::from(at(x, y));
+            all += 1;
+        }
+        (on, all)
+    };
+    let sides = [
+        side(&mut (0..w).map(|x| (x, 0))),
+        side(&mut (0..w).map(|x| (x, h - 1))),
+        side(&mut (0..h).map(|y| (0, y))),
+        side(&mut (0..h).map(|y| (w - 1, y))),
+    ];
+    let on: usize = sides.iter().map(|s| s.0).sum();
+    let all: usize = sides.iter().map(|s| s.1).sum();
+    sides.iter().all(|s| s.0 * 10 >= s.1) && on * 10 >= all * 6
+}
+
+/// Whether at least half of a component's opaque pixels lie inside `hole`.
+fn mostly_inside(alpha: &[f32], hole: &GrayImage) -> bool {
+    let (mut opaque, mut inside) = (0usize, 0usize);
+    for (a, m) in alpha.iter().zip(hole.as_raw()) {
+        if *a > 0.5 {
+            opaque += 1;
+            inside += usize::from(*m > 0);
+        }
+    }
+    opaque > 0 && inside * 2 >= opaque
 }
 
 /// Where anything lifted has alpha, dilated by 2 px (the inpainter's hole).

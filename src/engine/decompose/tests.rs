@@ -180,3 +180,69 @@ fn bad_inputs_are_clear_errors_or_sane_results() {
     assert!("1".parse::<LayerCount>().is_err());
     assert_eq!("auto".parse::<LayerCount>().unwrap(), LayerCount::Auto);
 }
+
+#[test]
+fn a_subject_filling_most_of_the_frame_is_an_object_and_a_plate_is_not() {
+    let (w, h) = (100u32, 80u32);
+    // a "pet" over 70% of the frame, clear of the top border
+    let subject = rect(w, h, [5, 20, 90, 60]);
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        if subject[(y * w + x) as usize] > 0.0 {
+            image::Rgb([180, 120, (x * 2) as u8])
+        } else {
+            image::Rgb([20, 20, 20])
+        }
+    });
+    let fake = Fake {
+        objects: vec![subject.clone()],
+        bg: [20, 20, 20],
+        lines: vec![],
+    };
+    let (stack, _) = peel(&img, &fake, &PeelOptions::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(stack.layers.len(), 2, "the subject is kept");
+    assert!(iou(&alpha_of(&stack.layers[1]), &subject) > 0.95);
+
+    // a plate hugging every border is the background, however salient
+    let plate = rect(w, h, [0, 0, w, h]);
+    assert!(is_frame(&plate, w as usize, h as usize));
+    assert!(!is_frame(&subject, w as usize, h as usize));
+}
+
+/// Segments like ISNet after a fill: whatever it was given, plus a dark smear the fill left
+/// inside the hole under the first object.
+struct Smearing(Fake, Vec<f32>);
+
+impl PeelModels for Smearing {
+    fn matte(&self, img: &RgbImage) -> Result<Vec<f32>, String> {
+        let mut m = self.0.matte(img)?;
+        if img.get_pixel(70, 50).0 == self.0.bg {
+            // the object has been filled: the fill's smear looks salient
+            for (mv, s) in m.iter_mut().zip(&self.1) {
+                *mv = mv.max(*s);
+            }
+        }
+        Ok(m)
+    }
+    fn text_lines(&self, img: &RgbImage) -> Result<Vec<TextLine>, String> {
+        self.0.text_lines(img)
+    }
+    fn inpaint(&self, img: &RgbImage, mask: &GrayImage) -> RgbImage {
+        self.0.inpaint(img, mask)
+    }
+}
+
+#[test]
+fn a_later_pass_does_not_lift_the_fill_under_an_earlier_object() {
+    let (img, fake, truth) = design();
+    // a smear inside the second object's hole, big enough to pass as an object
+    let models = Smearing(fake, rect(120, 80, [65, 40, 25, 25]));
+    let (stack, _) = peel(&img, &models, &PeelOptions::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(stack.layers.len(), 3, "no phantom layer");
+    for t in &truth {
+        let best = stack.layers[1..]
+            .iter()
+            .map(|l| iou(&alpha_of(l), t))
+            .fold(0f32, f32::max);
+        assert!(best > 0.85, "IoU {best}");
+    }
+}
