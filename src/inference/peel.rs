@@ -5,7 +5,7 @@ use image::{GrayImage, RgbImage};
 
 use super::Inference;
 use crate::engine::decompose::{PeelModels, TextLine};
-use crate::engine::inpaint::{patchmatch_inpaint, PatchMatchOptions};
+use crate::engine::inpaint::{contact_shadow_band, patchmatch_inpaint, PatchMatchOptions};
 
 /// Lowest recognition confidence for a text line to become a layer.
 const MIN_TEXT_CONFIDENCE: f32 = 0.6;
@@ -106,6 +106,13 @@ impl PeelModels for Inference {
                 Err(e) => tracing::warn!("ONNX inpainter failed, using PatchMatch: {e}"),
             }
         }
-        patchmatch_inpaint(img, mask, &PatchMatchOptions::default())
+        // where the ring around the lifted objects is their contact shadow, the coarse fill
+        // that guides the fine one comes from beyond it
+        let band = (img.width().min(img.height()) / 10).max(2);
+        let opts = PatchMatchOptions {
+            contact_band: contact_shadow_band(img, mask, band),
+            ..PatchMatchOptions::default()
+        };
+        patchmatch_inpaint(img, mask, &opts)
     }
 }

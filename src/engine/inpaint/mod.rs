@@ -11,7 +11,9 @@
 //! pixels. It continues texture and repeated structure (bricks, stripes, foliage) that
 //! diffusion smears. On stochastic texture its mean L1 to the hidden truth is higher than
 //! diffusion's — the flat mean is the L1-optimal guess there — and equal to that of a real
-//! block of the same texture pasted in; `benches/inpaint.rs` measures both.
+//! block of the same texture pasted in; `benches/inpaint.rs` measures both. Where the hole is
+//! ringed by a shadow ([`contact_shadow_band`]), the coarse levels fill a widened hole
+//! (`PatchMatchOptions::contact_band`) so the shadow does not grow into the fill.
 //!
 //! Invariants, for both: every pixel where `mask == 0` comes back bit for bit; the values of
 //! the input under the hole are never read (they are the foreground being removed), except
@@ -46,6 +48,13 @@ pub struct PatchMatchOptions {
     pub min_size: u32,
     /// Seed of the random NNF initialisation and search; same inputs and seed, same output.
     pub seed: u64,
+    /// At the coarser pyramid levels the hole is widened by this many pixels (at full
+    /// resolution, halved with each level), so the coarse fill that guides the finer ones
+    /// comes from beyond the ring around the hole. Under a lifted object that ring is its
+    /// contact shadow: as a boundary it would draw a dark blob into the middle of the fill.
+    /// The finest level keeps the true hole, so every known pixel still comes back bit for
+    /// bit. Default 0.
+    pub contact_band: u32,
 }
 
 impl Default for PatchMatchOptions {
@@ -55,6 +64,7 @@ impl Default for PatchMatchOptions {
             iterations: 5,
             min_size: 32,
             seed: 0x1A7E_4ED5,
+            contact_band: 0,
         }
     }
 }
@@ -88,8 +98,13 @@ pub fn patchmatch_inpaint(img: &RgbImage, mask: &GrayImage, opts: &PatchMatchOpt
         levels.push(plane);
         plane = coarse;
     }
-    diffusion::harmonic_fill(&mut plane);
     levels.push(plane);
+    for (li, level) in levels.iter_mut().enumerate().skip(1) {
+        level.widen_holes((opts.contact_band >> li) as usize);
+    }
+    if let Some(coarsest) = levels.last_mut() {
+        diffusion::harmonic_fill(coarsest);
+    }
 
     let mut nnf: Option<Nnf> = None;
     for li in (0..levels.len()).rev() {
@@ -127,6 +142,71 @@ pub fn patchmatch_inpaint(img: &RgbImage, mask: &GrayImage, opts: &PatchMatchOpt
         }
     }
     finish(img, &levels[0])
+}
+
+/// The contact band for filling `mask` in `img`: `band` when, on some side of the hole, the
+/// ring within `band` pixels of it is clearly darker (mean luma under 60%) than the ring
+/// beyond it out to three times as far on the same side — a shadow cast by the lifted
+/// object, which should not guide the fill — and 0 otherwise (a design's flat or patterned
+/// surroundings are the best guide there is). Sides are eight sectors around the hole's
+/// centre.
+pub fn contact_shadow_band(img: &RgbImage, mask: &GrayImage, band: u32) -> u32 {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    if band == 0 || w == 0 || h == 0 {
+        return 0;
+    }
+    let mut sum = vec![0u32; (w + 1) * (h + 1)];
+    let (mut cx, mut cy, mut n) = (0f64, 0f64, 0f64);
+    for y in 0..h {
+        for x in 0..w {
+            let hole = mask.as_raw()[y * w + x] > 0;
+            if hole {
+                (cx, cy, n) = (cx + x as f64, cy + y as f64, n + 1.0);
+            }
+            sum[(y + 1) * (w + 1) + x + 1] =
+                u32::from(hole) + sum[y * (w + 1) + x + 1] + sum[(y + 1) * (w + 1) + x]
+                    - sum[y * (w + 1) + x];
+        }
+    }
+    if n == 0.0 {
+        return 0;
+    }
+    let (cx, cy) = (cx / n, cy / n);
+    let near_hole = |x: usize, y: usize, d: usize| {
+        let (x0, y0) = (x.saturating_sub(d), y.saturating_sub(d));
+        let (x1, y1) = ((x + d + 1).min(w), (y + d + 1).min(h));
+        sum[y1 * (w + 1) + x1] + sum[y0 * (w + 1) + x0]
+            > sum[y0 * (w + 1) + x1] + sum[y1 * (w + 1) + x0]
+    };
+    let b = band as usize;
+    // per sector: (inner luma sum, count, outer luma sum, count)
+    let mut sectors = [(0f64, 0u64, 0f64, 0u64); 8];
+    for (i, (px, m)) in img.pixels().zip(mask.as_raw()).enumerate() {
+        if *m > 0 {
+            continue;
+        }
+        let (x, y) = (i % w, i / w);
+        let inner = near_hole(x, y, b);
+        if !inner && !near_hole(x, y, 3 * b) {
+            continue;
+        }
+        let angle = (y as f64 - cy).atan2(x as f64 - cx) + std::f64::consts::PI;
+        let s = &mut sectors[((angle / std::f64::consts::TAU * 8.0) as usize).min(7)];
+        let luma = 0.299 * f64::from(px[0]) + 0.587 * f64::from(px[1]) + 0.114 * f64::from(px[2]);
+        if inner {
+            (s.0, s.1) = (s.0 + luma, s.1 + 1);
+        } else {
+            (s.2, s.3) = (s.2 + luma, s.3 + 1);
+        }
+    }
+    let shadowed = sectors
+        .iter()
+        .any(|&(i, ni, o, no)| ni > 0 && no > 0 && i / (ni as f64) < 0.6 * (o / no as f64));
+    if shadowed {
+        band
+    } else {
+        0
+    }
 }
 
 /// The simple baseline: harmonic (diffusion) fill of the pixels where `mask > 0` — each

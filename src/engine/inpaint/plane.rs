@@ -80,6 +80,41 @@ impl Plane {
         }
     }
 
+    /// Makes every known pixel within `d` pixels (a square) of a hole a hole too; keeps at
+    /// least one known pixel.
+    pub fn widen_holes(&mut self, d: usize) {
+        if d == 0 {
+            return;
+        }
+        let (w, h) = (self.w, self.h);
+        // holes per prefix rectangle
+        let mut sum = vec![0u32; (w + 1) * (h + 1)];
+        for y in 0..h {
+            for x in 0..w {
+                sum[(y + 1) * (w + 1) + x + 1] = u32::from(!self.known[y * w + x])
+                    + sum[y * (w + 1) + x + 1]
+                    + sum[(y + 1) * (w + 1) + x]
+                    - sum[y * (w + 1) + x];
+            }
+        }
+        let mut widened = self.known.clone();
+        for y in 0..h {
+            for x in 0..w {
+                let (x0, y0) = (x.saturating_sub(d), y.saturating_sub(d));
+                let (x1, y1) = ((x + d + 1).min(w), (y + d + 1).min(h));
+                let holes = sum[y1 * (w + 1) + x1] + sum[y0 * (w + 1) + x0]
+                    - sum[y0 * (w + 1) + x1]
+                    - sum[y1 * (w + 1) + x0];
+                if holes > 0 {
+                    widened[y * w + x] = false;
+                }
+            }
+        }
+        if widened.iter().any(|k| *k) {
+            self.known = widened;
+        }
+    }
+
     /// Sets every hole pixel to the bilinear sample of `coarse` (the completed level below,
     /// half the size) at its position; known pixels are left alone.
     pub fn upsample_holes_from(&mut self, coarse: &Plane) {

@@ -377,3 +377,51 @@ mod textures {
         }
     }
 }
+
+#[test]
+fn a_contact_band_keeps_a_shadow_ring_out_of_the_middle_of_the_fill() {
+    // a light, slightly noisy table; a thick dark contact shadow along the bottom of a
+    // 40×40 hole (as under a cup), and a dark corner elsewhere for it to match
+    let (w, h) = (160u32, 120u32);
+    let hole = (90u32, 30u32, 40u32, 40u32);
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        let n = ((x * 7 + y * 13) % 9) as u8;
+        let shadow = (hole.0 - 4..hole.0 + hole.2 + 4).contains(&x)
+            && (hole.1 + 8..hole.1 + hole.3 + 14).contains(&y);
+        if shadow || (x < 30 && y < 30) {
+            Rgb([20 + n, 15 + n, 10 + n])
+        } else {
+            Rgb([200 + n, 150 + n, 100 + n])
+        }
+    });
+    let mask = rect_mask(w, h, &[hole]);
+    // the middle of the hole, clear of its bottom edge
+    let middle = |out: &RgbImage| {
+        let mut sum = 0u32;
+        for y in hole.1 + 10..hole.1 + 26 {
+            for x in hole.0 + 12..hole.0 + 28 {
+                sum += u32::from(out.get_pixel(x, y)[0]);
+            }
+        }
+        sum / (16 * 16)
+    };
+    let plain = patchmatch_inpaint(&img, &mask, &small_opts());
+    let banded = patchmatch_inpaint(
+        &img,
+        &mask,
+        &PatchMatchOptions {
+            contact_band: 16,
+            ..small_opts()
+        },
+    );
+    assert_known_untouched(&img, &banded, &mask);
+    assert_eq!(contact_shadow_band(&img, &mask, 16), 16, "a shadow ring");
+    let flat = RgbImage::from_pixel(w, h, Rgb([200, 150, 100]));
+    assert_eq!(contact_shadow_band(&flat, &mask, 16), 0, "no shadow");
+    let (dark, light) = (middle(&plain), middle(&banded));
+    assert!(
+        light > 150,
+        "the middle is table, not shadow: {light} (without the band {dark})"
+    );
+    assert!(light > dark + 30, "with the band {light}, without {dark}");
+}
