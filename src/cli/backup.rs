@@ -37,8 +37,14 @@ pub fn listen(app: Arc<App>) -> Result<(), CliError> {
         .map_err(CliError::runtime)?;
     tokio::spawn(async move {
         loop {
-            let Ok((conn, _)) = listener.accept().await else {
-                continue;
+            let conn = match listener.accept().await {
+                Ok((conn, _)) => conn,
+                Err(e) => {
+                    // out of descriptors, say: wait rather than spin
+                    tracing::warn!("control socket: accept failed: {e}");
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    continue;
+                }
             };
             let app = app.clone();
             tokio::task::spawn_blocking(move || {

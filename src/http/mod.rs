@@ -1,6 +1,7 @@
 //! The HTTP front: one accept loop (plain, or TLS 1.3 only via rustls when a certificate is
-//! configured), hyper 1 connections with a header-read timeout, a request timeout around every
-//! handler, security headers on every response, request metrics, and graceful shutdown that
+//! configured) taking at most `max_connections` at once, hyper 1 connections with a
+//! header-read timeout and a write timeout (a client that stops reading is cut off), a request
+//! timeout around every handler, security headers on every response, request metrics, and graceful shutdown that
 //! stops accepting and lets in-flight requests finish (bounded by `shutdown_grace_secs`).
 //!
 //! A [`Server`] is the app's services plus what only HTTP needs — the TLS acceptor, the
