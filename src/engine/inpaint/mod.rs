@@ -29,7 +29,7 @@ mod plane;
 
 use image::{GrayImage, Rgb, RgbImage};
 
-use self::patchmatch::{Level, Nnf, Rng};
+use self::patchmatch::{HoleCounts, Level, Nnf, Rng};
 use self::plane::Plane;
 
 /// Largest patch side: keeps a patch distance (`side² · 3 · 255²`) within `u32`.
@@ -155,29 +155,16 @@ pub fn contact_shadow_band(img: &RgbImage, mask: &GrayImage, band: u32) -> u32 {
     if band == 0 || w == 0 || h == 0 {
         return 0;
     }
-    let mut sum = vec![0u32; (w + 1) * (h + 1)];
+    let known: Vec<bool> = mask.as_raw().iter().map(|&m| m == 0).collect();
     let (mut cx, mut cy, mut n) = (0f64, 0f64, 0f64);
-    for y in 0..h {
-        for x in 0..w {
-            let hole = mask.as_raw()[y * w + x] > 0;
-            if hole {
-                (cx, cy, n) = (cx + x as f64, cy + y as f64, n + 1.0);
-            }
-            sum[(y + 1) * (w + 1) + x + 1] =
-                u32::from(hole) + sum[y * (w + 1) + x + 1] + sum[(y + 1) * (w + 1) + x]
-                    - sum[y * (w + 1) + x];
-        }
+    for (i, _) in known.iter().enumerate().filter(|(_, k)| !**k) {
+        (cx, cy, n) = (cx + (i % w) as f64, cy + (i / w) as f64, n + 1.0);
     }
     if n == 0.0 {
         return 0;
     }
     let (cx, cy) = (cx / n, cy / n);
-    let near_hole = |x: usize, y: usize, d: usize| {
-        let (x0, y0) = (x.saturating_sub(d), y.saturating_sub(d));
-        let (x1, y1) = ((x + d + 1).min(w), (y + d + 1).min(h));
-        sum[y1 * (w + 1) + x1] + sum[y0 * (w + 1) + x0]
-            > sum[y0 * (w + 1) + x1] + sum[y1 * (w + 1) + x0]
-    };
+    let holes = HoleCounts::new(&known, w, h);
     let b = band as usize;
     // per sector: (inner luma sum, count, outer luma sum, count)
     let mut sectors = [(0f64, 0u64, 0f64, 0u64); 8];
@@ -186,8 +173,8 @@ pub fn contact_shadow_band(img: &RgbImage, mask: &GrayImage, band: u32) -> u32 {
             continue;
         }
         let (x, y) = (i % w, i / w);
-        let inner = near_hole(x, y, b);
-        if !inner && !near_hole(x, y, 3 * b) {
+        let inner = holes.near(x, y, b);
+        if !inner && !holes.near(x, y, 3 * b) {
             continue;
         }
         let angle = (y as f64 - cy).atan2(x as f64 - cx) + std::f64::consts::PI;

@@ -96,9 +96,7 @@ pub(super) fn complete_level(
     let mut targets = Vec::new();
     for y in 0..h {
         for x in 0..w {
-            let (x0, y0) = (x.saturating_sub(r), y.saturating_sub(r));
-            let (x1, y1) = ((x + r).min(w - 1), (y + r).min(h - 1));
-            if holes_in.count(x0, y0, x1, y1) > 0 {
+            if holes_in.near(x, y, r) {
                 targets.push(y * w + x);
             }
         }
@@ -153,13 +151,14 @@ pub(super) fn complete_level(
 }
 
 /// Summed-area table of hole pixels, for "how many hole pixels in this box" in O(1).
-struct HoleCounts {
+pub(super) struct HoleCounts {
     w1: usize,
+    h: usize,
     sums: Vec<u32>,
 }
 
 impl HoleCounts {
-    fn new(known: &[bool], w: usize, h: usize) -> Self {
+    pub(super) fn new(known: &[bool], w: usize, h: usize) -> Self {
         let w1 = w + 1;
         let mut sums = vec![0u32; w1 * (h + 1)];
         for y in 0..h {
@@ -169,13 +168,20 @@ impl HoleCounts {
                 sums[(y + 1) * w1 + x + 1] = sums[y * w1 + x + 1] + row;
             }
         }
-        HoleCounts { w1, sums }
+        HoleCounts { w1, h, sums }
     }
 
     /// Hole pixels in the inclusive box `[x0, x1] × [y0, y1]`.
-    fn count(&self, x0: usize, y0: usize, x1: usize, y1: usize) -> u32 {
+    pub(super) fn count(&self, x0: usize, y0: usize, x1: usize, y1: usize) -> u32 {
         let s = |x: usize, y: usize| self.sums[y * self.w1 + x];
         s(x1 + 1, y1 + 1) + s(x0, y0) - s(x0, y1 + 1) - s(x1 + 1, y0)
+    }
+
+    /// Whether a hole pixel lies within `d` pixels (a square, clipped to the image) of
+    /// `(x, y)`.
+    pub(super) fn near(&self, x: usize, y: usize, d: usize) -> bool {
+        let (x1, y1) = ((x + d).min(self.w1 - 2), (y + d).min(self.h - 1));
+        self.count(x.saturating_sub(d), y.saturating_sub(d), x1, y1) > 0
     }
 }
 

@@ -7,6 +7,8 @@
 
 use image::{GrayImage, RgbImage};
 
+use super::patchmatch::HoleCounts;
+
 /// An RGB image in `f32` (0..=255) with a flag per pixel saying whether it is known.
 #[derive(Clone, Debug)]
 pub(super) struct Plane {
@@ -86,30 +88,10 @@ impl Plane {
         if d == 0 {
             return;
         }
-        let (w, h) = (self.w, self.h);
-        // holes per prefix rectangle
-        let mut sum = vec![0u32; (w + 1) * (h + 1)];
-        for y in 0..h {
-            for x in 0..w {
-                sum[(y + 1) * (w + 1) + x + 1] = u32::from(!self.known[y * w + x])
-                    + sum[y * (w + 1) + x + 1]
-                    + sum[(y + 1) * (w + 1) + x]
-                    - sum[y * (w + 1) + x];
-            }
-        }
-        let mut widened = self.known.clone();
-        for y in 0..h {
-            for x in 0..w {
-                let (x0, y0) = (x.saturating_sub(d), y.saturating_sub(d));
-                let (x1, y1) = ((x + d + 1).min(w), (y + d + 1).min(h));
-                let holes = sum[y1 * (w + 1) + x1] + sum[y0 * (w + 1) + x0]
-                    - sum[y0 * (w + 1) + x1]
-                    - sum[y1 * (w + 1) + x0];
-                if holes > 0 {
-                    widened[y * w + x] = false;
-                }
-            }
-        }
+        let holes = HoleCounts::new(&self.known, self.w, self.h);
+        let widened: Vec<bool> = (0..self.w * self.h)
+            .map(|i| !holes.near(i % self.w, i / self.w, d))
+            .collect();
         if widened.iter().any(|k| *k) {
             self.known = widened;
         }
