@@ -163,17 +163,7 @@ pub fn restore(input: impl Read, data_dir: &Path) -> Result<Manifest, BackupErro
             )));
         }
         if path == Path::new("manifest.json") {
-            let mut json = Vec::new();
-            entry.by_ref().take(1 << 20).read_to_end(&mut json)?;
-            let m: Manifest = serde_json::from_slice(&json)
-                .map_err(|e| BackupError::Invalid(format!("manifest.json: {e}")))?;
-            if m.format != 1 || m.schema > SCHEMA_VERSION {
-                return Err(BackupError::Invalid(format!(
-                    "made by image-layered {} (schema {}), newer than this build (schema {SCHEMA_VERSION}); upgrade first",
-                    m.release, m.schema
-                )));
-            }
-            manifest = Some(m);
+            manifest = Some(read_manifest(&mut entry)?);
         } else if path == Path::new("store.dump") {
             let Some(m) = &manifest else {
                 return Err(BackupError::Invalid(
@@ -227,6 +217,50 @@ pub fn restore(input: impl Read, data_dir: &Path) -> Result<Manifest, BackupErro
     Ok(manifest)
 }
 
+/// The `manifest.json` entry, refused when a newer release wrote it.
+fn read_manifest(entry: &mut impl Read) -> Result<Manifest, BackupError> {
+    let mut json = Vec::new();
+    entry.take(1 << 20).read_to_end(&mut json)?;
+    let m: Manifest = serde_json::from_slice(&json)
+        .map_err(|e| BackupError::Invalid(format!("manifest.json: {e}")))?;
+    if m.format != 1 || m.schema > SCHEMA_VERSION {
+        return Err(BackupError::Invalid(format!(
+            "made by image-layered {} (schema {}), newer than this build (schema {SCHEMA_VERSION}); upgrade first",
+            m.release, m.schema
+        )));
+    }
+    Ok(m)
+}
+
+/// Reads a whole archive from `input` without unpacking it: its manifest, once every entry
+/// the manifest announces (the dump and each blob file) has come through, so a cut-off
+/// stream is an error.
+pub fn check(input: impl Read) -> Result<Manifest, BackupError> {
+    let mut archive = tar::Archive::new(input);
+    let mut manifest = None;
+    let mut files = 0u64;
+    let cut = |e: io::Error| BackupError::Invalid(format!("cut off: {e}"));
+    for entry in archive.entries()? {
+        let mut entry = entry.map_err(cut)?;
+        if entry.path()?.as_ref() == Path::new("manifest.json") {
+            manifest = Some(read_manifest(&mut entry)?);
+        } else {
+            io::copy(&mut entry, &mut io::sink()).map_err(cut)?;
+            files += u64::from(entry.header().entry_type().is_file());
+        }
+    }
+    let m = manifest.ok_or_else(|| BackupError::Invalid("no manifest.json".into()))?;
+    // the dump and one entry per blob file
+    if files != m.blobs + 1 {
+        return Err(BackupError::Invalid(format!(
+            "cut off: {} of {} files",
+            files.saturating_sub(1),
+            m.blobs
+        )));
+    }
+    Ok(m)
+}
+
 /// Passes bytes through, hashing them.
 struct HashingReader<'a, R> {
     inner: &'a mut R,
@@ -244,6 +278,24 @@ impl<R: Read> Read for HashingReader<'_, R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_archive_is_checked_whole_and_a_cut_one_is_refused() {
+        let (dir, store) = crate::store::temp_store();
+        let owner = "a".repeat(32);
+        let blobs = dir.path().join("blobs").join(&owner);
+        fs::create_dir_all(&blobs).unwrap();
+        fs::write(
+            blobs.join(format!("{}.blob", "0".repeat(32))),
+            vec![9u8; 5000],
+        )
+        .unwrap();
+        let mut archive = Vec::new();
+        let written = write(&store, dir.path(), &mut archive).unwrap();
+        assert_eq!((written.blobs, written.blob_bytes), (1, 5000));
+        assert_eq!(check(archive.as_slice()).unwrap(), written);
+        assert!(check(&archive[..archive.len() / 2]).is_err());
+    }
 
     #[test]
     fn blob_paths_are_checked() {

@@ -146,40 +146,10 @@ fn from_server(config: &Config, file: &std::fs::File) -> Result<Manifest, CliErr
         copy: std::io::BufWriter::new(file),
     };
     // read the archive through: this checks it is whole while it is written
-    let manifest = read_manifest(&mut tee)?;
+    let manifest = backup::check(&mut tee).map_err(CliError::runtime)?;
     std::io::copy(&mut tee, &mut std::io::sink()).map_err(CliError::runtime)?;
     tee.copy.flush().map_err(CliError::runtime)?;
     Ok(manifest)
-}
-
-/// The manifest of the archive read from `input` (its first entry), reading the whole
-/// archive so a cut-off stream is an error.
-fn read_manifest(input: &mut impl Read) -> Result<Manifest, CliError> {
-    let mut archive = tar::Archive::new(input);
-    let mut manifest = None;
-    let mut files = 0u64;
-    for entry in archive.entries().map_err(CliError::runtime)? {
-        let mut entry = entry.map_err(|e| CliError::runtime(format!("backup cut off: {e}")))?;
-        if entry.path().map_err(CliError::runtime)?.as_ref() == Path::new("manifest.json") {
-            let mut json = Vec::new();
-            entry.read_to_end(&mut json).map_err(CliError::runtime)?;
-            manifest = Some(serde_json::from_slice::<Manifest>(&json).map_err(CliError::runtime)?);
-        } else {
-            std::io::copy(&mut entry, &mut std::io::sink())
-                .map_err(|e| CliError::runtime(format!("backup cut off: {e}")))?;
-            files += u64::from(entry.header().entry_type().is_file());
-        }
-    }
-    let m = manifest.ok_or_else(|| CliError::runtime("the backup has no manifest"))?;
-    // the dump and one entry per blob file
-    if files != m.blobs + 1 {
-        return Err(CliError::runtime(format!(
-            "backup cut off: {} of {} files",
-            files.saturating_sub(1),
-            m.blobs
-        )));
-    }
-    Ok(m)
 }
 
 /// Copies what is read to `copy`.
