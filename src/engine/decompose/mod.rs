@@ -9,6 +9,7 @@
 
 pub mod colours;
 pub mod components;
+pub mod flat;
 pub mod matting;
 pub mod split;
 pub mod text;
@@ -219,10 +220,10 @@ pub fn peel(
         .time("ocr", || models.text_lines(img))
         .map_err(DecomposeError::Model)?;
     let mut text_mask = vec![0f32; n];
-    for line in lines
-        .iter()
-        .filter(|l| l.score >= 0.6 && !l.text.trim().is_empty())
-    {
+    for line in &lines {
+        tracing::debug!(bbox = ?line.bbox, text = %line.text, score = line.score, "text line");
+    }
+    for line in text::lines(&lines) {
         if let Some(alpha) = sw.time("text_alpha", || text::stroke_alpha(img, line.bbox, 3)) {
             for (m, a) in text_mask.iter_mut().zip(&alpha) {
                 *m = m.max(*a);
@@ -241,6 +242,8 @@ pub fn peel(
     // 2. salient objects, pass by pass on the completed background
     let min_area = (n / 500).max(16);
     let min_object = 0.005 * n as f32;
+    // a touching object of its own covers at least 1% of the canvas
+    let min_part = n / 100;
     let mut current = img.clone();
     // The hole `current` was completed under, if any.
     let mut completed: Option<GrayImage> = None;
@@ -288,14 +291,19 @@ pub fn peel(
             {
                 continue;
             }
-            cands.push(Candidate {
-                alpha: c.alpha,
-                mass: c.mass,
-                kind: LayerKind::Object,
-                text: None,
-                pass: pass as i32,
-            });
-            found += 1;
+            // touching objects with fills of their own come apart
+            for part in sw.time("split", || {
+                flat::split_by_fill(&current, c, min_area.max(n / 200), min_part)
+            }) {
+                cands.push(Candidate {
+                    alpha: part.alpha,
+                    mass: part.mass,
+                    kind: LayerKind::Object,
+                    text: None,
+                    pass: pass as i32,
+                });
+                found += 1;
+            }
         }
         if found == 0 {
             break;

@@ -1,6 +1,8 @@
 //! Text layers with stroke-level alpha: inside a detected text box, the pixels are unmixed
 //! into two colours — the text's and what is behind it (estimated from the box border) — by
-//! two-means clustering; each pixel's alpha is its position on the line between them.
+//! two-means clustering; each pixel's alpha is its position on the line between them. Before
+//! that, the detector's boxes become lines: words it boxed apart on one baseline join, and
+//! what it read with too little confidence for its length is dropped.
 
 use image::RgbImage;
 
@@ -11,6 +13,63 @@ pub struct TextLine {
     pub bbox: [u32; 4],
     pub text: String,
     pub score: f32,
+}
+
+/// Least recognition confidence for a line to become a layer...
+const MIN_SCORE: f32 = 0.6;
+/// ...and for one with fewer than [`SHORT_LINE`] letters or digits: one or two characters read
+/// out of a photo's texture are the commonest false text.
+const MIN_SHORT_SCORE: f32 = 0.9;
+const SHORT_LINE: usize = 3;
+
+/// The lines worth lifting: confident enough for their length, and words of one line (boxes
+/// that share most of their height, of similar size, less than about half a height apart)
+/// joined into one line, left to right.
+pub fn lines(found: &[TextLine]) -> Vec<TextLine> {
+    let mut kept: Vec<TextLine> = found
+        .iter()
+        .filter(|l| {
+            let chars = l.text.chars().filter(|c| c.is_alphanumeric()).count();
+            let least = if chars < SHORT_LINE {
+                MIN_SHORT_SCORE
+            } else {
+                MIN_SCORE
+            };
+            chars > 0 && l.score >= least
+        })
+        .cloned()
+        .collect();
+    kept.sort_by_key(|l| (l.bbox[0], l.bbox[1]));
+    let mut out: Vec<TextLine> = Vec::new();
+    'next: for line in kept {
+        for prev in out.iter_mut() {
+            if same_line(prev.bbox, line.bbox) {
+                let [x0, y0] = [
+                    prev.bbox[0].min(line.bbox[0]),
+                    prev.bbox[1].min(line.bbox[1]),
+                ];
+                let x1 = (prev.bbox[0] + prev.bbox[2]).max(line.bbox[0] + line.bbox[2]);
+                let y1 = (prev.bbox[1] + prev.bbox[3]).max(line.bbox[1] + line.bbox[3]);
+                prev.bbox = [x0, y0, x1 - x0, y1 - y0];
+                prev.text = format!("{} {}", prev.text.trim(), line.text.trim());
+                prev.score = prev.score.min(line.score);
+                continue 'next;
+            }
+        }
+        out.push(line);
+    }
+    out
+}
+
+/// Whether `b` (starting right of `a`'s start) continues `a`'s line.
+fn same_line(a: [u32; 4], b: [u32; 4]) -> bool {
+    let (ha, hb) = (a[3] as f32, b[3] as f32);
+    let overlap = (a[1] + a[3]).min(b[1] + b[3]) as f32 - a[1].max(b[1]) as f32;
+    let gap = b[0] as f32 - (a[0] + a[2]) as f32;
+    ha.max(hb) <= 1.5 * ha.min(hb)
+        && overlap >= 0.7 * ha.min(hb)
+        && gap <= 0.6 * ha.min(hb)
+        && gap >= -0.2 * ha.min(hb)
 }
 
 /// The stroke alpha of one text line over the whole canvas, or `None` when the box does not
@@ -119,6 +178,30 @@ mod tests {
         assert_eq!(a[(9 * 40 + 20) as usize], 1.0);
         assert_eq!(a[(5 * 40 + 25) as usize], 0.0);
         assert_eq!(a[(18 * 40 + 2) as usize], 0.0, "outside the box");
+    }
+
+    fn line(bbox: [u32; 4], text: &str, score: f32) -> TextLine {
+        TextLine {
+            bbox,
+            text: text.into(),
+            score,
+        }
+    }
+
+    #[test]
+    fn words_on_one_baseline_join_and_unsure_short_reads_go() {
+        let found = [
+            line([380, 447, 147, 61], "Bar", 0.99),
+            line([100, 447, 258, 57], "Coffee", 0.99),
+            line([100, 600, 200, 60], "Menu", 0.99), // the next line down
+            line([698, 388, 238, 223], "O", 0.61),   // a cup read as a letter
+            line([10, 10, 40, 40], "8", 0.95),
+            line([600, 600, 100, 40], "Sale", 0.5),
+        ];
+        let got = lines(&found);
+        let texts: Vec<&str> = got.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["8", "Coffee Bar", "Menu"]);
+        assert_eq!(got[1].bbox, [100, 447, 427, 61]);
     }
 
     #[test]
