@@ -52,29 +52,7 @@ pub fn split_by_fill(
     let px = |i: usize| img.get_pixel((bx + i % bw) as u32, (by + i / bw) as u32).0;
 
     // smooth regions of the solid interior
-    let mut region = vec![u32::MAX; bw * bh];
-    let mut regions: Vec<Vec<usize>> = Vec::new();
-    let mut queue = VecDeque::new();
-    for start in 0..bw * bh {
-        if !solid[start] || region[start] != u32::MAX {
-            continue;
-        }
-        let id = regions.len() as u32;
-        let mut members = Vec::new();
-        region[start] = id;
-        queue.push_back(start);
-        while let Some(i) = queue.pop_front() {
-            members.push(i);
-            let p = px(i);
-            for j in neighbours(i, bw, bh) {
-                if solid[j] && region[j] == u32::MAX && close(p, px(j)) {
-                    region[j] = id;
-                    queue.push_back(j);
-                }
-            }
-        }
-        regions.push(members);
-    }
+    let (region, regions) = smooth_regions(&solid, bw, bh, &px);
 
     // flat parts, then the large pieces of what is left
     let in_comp: Vec<bool> = (0..bw * bh)
@@ -198,6 +176,59 @@ pub fn split_by_fill(
     }
     out.sort_by(|a, b| b.mass.total_cmp(&a.mass).then(a.bbox.cmp(&b.bbox)));
     out
+}
+
+/// Whether `img` still shows a flat object: a smooth region of at least `min_size` pixels
+/// whose colours fit a plane, thick, and clear of the image border (the background plate
+/// reaches the border; a shape on it does not). The cheap look that decides whether another
+/// segmentation pass is worth its time.
+pub fn holds_flat_object(img: &RgbImage, min_size: usize) -> bool {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let px = |i: usize| img.get_pixel((i % w) as u32, (i / w) as u32).0;
+    let (_, regions) = smooth_regions(&vec![true; w * h], w, h, &px);
+    regions.iter().any(|members| {
+        members.len() >= min_size
+            && !members.iter().any(|&i| {
+                let (x, y) = (i % w, i / w);
+                x == 0 || y == 0 || x + 1 == w || y + 1 == h
+            })
+            && interior(members, w, h) * 2 >= members.len()
+            && Plane::fit(members, w, &px).residual <= MAX_RESIDUAL
+    })
+}
+
+/// 4-connected regions of the `on` pixels in which neighbours differ by at most
+/// [`SMOOTH_STEP`] levels: each pixel's region id, and each region's pixels.
+fn smooth_regions(
+    on: &[bool],
+    w: usize,
+    h: usize,
+    px: &dyn Fn(usize) -> [u8; 3],
+) -> (Vec<u32>, Vec<Vec<usize>>) {
+    let mut region = vec![u32::MAX; w * h];
+    let mut regions: Vec<Vec<usize>> = Vec::new();
+    let mut queue = VecDeque::new();
+    for start in 0..w * h {
+        if !on[start] || region[start] != u32::MAX {
+            continue;
+        }
+        let id = regions.len() as u32;
+        let mut members = Vec::new();
+        region[start] = id;
+        queue.push_back(start);
+        while let Some(i) = queue.pop_front() {
+            members.push(i);
+            let p = px(i);
+            for j in neighbours(i, w, h) {
+                if on[j] && region[j] == u32::MAX && close(p, px(j)) {
+                    region[j] = id;
+                    queue.push_back(j);
+                }
+            }
+        }
+        regions.push(members);
+    }
+    (region, regions)
 }
 
 fn neighbours(i: usize, w: usize, h: usize) -> impl Iterator<Item = usize> {
@@ -439,6 +470,28 @@ mod tests {
         }
         let parts = split_by_fill(&img, component(alpha, w as usize), 200, 200);
         assert_eq!(parts.len(), 1);
+    }
+
+    #[test]
+    fn a_flat_shape_left_on_a_plate_or_on_texture_is_seen_and_a_bare_plate_is_not() {
+        let (w, h) = (120u32, 100u32);
+        let plate = RgbImage::from_pixel(w, h, image::Rgb([30, 120, 200]));
+        assert!(
+            !holds_flat_object(&plate, 200),
+            "the plate reaches the border"
+        );
+        let texture = RgbImage::from_fn(w, h, |x, y| image::Rgb([noise(x, y), 90, 40]));
+        assert!(!holds_flat_object(&texture, 200));
+        for base in [plate, texture] {
+            let mut img = base.clone();
+            for y in 30..70 {
+                for x in 40..90 {
+                    img.put_pixel(x, y, image::Rgb([240, (100 + y) as u8, 20]));
+                }
+            }
+            assert!(holds_flat_object(&img, 200));
+            assert!(!holds_flat_object(&img, 40 * 50 + 1), "smaller than asked");
+        }
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod colours;
 pub mod components;
 pub mod flat;
 pub mod matting;
+pub mod rect;
 pub mod split;
 pub mod text;
 
@@ -256,6 +257,16 @@ pub fn peel(
         if cands.len() >= target_fg {
             break;
         }
+        // a later pass (a full ISNet run) only where the completed image still shows a flat
+        // object; the shapes a first pass misses are those
+        if pass > 0
+            && target_fg == usize::MAX
+            && !sw.time("components", || {
+                flat::holds_flat_object(&current, min_object as usize)
+            })
+        {
+            break;
+        }
         progress(0.1 + 0.6 * pass as f32 / passes as f32, "segment");
         let matte = sw
             .time("segment", || models.matte(&current))
@@ -291,10 +302,15 @@ pub fn peel(
             {
                 continue;
             }
-            // touching objects with fills of their own come apart
-            for part in sw.time("split", || {
+            // touching objects with fills of their own come apart; a framed photo's salient
+            // part stands for the whole frame
+            let parts = sw.time("split", || {
                 flat::split_by_fill(&current, c, min_area.max(n / 200), min_part)
-            }) {
+                    .into_iter()
+                    .map(|p| rect::snap_to_frame(&current, p, &text_mask))
+                    .collect::<Vec<_>>()
+            });
+            for part in parts {
                 cands.push(Candidate {
                     alpha: part.alpha,
                     mass: part.mass,
