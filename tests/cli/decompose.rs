@@ -309,3 +309,36 @@ fn eval_photos_finds_a_frame_filling_subject_and_lifts_no_phantom() {
         assert_eq!(r["phantoms"], 0, "{r}");
     }
 }
+
+#[test]
+#[ignore = "needs the real models: IMAGE_LAYERED_TEST_MODELS (scripts/test)"]
+fn peel_parts_touching_shapes_and_lifts_a_framed_photo_whole() {
+    let env = Env::new();
+    let models = test_models();
+    let vars = [("IMAGE_LAYERED__MODELS__DIR", models.to_str().unwrap())];
+    // public-1-023: a rounded rectangle, a star and a framed photo that touch (ISNet gives
+    // them one matte) and a text line; public-1-008: a framed photo of which ISNet mattes
+    // only the cup
+    let dataset = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval-parts");
+    let run = run_command(
+        env.command(
+            &["eval", "--dataset", dataset.to_str().unwrap(), "--json"],
+            &vars,
+        ),
+        None,
+        std::time::Duration::from_secs(180),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let designs = v["designs"].as_object().expect("design rows");
+    let touching = &designs["public-1-023"];
+    assert_eq!(touching["pred_layers"], 5, "{touching}");
+    assert!(touching["fg_iou"].as_f64().unwrap() >= 0.7, "{touching}");
+    let framed = &designs["public-1-008"];
+    assert_eq!(framed["pred_layers"], 2, "{framed}");
+    assert!(framed["fg_iou"].as_f64().unwrap() >= 0.95, "{framed}");
+    assert!(
+        v["summary"]["recon_psnr_min"].as_f64().unwrap() >= 45.0,
+        "{v}"
+    );
+}
