@@ -7,7 +7,8 @@
 //! clipped shadows and highlights are flat too) and set off from the rest of the
 //! component by a clear colour edge (a flat patch of a sticker's artwork is not). Flat
 //! regions of one fill cut in two by another part are one part. What is left of the
-//! component falls into connected pieces, and the large ones are parts too. Every other
+//! component falls into connected pieces, and the large ones are parts too. A flat part is
+//! opaque (a fill is, however unsure the matte was of it). Every other
 //! pixel of the component (anti-aliased seams, small bits) joins the part it is nearest to,
 //! so the parts cover the component exactly. A component with fewer than two parts is left
 //! whole.
@@ -46,18 +47,15 @@ pub fn split_by_fill(
     let (w, h) = (img.width() as usize, img.height() as usize);
     let [bx, by, bw, bh] = comp.bbox.map(|v| v as usize);
     let at = |x: usize, y: usize| (by + y) * w + bx + x;
-    let solid: Vec<bool> = (0..bw * bh)
-        .map(|i| comp.alpha[at(i % bw, i / bw)] >= 0.9)
-        .collect();
-    let px = |i: usize| img.get_pixel((bx + i % bw) as u32, (by + i / bw) as u32).0;
-
-    // smooth regions of the solid interior
-    let (region, regions) = smooth_regions(&solid, bw, bh, &px);
-
-    // flat parts, then the large pieces of what is left
     let in_comp: Vec<bool> = (0..bw * bh)
         .map(|i| comp.alpha[at(i % bw, i / bw)] >= 0.5)
         .collect();
+    let px = |i: usize| img.get_pixel((bx + i % bw) as u32, (by + i / bw) as u32).0;
+
+    // smooth regions of the solid part
+    let (region, regions) = smooth_regions(&in_comp, bw, bh, &px);
+
+    // flat parts, then the large pieces of what is left
     let mut flats: Vec<(&Vec<usize>, Plane)> = Vec::new();
     for (id, members) in regions.iter().enumerate() {
         if members.len() < min_flat || interior(members, bw, bh) * 2 < members.len() {
@@ -73,6 +71,15 @@ pub fn split_by_fill(
     }
     if flats.is_empty() {
         return vec![comp];
+    }
+    // a flat fill is opaque, however unsure the matte was of it
+    let mut comp = comp;
+    for (members, _) in &flats {
+        for &i in *members {
+            let j = at(i % bw, i / bw);
+            comp.mass += 1.0 - comp.alpha[j];
+            comp.alpha[j] = 1.0;
+        }
     }
     // regions of one fill are one part
     let mut part_of: Vec<u32> = (0..flats.len() as u32).collect();

@@ -225,7 +225,15 @@ pub fn peel(
         tracing::debug!(bbox = ?line.bbox, text = %line.text, score = line.score, "text line");
     }
     for line in text::lines(&lines) {
-        if let Some(alpha) = sw.time("text_alpha", || text::stroke_alpha(img, line.bbox, 3)) {
+        let alpha = sw.time("text_alpha", || {
+            let alpha = text::stroke_alpha(img, line.bbox, 3)?;
+            let grown = text::extend_line(img, line.bbox, &alpha);
+            if grown == line.bbox {
+                return Some(alpha);
+            }
+            text::stroke_alpha(img, grown, 3).or(Some(alpha))
+        });
+        if let Some(alpha) = alpha {
             for (m, a) in text_mask.iter_mut().zip(&alpha) {
                 *m = m.max(*a);
             }

@@ -2,7 +2,9 @@
 //! into two colours — the text's and what is behind it (estimated from the box border) — by
 //! two-means clustering; each pixel's alpha is its position on the line between them. Before
 //! that, the detector's boxes become lines: words it boxed apart on one baseline join, and
-//! what it read with too little confidence for its length is dropped.
+//! what it read with too little confidence for its length is dropped. A box the detector cut
+//! short (a word it missed on the same line, where other text crosses it or the background
+//! is busy) grows along its line while strokes of the line's colour continue.
 
 use image::RgbImage;
 
@@ -70,6 +72,106 @@ fn same_line(a: [u32; 4], b: [u32; 4]) -> bool {
         && overlap >= 0.7 * ha.min(hb)
         && gap <= 0.6 * ha.min(hb)
         && gap >= -0.2 * ha.min(hb)
+}
+
+/// Pixels within this colour distance of a line's text colour are its ink.
+const INK: f32 = 30.0;
+/// A column of the line's band with ink in more than this fraction of its rows is a solid
+/// shape of the same colour, not lettering.
+const SOLID_COLUMN: f32 = 0.85;
+/// Of a lettered column's other pixels, at least this fraction are the line's background
+/// colour: lettering continues on the same paper, not over a photo that happens to hold the
+/// text's colour.
+const PAPER: f32 = 0.6;
+/// The widest gap between words, in line heights.
+const WORD_GAP: f32 = 0.6;
+
+/// `bbox` grown left and right along its line while columns hold lettering of the line's
+/// text colour (the mean colour in the box where `alpha`, the line's stroke alpha, is solid)
+/// on its paper (the mean colour where it is clear): ink within the band of rows the line's
+/// own strokes occupy, none just above or below it (a photo's dark patch runs on past the
+/// band; letters stop), not solid down the band (a shape of the same colour), and the rest of
+/// the column paper. Gaps of at most [`WORD_GAP`] heights are crossed; the box grows to at
+/// most three times its width.
+pub fn extend_line(img: &RgbImage, bbox: [u32; 4], alpha: &[f32]) -> [u32; 4] {
+    let (w, h) = img.dimensions();
+    let [x0, y0, bw, bh] = bbox;
+    let (mut ink, mut n_ink, mut paper, mut n_paper) = ([0f32; 3], 0f32, [0f32; 3], 0f32);
+    let (mut top, mut bottom) = (h, 0);
+    for y in y0..(y0 + bh).min(h) {
+        for x in x0..(x0 + bw).min(w) {
+            let (p, a) = (img.get_pixel(x, y).0, alpha[(y * w + x) as usize]);
+            if a >= 0.9 {
+                (0..3).for_each(|c| ink[c] += p[c] as f32);
+                n_ink += 1.0;
+                (top, bottom) = (top.min(y), bottom.max(y + 1));
+            } else if a <= 0.05 {
+                (0..3).for_each(|c| paper[c] += p[c] as f32);
+                n_paper += 1.0;
+            }
+        }
+    }
+    if n_ink == 0.0 || n_paper == 0.0 {
+        return bbox;
+    }
+    let (ink, paper) = (ink.map(|v| v / n_ink), paper.map(|v| v / n_paper));
+    let near = |x: u32, y: u32, colour: [f32; 3]| {
+        let p = img.get_pixel(x, y).0;
+        (0..3)
+            .map(|c| (p[c] as f32 - colour[c]).powi(2))
+            .sum::<f32>()
+            < INK * INK
+    };
+    let band = bottom - top;
+    let margin = 3;
+    // per column: Some(solid) where it is lettering, None where it is not
+    let column = |x: u32| {
+        let n = (top..bottom).filter(|&y| near(x, y, ink)).count();
+        let on_paper = (top..bottom).filter(|&y| near(x, y, paper)).count();
+        let spills = (top.saturating_sub(margin)..top)
+            .chain(bottom..(bottom + margin).min(h))
+            .any(|y| near(x, y, ink));
+        let lettering = n > 0 && !spills && on_paper as f32 >= PAPER * (band as usize - n) as f32;
+        lettering.then_some(n as f32 > SOLID_COLUMN * band as f32)
+    };
+    let gap = (WORD_GAP * band as f32).ceil() as u32;
+    // a stem is a few solid columns; a shape of the ink's colour is many
+    let widest_stem = band / 3;
+    let scan = |columns: &mut dyn Iterator<Item = u32>| -> Option<u32> {
+        let mut reached: Option<u32> = None;
+        // where the current run of solid columns began: the column reached before it
+        let mut run_start: Option<Option<u32>> = None;
+        let (mut since, mut solid_run) = (0, 0);
+        for x in columns {
+            match column(x) {
+                Some(solid) => {
+                    if solid {
+                        run_start = run_start.or(Some(reached));
+                        solid_run += 1;
+                        if solid_run > widest_stem {
+                            return run_start.flatten();
+                        }
+                    } else {
+                        (solid_run, run_start) = (0, None);
+                    }
+                    reached = Some(x);
+                    since = 0;
+                }
+                None => {
+                    (solid_run, run_start) = (0, None);
+                    since += 1;
+                    if since > gap {
+                        break;
+                    }
+                }
+            }
+        }
+        reached
+    };
+    let budget = 2 * bw;
+    let right = scan(&mut ((x0 + bw)..w.min(x0 + bw + budget))).map_or(x0 + bw, |x| x + 1);
+    let left = scan(&mut (x0.saturating_sub(budget)..x0).rev()).unwrap_or(x0);
+    [left, y0, right - left, bh]
 }
 
 /// The stroke alpha of one text line over the whole canvas, or `None` when the box does not
@@ -202,6 +304,30 @@ mod tests {
         let texts: Vec<&str> = got.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["8", "Coffee Bar", "Menu"]);
         assert_eq!(got[1].bbox, [100, 447, 427, 61]);
+    }
+
+    #[test]
+    fn a_box_cut_short_grows_over_the_rest_of_its_line_but_not_over_a_shape() {
+        let mut img = RgbImage::from_pixel(200, 40, image::Rgb([240, 240, 230]));
+        // three "words" of vertical strokes, 10 px tall, 6 px apart inside a word
+        for start in [10u32, 40, 70] {
+            for x in (start..start + 30).step_by(6) {
+                for y in 15..25 {
+                    img.put_pixel(x, y, image::Rgb([20, 20, 60]));
+                    img.put_pixel(x + 1, y, image::Rgb([20, 20, 60]));
+                }
+            }
+        }
+        // a solid block of the same colour just after
+        for x in 101..130 {
+            for y in 10..30 {
+                img.put_pixel(x, y, image::Rgb([20, 20, 60]));
+            }
+        }
+        let bbox = [38, 13, 30, 14];
+        let alpha = stroke_alpha(&img, bbox, 0).unwrap();
+        let grown = extend_line(&img, bbox, &alpha);
+        assert_eq!(grown, [10, 13, 86, 14], "all three words, not the block");
     }
 
     #[test]
