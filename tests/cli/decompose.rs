@@ -284,11 +284,12 @@ fn eval_photos_finds_a_frame_filling_subject_and_lifts_no_phantom() {
     let env = Env::new();
     let models = test_models();
     let vars = [("IMAGE_LAYERED__MODELS__DIR", models.to_str().unwrap())];
-    // the pet that fills 74% of the frame, and the cup whose fill used to be lifted twice
+    // the pet that fills 74% of the frame, the cup whose fill used to be lifted twice, and a
+    // launch pad whose rocket and towers are separate in the matte (one subject layer)
     let photos = env.root.path().join("photos");
     std::fs::create_dir_all(&photos).unwrap();
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/photos");
-    for name in ["chelsea.png", "coffee.png"] {
+    for name in ["chelsea.png", "coffee.png", "rocket.jpg"] {
         std::fs::copy(fixtures.join(name), photos.join(name)).unwrap();
     }
     let run = run_command(
@@ -302,7 +303,7 @@ fn eval_photos_finds_a_frame_filling_subject_and_lifts_no_phantom() {
     assert_eq!(run.code, Some(0), "{}", run.describe());
     let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let rows = v["photos"].as_array().expect("photo rows");
-    assert_eq!(rows.len(), 2, "{v}");
+    assert_eq!(rows.len(), 3, "{v}");
     for r in rows {
         assert!(r["layers"].as_u64().unwrap() >= 2, "{r}");
         assert!(r["subject_iou"].as_f64().unwrap() >= 0.8, "{r}");

@@ -204,6 +204,20 @@ pub fn holds_flat_object(img: &RgbImage, min_size: usize) -> bool {
     })
 }
 
+/// The share of `img`'s pixels in flat fills: smooth regions of at least 0.5% of the image
+/// whose colours fit a plane (design plates, shapes, gradients; a photo has next to none).
+pub fn flat_share(img: &RgbImage) -> f32 {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let px = |i: usize| img.get_pixel((i % w) as u32, (i / w) as u32).0;
+    let (_, regions) = smooth_regions(&vec![true; w * h], w, h, &px);
+    let flat: usize = regions
+        .iter()
+        .filter(|m| m.len() * 200 >= w * h && Plane::fit(m, w, &px).residual <= MAX_RESIDUAL)
+        .map(|m| m.len())
+        .sum();
+    flat as f32 / (w * h) as f32
+}
+
 /// 4-connected regions of the `on` pixels in which neighbours differ by at most
 /// [`SMOOTH_STEP`] levels: each pixel's region id, and each region's pixels.
 fn smooth_regions(

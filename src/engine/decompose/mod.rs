@@ -133,6 +133,10 @@ pub struct PeelOptions {
     pub layers: LayerCount,
     /// Most segmentation passes (each one looks at the completed background again).
     pub max_passes: usize,
+    /// In a natural photo (no text, hardly any flat fill), the salient objects the first pass
+    /// finds form one subject layer, as a cutout does; splitting that layer (the editing
+    /// `split` op, which turns this off) gives one layer per object.
+    pub photo_subject: bool,
 }
 
 impl Default for PeelOptions {
@@ -140,9 +144,15 @@ impl Default for PeelOptions {
         Self {
             layers: LayerCount::Auto,
             max_passes: 3,
+            photo_subject: true,
         }
     }
 }
+
+/// Below this share of flat-filled pixels (see [`flat::flat_share`]) an image without text is
+/// a natural photo; designs have flat or gradient plates and shapes (the public set's lowest,
+/// on texture backgrounds, still carry text or a single object).
+const PHOTO_FLAT_SHARE: f32 = 0.1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DecomposeError {
@@ -292,6 +302,8 @@ pub fn peel(
             components::split(&refined, wu, hu, min_area, 0.02)
         });
         let mut found = 0;
+        // whether this pass met a design's fills or frames (a photo has neither)
+        let mut designed = false;
         for c in comps {
             let area = (c.bbox[2] * c.bbox[3]) as usize;
             let solid = c.mass / area.max(1) as f32;
@@ -313,9 +325,17 @@ pub fn peel(
             // touching objects with fills of their own come apart; a framed photo's salient
             // part stands for the whole frame
             let parts = sw.time("split", || {
-                flat::split_by_fill(&current, c, min_area.max(n / 200), min_part)
+                let parts = flat::split_by_fill(&current, c, min_area.max(n / 200), min_part);
+                designed |= parts.len() > 1;
+                parts
                     .into_iter()
-                    .map(|p| rect::snap_to_frame(&current, p, &text_mask))
+                    .map(|p| match rect::snap_to_frame(&current, p, &text_mask) {
+                        Ok(frame) => {
+                            designed = true;
+                            frame
+                        }
+                        Err(p) => p,
+                    })
                     .collect::<Vec<_>>()
             });
             for part in parts {
@@ -332,9 +352,37 @@ pub fn peel(
         if found == 0 {
             break;
         }
+        // a photo's salient objects are its subject: one layer, as a cutout gives; later
+        // passes would only find pieces of its background or of the fill
+        let photo = pass == 0
+            && found > 1
+            && !designed
+            && opts.photo_subject
+            && target_fg == usize::MAX
+            && !cands.iter().any(|c| c.kind == LayerKind::Text)
+            && sw.time("components", || flat::flat_share(img)) < PHOTO_FLAT_SHARE;
+        if photo {
+            let objects = cands.split_off(cands.len() - found);
+            let mut alpha = vec![0f32; n];
+            for o in &objects {
+                for (a, b) in alpha.iter_mut().zip(&o.alpha) {
+                    *a = a.max(*b);
+                }
+            }
+            cands.push(Candidate {
+                mass: alpha.iter().sum(),
+                alpha,
+                kind: LayerKind::Object,
+                text: None,
+                pass: 0,
+            });
+        }
         let mask = hole_mask(&cands, w, h);
         current = sw.time("inpaint", || models.inpaint(img, &mask));
         completed = Some(mask);
+        if photo {
+            break;
+        }
     }
 
     // 3. keep the requested number (largest first; the rest stays in the background)

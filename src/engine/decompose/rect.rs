@@ -20,20 +20,20 @@ const MAX_GROWTH: f32 = 4.0;
 /// How far beyond the object's solid box a side is looked for, as a fraction of the box.
 const REACH: f32 = 0.6;
 
-/// `comp` as the opaque rectangle enclosing it, when four straight edges draw one, with
-/// `cut` (0..1, the text lifted over it) taken out; otherwise `comp` unchanged.
-pub fn snap_to_frame(img: &RgbImage, comp: Component, cut: &[f32]) -> Component {
+/// `Ok`: `comp` as the opaque rectangle enclosing it, when four straight edges draw one,
+/// with `cut` (0..1, the text lifted over it) taken out; `Err`: `comp` unchanged.
+pub fn snap_to_frame(img: &RgbImage, comp: Component, cut: &[f32]) -> Result<Component, Component> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let Some(solid_box) = solid_bbox(&comp.alpha, w, h) else {
-        return comp;
+        return Err(comp);
     };
     let solid = comp.alpha.iter().filter(|a| **a >= 0.5).count();
     let Some([x0, y0, x1, y1]) = find_frame(img, solid_box) else {
-        return comp;
+        return Err(comp);
     };
     let area = (x1 - x0) * (y1 - y0);
     if area as f32 > MAX_GROWTH * solid as f32 {
-        return comp;
+        return Err(comp);
     }
     // the object must lie inside the frame
     let inside = (y0..y1)
@@ -41,7 +41,7 @@ pub fn snap_to_frame(img: &RgbImage, comp: Component, cut: &[f32]) -> Component 
         .filter(|&i| comp.alpha[i] >= 0.5)
         .count();
     if (inside as f32) < 0.95 * solid as f32 {
-        return comp;
+        return Err(comp);
     }
     let mut alpha = vec![0f32; w * h];
     let mut mass = 0.0;
@@ -52,11 +52,11 @@ pub fn snap_to_frame(img: &RgbImage, comp: Component, cut: &[f32]) -> Component 
             mass += a;
         }
     }
-    Component {
+    Ok(Component {
         alpha,
         mass,
         bbox: [x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32],
-    }
+    })
 }
 
 /// `[x0, y0, x1, y1)` of the pixels with alpha ≥ 0.5.
@@ -211,7 +211,7 @@ mod tests {
     fn the_salient_part_of_a_framed_photo_becomes_the_whole_frame() {
         let (img, alpha) = framed();
         let cut = vec![0f32; alpha.len()];
-        let got = snap_to_frame(&img, component(alpha), &cut);
+        let got = snap_to_frame(&img, component(alpha), &cut).expect("a frame");
         assert_eq!(got.bbox, [40, 20, 80, 80]);
         assert_eq!(got.mass, 80.0 * 80.0);
     }
@@ -222,11 +222,9 @@ mod tests {
         let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([noise(x, y), 90, noise(y, x)]));
         let (_, alpha) = framed();
         let cut = vec![0f32; alpha.len()];
-        let got = snap_to_frame(&img, component(alpha.clone()), &cut);
-        assert!(
-            got.alpha == alpha,
-            "the object was snapped to {:?}",
-            got.bbox
-        );
+        match snap_to_frame(&img, component(alpha.clone()), &cut) {
+            Ok(frame) => panic!("the object was snapped to {:?}", frame.bbox),
+            Err(unchanged) => assert!(unchanged.alpha == alpha),
+        }
     }
 }

@@ -24,7 +24,12 @@ pub fn split_layer(
         let mix = |c: u8| (c as f32 * a + 255.0 * (1.0 - a)).round() as u8;
         image::Rgb([mix(p[0]), mix(p[1]), mix(p[2])])
     });
-    let (stack, _) = peel(&flat, models, opts, progress)?;
+    // the objects apart, whatever kind of image the layer came from
+    let opts = PeelOptions {
+        photo_subject: false,
+        ..opts.clone()
+    };
+    let (stack, _) = peel(&flat, models, &opts, progress)?;
     // owner[i] = index into stack.layers of the sub-layer that takes pixel i (0 = base)
     let n = (w * h) as usize;
     let mut owner = vec![0usize; n];

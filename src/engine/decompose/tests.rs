@@ -246,3 +246,50 @@ fn a_later_pass_does_not_lift_the_fill_under_an_earlier_object() {
         assert!(best > 0.85, "IoU {best}");
     }
 }
+
+/// A "photo": noise everywhere (no flat fill, no text), with two salient things in it.
+fn photo() -> (RgbImage, Fake) {
+    let (w, h) = (120u32, 80u32);
+    let noise = |x: u32, y: u32, k: u32| {
+        let v =
+            (x.wrapping_mul(374761393) ^ y.wrapping_mul(668265263) ^ k).wrapping_mul(2246822519);
+        (v >> 24) as u8
+    };
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb([noise(x, y, 1), noise(x, y, 2), noise(x, y, 3)])
+    });
+    let fake = Fake {
+        objects: vec![rect(w, h, [10, 10, 30, 20]), rect(w, h, [60, 30, 40, 40])],
+        bg: [0, 0, 0],
+        lines: vec![],
+    };
+    (img, fake)
+}
+
+#[test]
+fn a_photos_salient_objects_form_one_subject_layer_that_splits_into_them() {
+    let (img, fake) = photo();
+    let (stack, _) = peel(&img, &fake, &PeelOptions::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(stack.layers.len(), 2, "background and the subject");
+    assert!(stack.recon_psnr(&img) >= 45.0);
+    // split apart (the `split` op's setting), the objects come back one by one, and together
+    // they are the subject
+    let opts = PeelOptions {
+        photo_subject: false,
+        ..PeelOptions::default()
+    };
+    let (apart, _) = peel(&img, &fake, &opts, &mut |_, _| {}).unwrap();
+    assert_eq!(apart.layers.len(), 3);
+    let mut union = vec![0f32; (img.width() * img.height()) as usize];
+    for l in &apart.layers[1..] {
+        for (u, a) in union.iter_mut().zip(alpha_of(l)) {
+            *u = u.max(a);
+        }
+    }
+    let got = iou(&alpha_of(&stack.layers[1]), &union);
+    assert!(got > 0.98, "IoU {got}");
+    // a design keeps its objects apart whatever the option
+    let (img, fake, _) = design();
+    let (stack, _) = peel(&img, &fake, &PeelOptions::default(), &mut |_, _| {}).unwrap();
+    assert_eq!(stack.layers.len(), 3);
+}
