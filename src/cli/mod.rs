@@ -203,6 +203,10 @@ pub struct CutoutArgs {
     /// auto (CUDA when available), cpu, or cuda (an error without a usable GPU)
     #[arg(long)]
     pub device: Option<Device>,
+    /// Also time N more cutouts in this process after the first (warm-up) one, and print
+    /// JSON: model load, warm-up, and the median raw ISNet session run and end-to-end cutout
+    #[arg(long, value_name = "N")]
+    pub repeat: Option<usize>,
 }
 
 #[derive(Args, Debug)]

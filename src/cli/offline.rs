@@ -24,12 +24,33 @@ pub fn cutout(mut config: Config, args: CutoutArgs) -> Result<(), CliError> {
     let progress = crate::models::ConsoleProgress::new();
     let inference = crate::app::load_inference(&config, &progress)?;
     drop(progress);
+    let loaded = started.elapsed();
     let (width, height) = img.dimensions();
-    let rgba = crate::images::cutout::cutout(&inference, &DynamicImage::ImageRgb8(img))
-        .map_err(CliError::runtime)?;
-    let png =
-        crate::engine::encode_png(&DynamicImage::ImageRgba8(rgba)).map_err(CliError::runtime)?;
+    let img = DynamicImage::ImageRgb8(img);
+    let one = || -> Result<Vec<u8>, CliError> {
+        let rgba = crate::images::cutout::cutout(&inference, &img).map_err(CliError::runtime)?;
+        crate::engine::encode_png(&DynamicImage::ImageRgba8(rgba)).map_err(CliError::runtime)
+    };
+    let warm = std::time::Instant::now();
+    let png = one()?;
+    let warmup = warm.elapsed();
     export::write_atomic(&args.output, &png).map_err(CliError::runtime)?;
+    if let Some(n) = args.repeat {
+        let timing = repeat_timing(&inference, &img.to_rgb8(), n.max(1), &one)?;
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        let report = serde_json::json!({
+            "provider": inference.provider(),
+            "width": width,
+            "height": height,
+            "load_ms": ms(loaded),
+            "warmup_ms": ms(warmup),
+            "runs": n.max(1),
+            "session_run_ms": timing.0,
+            "cutout_ms": timing.1,
+        });
+        println!("{report}");
+        return Ok(());
+    }
     println!(
         "wrote {} ({}×{} RGBA, {} bytes) in {} ms on {}",
         args.output.display(),
@@ -40,6 +61,35 @@ pub fn cutout(mut config: Config, args: CutoutArgs) -> Result<(), CliError> {
         inference.provider()
     );
     Ok(())
+}
+
+/// Medians over `n` runs of the raw ISNet session on this image's prepared input, and of
+/// the whole cutout (`one`: matte, alpha, PNG encoding), in milliseconds.
+fn repeat_timing(
+    inference: &crate::inference::Inference,
+    img: &RgbImage,
+    n: usize,
+    one: &dyn Fn() -> Result<Vec<u8>, CliError>,
+) -> Result<(f64, f64), CliError> {
+    let segmenter = inference.segmenter().map_err(CliError::runtime)?;
+    let size = crate::inference::ISNET_SIZE;
+    let input =
+        ndarray::Array4::from_shape_vec((1, 3, size, size), crate::inference::isnet_input(img))
+            .map_err(CliError::runtime)?;
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let (mut raw, mut whole) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for _ in 0..n {
+        let t = std::time::Instant::now();
+        segmenter.run_raw(&input).map_err(CliError::runtime)?;
+        raw.push(t.elapsed().as_secs_f64() * 1e3);
+        let t = std::time::Instant::now();
+        one()?;
+        whole.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    Ok((median(raw), median(whole)))
 }
 
 /// The decomposer for a mode: peel needs the models, palette does not.

@@ -46,7 +46,7 @@ pub use det::{TextBox, TextDetector};
 pub use error::InferenceError;
 pub use inpaint::Inpainter;
 pub use rec::TextRecognizer;
-pub use segment::{FakeSegmenter, MatteModel, Segmenter, ISNET_SIZE};
+pub use segment::{isnet_input, FakeSegmenter, MatteModel, Segmenter, ISNET_SIZE};
 
 use runtime::Provider;
 use session::{ModelSession, Permits};

@@ -126,7 +126,7 @@ impl MatteModel for Segmenter {
 }
 
 /// The ISNet input for `img`: 1024² NCHW, `RGB/255 − 0.5`.
-pub(crate) fn isnet_input(img: &RgbImage) -> Vec<f32> {
+pub fn isnet_input(img: &RgbImage) -> Vec<f32> {
     let (w, h) = (img.width() as usize, img.height() as usize);
     let resized;
     let pixels: &[u8] = if w == ISNET_SIZE && h == ISNET_SIZE {

@@ -69,6 +69,34 @@ fn cutout_writes_an_rgba_png_at_source_resolution_matching_the_reference() {
     // the cat is kept and the background cut away
     assert!(cut.get_pixel(200, 150).0[3] > 250);
     assert!(cut.get_pixel(440, 10).0[3] < 5);
+
+    // timed in one process: load and warm-up apart from the median of the repeated runs
+    let run = env.run_with(
+        &[
+            "cutout",
+            photo("chelsea.png").to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "--device",
+            "cpu",
+            "--repeat",
+            "2",
+        ],
+        &[("IMAGE_LAYERED__MODELS__DIR", models.to_str().unwrap())],
+        None,
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    let timing: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
+    assert_eq!(timing["provider"], "cpu", "{timing}");
+    assert_eq!(timing["runs"], 2, "{timing}");
+    for key in ["load_ms", "warmup_ms", "session_run_ms", "cutout_ms"] {
+        assert!(timing[key].as_f64().unwrap() > 0.0, "{key}: {timing}");
+    }
+    assert_eq!(
+        image::open(&out).unwrap().to_rgba8(),
+        cut,
+        "the same cutout"
+    );
 }
 
 #[test]
