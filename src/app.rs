@@ -361,7 +361,8 @@ pub fn load_inference(
     cfg: &Config,
     progress: &dyn FetchProgress,
 ) -> Result<Arc<Inference>, StartError> {
-    let store = ModelStore::new(cfg.models_dir(), cfg.cache_dir());
+    let store = ModelStore::new(cfg.models_dir(), cfg.cache_dir())
+        .with_system_cuda(cfg.models.cuda_libraries == crate::config::CudaLibraries::System);
     let installed = match store.installed(cfg.models.gpu) {
         Ok(m) => m,
         Err(ModelError::Missing { .. }) if cfg.models.auto_fetch => {

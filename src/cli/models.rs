@@ -7,6 +7,7 @@ use crate::config::Config;
 
 fn model_store(config: &Config) -> crate::models::ModelStore {
     crate::models::ModelStore::new(config.models_dir(), config.cache_dir())
+        .with_system_cuda(config.models.cuda_libraries == crate::config::CudaLibraries::System)
 }
 
 fn model_error(e: crate::models::ModelError) -> CliError {

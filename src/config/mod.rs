@@ -345,6 +345,19 @@ pub struct ModelsConfig {
     pub auto_fetch: bool,
     /// Fetch the CUDA build of the runtime (`onnxruntime-gpu`) instead of the CPU one.
     pub gpu: bool,
+    /// Where the CUDA and cuDNN libraries of the GPU build come from.
+    pub cuda_libraries: CudaLibraries,
+}
+
+/// `models.cuda_libraries`: fetched with the GPU runtime (the pinned `nvidia-*` wheels, about
+/// 1 GB) or left to the system (a CUDA installation, or a Python environment's `nvidia-*`
+/// packages on `LD_LIBRARY_PATH`), where the dynamic loader finds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum CudaLibraries {
+    #[default]
+    Fetched,
+    System,
 }
 
 /// Where inference runs.
@@ -560,6 +573,7 @@ impl Default for ModelsConfig {
             cache_dir: PathBuf::new(),
             auto_fetch: true,
             gpu: false,
+            cuda_libraries: CudaLibraries::Fetched,
         }
     }
 }

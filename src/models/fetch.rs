@@ -69,7 +69,7 @@ impl ModelStore {
         gpu: bool,
         progress: &dyn FetchProgress,
     ) -> Result<InstalledModels, ModelError> {
-        let selected = self.manifest.selected(gpu);
+        let selected = self.selected(gpu);
         check_platform(&selected)?;
         fs::create_dir_all(&self.dir).map_err(|e| ModelError::io(&self.dir, e))?;
         let mut dirs: Vec<PathBuf> = selected
@@ -491,6 +491,52 @@ mod tests {
             }
         }
         out
+    }
+
+    #[test]
+    fn system_cuda_leaves_the_nvidia_packages_out_of_a_gpu_fetch() {
+        let names = |store: &ModelStore| -> Vec<String> {
+            store
+                .selected(true)
+                .iter()
+                .map(|a| a.name.clone())
+                .collect()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let store = ModelStore::new(dir.path().join("m"), dir.path().join("c"));
+        assert!(names(&store).iter().any(|n| n == "cudnn"));
+        let system = store.with_system_cuda(true);
+        let got = names(&system);
+        for needed in [
+            "onnxruntime-gpu",
+            "onnxruntime-gpu-providers-cuda",
+            "onnxruntime-gpu-providers-shared",
+            "isnet",
+            "ppocr-det",
+        ] {
+            assert!(got.iter().any(|n| n == needed), "{needed} missing: {got:?}");
+        }
+        assert!(
+            system
+                .selected(true)
+                .iter()
+                .all(|a| !a.source.package.starts_with("nvidia-") && !a.preload),
+            "{got:?}"
+        );
+        // the CPU selection is the same either way
+        assert_eq!(
+            system.selected(false).len(),
+            ModelStore::new(dir.path().join("m"), dir.path().join("c"))
+                .selected(false)
+                .len()
+        );
+        // what a GPU install still lacks names only the runtime and the models
+        match system.installed(true) {
+            Err(ModelError::Missing { names, .. }) => {
+                assert!(names.iter().all(|n| !n.starts_with("cu")), "{names:?}")
+            }
+            other => panic!("nothing is installed yet: {other:?}"),
+        }
     }
 
     #[test]

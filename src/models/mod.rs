@@ -48,6 +48,9 @@ pub struct ModelStore {
     cache: PathBuf,
     manifest: Manifest,
     tools: Tools,
+    /// The CUDA and cuDNN libraries (the `nvidia-*` packages) come from the system, found by
+    /// the dynamic loader, instead of being fetched (`models.cuda_libraries = "system"`).
+    system_cuda: bool,
 }
 
 /// Paths of everything inference needs, all checked present.
@@ -131,7 +134,25 @@ impl ModelStore {
             cache: cache_dir,
             manifest,
             tools: Tools::from_env(),
+            system_cuda: false,
         }
+    }
+
+    /// Leaves the CUDA and cuDNN libraries (the `nvidia-*` packages) to the system: a GPU
+    /// fetch installs only the runtime and the models, and the loader finds CUDA itself (for
+    /// example through `LD_LIBRARY_PATH` set to a Python environment's `nvidia/*/lib`).
+    pub fn with_system_cuda(mut self, system: bool) -> Self {
+        self.system_cuda = system;
+        self
+    }
+
+    /// The artifacts a fetch with or without `gpu` installs here.
+    pub(crate) fn selected(&self, gpu: bool) -> Vec<&manifest::Artifact> {
+        self.manifest
+            .selected(gpu)
+            .into_iter()
+            .filter(|a| !(self.system_cuda && a.source.package.starts_with("nvidia-")))
+            .collect()
     }
 
     /// Replaces the client commands (program and leading arguments).
@@ -151,7 +172,7 @@ impl ModelStore {
 
     /// What is installed and usable (presence, size and install record; no hashing).
     pub fn installed(&self, gpu: bool) -> Result<InstalledModels, ModelError> {
-        let selected = self.manifest.selected(gpu);
+        let selected = self.selected(gpu);
         check_platform(&selected)?;
         let record = Record::load(&self.dir);
         let missing: Vec<String> = selected
@@ -217,7 +238,6 @@ impl ModelStore {
     pub fn list(&self, gpu: bool) -> Vec<ListRow> {
         let record = Record::load(&self.dir);
         let mut rows: Vec<ListRow> = self
-            .manifest
             .selected(gpu)
             .into_iter()
             .map(|a| ListRow {
@@ -248,7 +268,7 @@ impl ModelStore {
 
     /// Hashes every installed file of the selection and compares it with the manifest.
     pub fn verify(&self, gpu: bool) -> Result<Vec<VerifyRow>, ModelError> {
-        let selected = self.manifest.selected(gpu);
+        let selected = self.selected(gpu);
         check_platform(&selected)?;
         let mut rows = Vec::with_capacity(selected.len() + 1);
         for a in selected {
