@@ -8,10 +8,11 @@
 //! component by a clear colour edge (a flat patch of a sticker's artwork is not). Flat
 //! regions of one fill cut in two by another part are one part. What is left of the
 //! component falls into connected pieces, and the large ones are parts too. A flat part is
-//! opaque (a fill is, however unsure the matte was of it). Every other
-//! pixel of the component (anti-aliased seams, small bits) joins the part it is nearest to,
-//! so the parts cover the component exactly. A component with fewer than two parts is left
-//! whole.
+//! opaque (a fill is, however unsure the matte was of it). Every other pixel of the
+//! component (anti-aliased seams, small bits) joins the part it is nearest to, so the parts
+//! cover the component exactly. A component with fewer than two parts is left whole.
+//! [`holds_flat_object`] and [`flat_share`] look at a whole image the same way: whether a flat
+//! object is left for another segmentation pass, and whether the image is a photo.
 
 use std::collections::VecDeque;
 

@@ -1,11 +1,14 @@
 //! Decomposition into editable layers. The "peel" pipeline (after LayerD, ICCV 2025):
 //! detect text lines and lift each out with a stroke-level alpha; segment the salient objects
 //! (ISNet), refine the matte at full resolution and split it into objects (specks stay in
-//! the background); complete the background under what was lifted and look again on the
-//! completed image for objects that were less salient, until the requested count is reached
-//! or nothing salient is left; finally solve every layer's colours so the stack recomposes
-//! the input exactly. Models come in through [`PeelModels`], so this stays pure image code and
-//! tests can run it on fakes. Deterministic for the same input, models and options.
+//! the background), parting touching objects by their fills ([`flat`]) and lifting a framed
+//! photo as its whole frame ([`rect`]); in a natural photo the objects form one subject
+//! layer instead. Complete the background under what was lifted and, while the completed
+//! image still shows a flat object, look again for objects that were less salient, until the
+//! requested count is reached or nothing salient is left; finally solve every layer's
+//! colours so the stack recomposes the input exactly. Models come in through [`PeelModels`],
+//! so this stays pure image code and tests can run it on fakes. Deterministic for the same
+//! input, models and options.
 
 pub mod colours;
 pub mod components;
