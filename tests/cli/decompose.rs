@@ -12,6 +12,22 @@ fn design(id: &str) -> PathBuf {
         .join("composite.png")
 }
 
+/// `eval ARGS --json` with the real models, parsed. Real models over several images take
+/// well inside `CLI_TIMEOUT` on an idle machine, not on a loaded 2-core one, so it gets more
+/// room.
+fn eval_json(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> serde_json::Value {
+    let mut all = vec!["eval"];
+    all.extend_from_slice(args);
+    all.push("--json");
+    let run = run_command(
+        env.command(&all, vars),
+        None,
+        std::time::Duration::from_secs(180),
+    );
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    serde_json::from_str(&run.stdout).unwrap()
+}
+
 /// Composites the layer files listed in `manifest.json` over black; PSNR against `truth`.
 fn psnr_of_dir(dir: &Path, truth: &image::RgbImage) -> f64 {
     let manifest: serde_json::Value =
@@ -259,18 +275,7 @@ fn peel_decompose_and_eval_with_the_real_models() {
 
     // eval with the peel pipeline on two designs
     let dataset = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval");
-    // (real models on two designs: well inside CLI_TIMEOUT on an idle machine, not on a
-    // loaded 2-core one, so it gets more room)
-    let run = run_command(
-        env.command(
-            &["eval", "--dataset", dataset.to_str().unwrap(), "--json"],
-            &vars,
-        ),
-        None,
-        std::time::Duration::from_secs(180),
-    );
-    assert_eq!(run.code, Some(0), "{}", run.describe());
-    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let v = eval_json(&env, &["--dataset", dataset.to_str().unwrap()], &vars);
     assert!(
         v["summary"]["recon_psnr_min"].as_f64().unwrap() >= 45.0,
         "{v}"
@@ -292,16 +297,7 @@ fn eval_photos_finds_a_frame_filling_subject_and_lifts_no_phantom() {
     for name in ["chelsea.png", "coffee.png", "rocket.jpg"] {
         std::fs::copy(fixtures.join(name), photos.join(name)).unwrap();
     }
-    let run = run_command(
-        env.command(
-            &["eval", "--photos", photos.to_str().unwrap(), "--json"],
-            &vars,
-        ),
-        None,
-        std::time::Duration::from_secs(180),
-    );
-    assert_eq!(run.code, Some(0), "{}", run.describe());
-    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let v = eval_json(&env, &["--photos", photos.to_str().unwrap()], &vars);
     let rows = v["photos"].as_array().expect("photo rows");
     assert_eq!(rows.len(), 3, "{v}");
     for r in rows {
@@ -321,16 +317,7 @@ fn peel_parts_touching_shapes_and_lifts_a_framed_photo_whole() {
     // them one matte) and a text line; public-1-008: a framed photo of which ISNet mattes
     // only the cup
     let dataset = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval-parts");
-    let run = run_command(
-        env.command(
-            &["eval", "--dataset", dataset.to_str().unwrap(), "--json"],
-            &vars,
-        ),
-        None,
-        std::time::Duration::from_secs(180),
-    );
-    assert_eq!(run.code, Some(0), "{}", run.describe());
-    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let v = eval_json(&env, &["--dataset", dataset.to_str().unwrap()], &vars);
     let designs = v["designs"].as_object().expect("design rows");
     let touching = &designs["public-1-023"];
     assert_eq!(touching["pred_layers"], 5, "{touching}");

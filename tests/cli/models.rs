@@ -36,18 +36,24 @@ fn cutout_writes_an_rgba_png_at_source_resolution_matching_the_reference() {
     let env = Env::new();
     let models = test_models();
     let out = env.root.path().join("cat.png");
-    let run = env.run_with(
-        &[
+    let input = photo("chelsea.png");
+    let cutout = |extra: &[&str]| {
+        let mut args = vec![
             "cutout",
-            photo("chelsea.png").to_str().unwrap(),
+            input.to_str().unwrap(),
             "-o",
             out.to_str().unwrap(),
             "--device",
             "cpu",
-        ],
-        &[("IMAGE_LAYERED__MODELS__DIR", models.to_str().unwrap())],
-        None,
-    );
+        ];
+        args.extend_from_slice(extra);
+        env.run_with(
+            &args,
+            &[("IMAGE_LAYERED__MODELS__DIR", models.to_str().unwrap())],
+            None,
+        )
+    };
+    let run = cutout(&[]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert!(run.stdout.contains("451×300 RGBA"), "{}", run.describe());
     let cut = image::open(&out).unwrap();
@@ -71,20 +77,7 @@ fn cutout_writes_an_rgba_png_at_source_resolution_matching_the_reference() {
     assert!(cut.get_pixel(440, 10).0[3] < 5);
 
     // timed in one process: load and warm-up apart from the median of the repeated runs
-    let run = env.run_with(
-        &[
-            "cutout",
-            photo("chelsea.png").to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "--device",
-            "cpu",
-            "--repeat",
-            "2",
-        ],
-        &[("IMAGE_LAYERED__MODELS__DIR", models.to_str().unwrap())],
-        None,
-    );
+    let run = cutout(&["--repeat", "2"]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     let timing: serde_json::Value = serde_json::from_str(run.stdout.trim()).unwrap();
     assert_eq!(timing["provider"], "cpu", "{timing}");

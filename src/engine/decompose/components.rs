@@ -14,6 +14,29 @@ pub struct Component {
     pub bbox: [u32; 4],
 }
 
+impl Component {
+    /// The component whose alpha over a `w`-wide canvas is `alpha`: its mass, and the box
+    /// of its pixels with alpha > 0 (empty at the origin when there are none).
+    pub fn from_alpha(alpha: Vec<f32>, w: usize) -> Self {
+        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+        let mut mass = 0.0;
+        for (i, a) in alpha.iter().enumerate() {
+            if *a > 0.0 {
+                let (x, y) = (i % w, i / w);
+                (x0, y0) = (x0.min(x), y0.min(y));
+                (x1, y1) = (x1.max(x + 1), y1.max(y + 1));
+                mass += a;
+            }
+        }
+        let bbox = if x1 == 0 {
+            [0; 4]
+        } else {
+            [x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32]
+        };
+        Component { alpha, mass, bbox }
+    }
+}
+
 /// Splits `alpha` (w×h, 0..1) into objects; components with fewer than `min_area` solid pixels
 /// are specks and are dropped. Soft pixels (alpha > `soft`) attach to the nearest component.
 pub fn split(alpha: &[f32], w: usize, h: usize, min_area: usize, soft: f32) -> Vec<Component> {
@@ -119,6 +142,16 @@ pub fn split(alpha: &[f32], w: usize, h: usize, min_area: usize, soft: f32) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_component_from_its_alpha_knows_its_mass_and_box() {
+        let mut a = vec![0f32; 20 * 10];
+        a[2 * 20 + 3] = 1.0;
+        a[5 * 20 + 7] = 0.5;
+        let c = Component::from_alpha(a, 20);
+        assert_eq!((c.mass, c.bbox), (1.5, [3, 2, 5, 4]));
+        assert_eq!(Component::from_alpha(vec![0.0; 8], 4).bbox, [0; 4]);
+    }
 
     #[test]
     fn two_blobs_and_a_speck() {

@@ -152,36 +152,17 @@ pub fn split_by_fill(
             }
         }
     }
-    let mut out: Vec<Component> = (0..parts)
-        .map(|_| Component {
-            alpha: vec![0.0; w * h],
-            mass: 0.0,
-            bbox: [u32::MAX, u32::MAX, 0, 0],
-        })
-        .collect();
+    let mut alphas = vec![vec![0f32; w * h]; parts as usize];
     for (i, &o) in owner.iter().enumerate() {
-        let a = comp.alpha[at(i % bw, i / bw)];
         // unreachable soft pixels (islands of the matte) go with the first part
-        let part = &mut out[if o == u32::MAX { 0 } else { o as usize }];
-        if a <= 0.0 {
-            continue;
-        }
+        let part = if o == u32::MAX { 0 } else { o as usize };
         let (x, y) = (bx + i % bw, by + i / bw);
-        part.alpha[y * w + x] = a;
-        part.mass += a;
-        part.bbox[0] = part.bbox[0].min(x as u32);
-        part.bbox[1] = part.bbox[1].min(y as u32);
-        part.bbox[2] = part.bbox[2].max(x as u32 + 1);
-        part.bbox[3] = part.bbox[3].max(y as u32 + 1);
+        alphas[part][y * w + x] = comp.alpha[at(i % bw, i / bw)];
     }
-    for p in &mut out {
-        p.bbox = [
-            p.bbox[0],
-            p.bbox[1],
-            p.bbox[2] - p.bbox[0],
-            p.bbox[3] - p.bbox[1],
-        ];
-    }
+    let mut out: Vec<Component> = alphas
+        .into_iter()
+        .map(|a| Component::from_alpha(a, w))
+        .collect();
     out.sort_by(|a, b| b.mass.total_cmp(&a.mass).then(a.bbox.cmp(&b.bbox)));
     out
 }
@@ -416,32 +397,7 @@ fn interior(members: &[usize], w: usize, h: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn component(alpha: Vec<f32>, w: usize) -> Component {
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-        let mut mass = 0.0;
-        for (i, a) in alpha.iter().enumerate() {
-            if *a > 0.0 {
-                let (x, y) = (i % w, i / w);
-                x0 = x0.min(x);
-                y0 = y0.min(y);
-                x1 = x1.max(x + 1);
-                y1 = y1.max(y + 1);
-                mass += a;
-            }
-        }
-        Component {
-            alpha,
-            mass,
-            bbox: [x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32],
-        }
-    }
-
-    /// A noisy "photo" value for a pixel: a hash, so no plane fits it.
-    fn noise(x: u32, y: u32) -> u8 {
-        let v = x.wrapping_mul(374761393) ^ y.wrapping_mul(668265263);
-        (v.wrapping_mul(2246822519) >> 24) as u8
-    }
+    use crate::engine::decompose::tests::noise;
 
     #[test]
     fn a_flat_disc_on_a_gradient_square_comes_apart() {
@@ -463,7 +419,7 @@ mod tests {
                 }
             }
         }
-        let comp = component(alpha, w as usize);
+        let comp = Component::from_alpha(alpha, w as usize);
         let mass = comp.mass;
         let parts = split_by_fill(&img, comp, 300, 300);
         assert_eq!(parts.len(), 2);
@@ -490,7 +446,7 @@ mod tests {
                 alpha[(y * w + x) as usize] = 1.0;
             }
         }
-        let parts = split_by_fill(&img, component(alpha, w as usize), 200, 200);
+        let parts = split_by_fill(&img, Component::from_alpha(alpha, w as usize), 200, 200);
         assert_eq!(parts.len(), 1);
     }
 
@@ -521,7 +477,7 @@ mod tests {
         let (w, h) = (80u32, 80u32);
         let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([noise(x, y), 90, noise(y, x)]));
         let alpha = vec![1f32; (w * h) as usize];
-        let parts = split_by_fill(&img, component(alpha, w as usize), 200, 200);
+        let parts = split_by_fill(&img, Component::from_alpha(alpha, w as usize), 200, 200);
         assert_eq!(parts.len(), 1);
     }
 }

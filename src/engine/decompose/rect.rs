@@ -173,20 +173,7 @@ fn side_strength(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn noise(x: u32, y: u32) -> u8 {
-        let v = x.wrapping_mul(374761393) ^ y.wrapping_mul(668265263);
-        (v.wrapping_mul(2246822519) >> 24) as u8
-    }
-
-    fn component(alpha: Vec<f32>) -> Component {
-        let mass = alpha.iter().sum();
-        Component {
-            alpha,
-            mass,
-            bbox: [0, 0, 0, 0],
-        }
-    }
+    use crate::engine::decompose::tests::noise;
 
     /// A photo (noise, dark) pasted on a light plate, with a salient blob inside it.
     fn framed() -> (RgbImage, Vec<f32>) {
@@ -211,7 +198,7 @@ mod tests {
     fn the_salient_part_of_a_framed_photo_becomes_the_whole_frame() {
         let (img, alpha) = framed();
         let cut = vec![0f32; alpha.len()];
-        let got = snap_to_frame(&img, component(alpha), &cut).expect("a frame");
+        let got = snap_to_frame(&img, Component::from_alpha(alpha, 160), &cut).expect("a frame");
         assert_eq!(got.bbox, [40, 20, 80, 80]);
         assert_eq!(got.mass, 80.0 * 80.0);
     }
@@ -222,7 +209,7 @@ mod tests {
         let img = RgbImage::from_fn(w, h, |x, y| image::Rgb([noise(x, y), 90, noise(y, x)]));
         let (_, alpha) = framed();
         let cut = vec![0f32; alpha.len()];
-        match snap_to_frame(&img, component(alpha.clone()), &cut) {
+        match snap_to_frame(&img, Component::from_alpha(alpha.clone(), 160), &cut) {
             Ok(frame) => panic!("the object was snapped to {:?}", frame.bbox),
             Err(unchanged) => assert!(unchanged.alpha == alpha),
         }
