@@ -1,5 +1,6 @@
-//! Uploads: byte-identical round trips, encryption at rest, integrity, thumbnails, and every
-//! kind of bad upload getting a precise 4xx while the server stays healthy.
+//! Uploads: byte-identical round trips, encryption at rest, integrity, thumbnails, TIFF, BMP
+//! and GIF (the formats print shops and old tools send), and every kind of bad upload getting
+//! a precise 4xx while the server stays healthy.
 
 use image::ImageFormat;
 use reqwest::StatusCode;
@@ -73,6 +74,97 @@ async fn upload_then_download_is_byte_identical_for_each_format_and_encoding() {
     assert_eq!(r.status(), StatusCode::CREATED);
     let (_, list) = c.json("/api/v1/images").await;
     assert_eq!(list["images"].as_array().unwrap().len(), 7);
+}
+
+/// A 16-bit RGB TIFF with LZW strips, as print shops send them.
+fn tiff_rgb16_lzw(w: u32, h: u32) -> Vec<u8> {
+    use tiff::encoder::{colortype::RGB16, Compression, TiffEncoder};
+    let px: Vec<u16> = noise_rgb(w, h, 9)
+        .as_raw()
+        .iter()
+        .map(|&v| u16::from(v) * 257)
+        .collect();
+    let mut out = std::io::Cursor::new(Vec::new());
+    TiffEncoder::new(&mut out)
+        .unwrap()
+        .with_compression(Compression::Lzw)
+        .write_image::<RGB16>(w, h, &px)
+        .unwrap();
+    out.into_inner()
+}
+
+#[tokio::test]
+async fn tiff_bmp_and_gif_uploads_are_accepted_and_cut_ones_refused() {
+    let t = spawn_app().await;
+    let c = t.admin().await;
+    let cases = [
+        (
+            tiff_rgb16_lzw(301, 203),
+            "tiff",
+            "image/tiff",
+            (301u32, 203u32),
+        ),
+        (
+            encode(noise_rgb(123, 45, 7), ImageFormat::Bmp),
+            "bmp",
+            "image/bmp",
+            (123, 45),
+        ),
+        (
+            encode(noise_rgb(64, 40, 8), ImageFormat::Gif),
+            "gif",
+            "image/gif",
+            (64, 40),
+        ),
+    ];
+    for &(ref bytes, fmt, mime, (w, h)) in &cases {
+        // sniffed from the bytes: the declared type is generic
+        let (s, meta) = c
+            .upload_raw(bytes.clone(), "application/octet-stream")
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{fmt}: {meta}");
+        assert_eq!(meta["format"], fmt, "{meta}");
+        assert_eq!(
+            (meta["width"].clone(), meta["height"].clone()),
+            (w.into(), h.into()),
+            "{fmt}"
+        );
+        let id = meta["id"].as_str().unwrap();
+        let r = c
+            .get(&format!("/api/v1/images/{id}/original"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-type"], mime);
+        assert_eq!(r.bytes().await.unwrap().as_ref(), &bytes[..], "{fmt}");
+        // the thumbnail job decodes it again (a 16-bit TIFF included)
+        let job = c.wait_job(meta["thumbnail_job_id"].as_str().unwrap()).await;
+        assert_eq!(job["state"], "succeeded", "{fmt}: {job}");
+    }
+    for (bytes, fmt, mime, _) in &cases {
+        let cut = bytes[..bytes.len() * 2 / 3].to_vec();
+        let (s, body) = c.upload_raw(cut, mime).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "cut {fmt}: {body}");
+        assert_eq!(
+            body["error"]["code"], "truncated_image",
+            "cut {fmt}: {body}"
+        );
+    }
+    // a tiny TIFF declaring 100000×100000 is refused from its header
+    let mut bomb = tiff_rgb16_lzw(4, 4);
+    let ifd = u32::from_le_bytes(bomb[4..8].try_into().unwrap()) as usize;
+    let entries = usize::from(u16::from_le_bytes([bomb[ifd], bomb[ifd + 1]]));
+    for e in (0..entries).map(|i| ifd + 2 + 12 * i) {
+        if matches!(u16::from_le_bytes([bomb[e], bomb[e + 1]]), 256 | 257) {
+            bomb[e + 2..e + 4].copy_from_slice(&4u16.to_le_bytes()); // LONG
+            bomb[e + 8..e + 12].copy_from_slice(&100_000u32.to_le_bytes());
+        }
+    }
+    let (s, body) = c.upload_raw(bomb, "image/tiff").await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert_eq!(body["error"]["code"], "image_too_large", "{body}");
+    let (_, list) = c.json("/api/v1/images").await;
+    assert_eq!(list["images"].as_array().unwrap().len(), 3);
 }
 
 #[tokio::test]
@@ -236,11 +328,18 @@ async fn bad_uploads_get_precise_4xx_and_the_server_stays_healthy() {
             "unsupported_media_type",
         ),
         (
-            "gif",
-            b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec(),
-            "image/gif",
+            "heic",
+            b"\0\0\0\x18ftypheic\0\0\0\0mif1heic".to_vec(),
+            "image/heic",
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
+        ),
+        (
+            "gif without a frame",
+            b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec(),
+            "image/gif",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "undecodable_image",
         ),
         (
             "truncated",

@@ -1,9 +1,10 @@
 //! The bomb corpus: files built to make a reader spend far more memory or time than their
-//! size — decompression, pixel and zip bombs, layer fan-out and deep nesting in ORA, PSDs
-//! whose dimensions, channel, layer counts and RLE lengths lie — and truncated copies of every
-//! real fixture. Each must be refused with its typed error, within [`MAX_MILLIS`] (best of
-//! three runs, scaled by `IMAGE_LAYERED_FUZZ_TIME_SCALE`) and [`MAX_PEAK`] bytes allocated at
-//! once, under the production default limits.
+//! size — decompression, pixel and zip bombs (PNG, JPEG, WebP, TIFF, GIF, BMP), layer fan-out
+//! and deep nesting in ORA, PSDs whose dimensions, channel, layer counts and RLE lengths lie —
+//! and truncated copies of every real fixture and of the generated TIFF, BMP and GIF seeds.
+//! Each must be refused with its typed error, within [`MAX_MILLIS`] (best of three runs,
+//! scaled by `IMAGE_LAYERED_FUZZ_TIME_SCALE`) and [`MAX_PEAK`] bytes allocated at once, under
+//! the production default limits.
 //!
 //! The peak bound, 64 MiB: refusing a file should cost what its headers cost, which the
 //! readers cap well below that (the largest bounded read before a decision is `stack.xml`, at
@@ -132,10 +133,87 @@ fn image_bombs() -> Vec<Bomb> {
             forge::webp_vp8x(&webp, 100_000, 100_000),
         ),
     ];
-    for (name, bytes) in forge::foreign_bombs() {
-        out.push(bomb(name, Reader::Image, bytes));
-    }
+    out.extend(tiff_gif_bmp_bombs(&idat));
     out
+}
+
+/// TIFF, GIF and BMP files declaring huge images, or whose data cannot hold what they
+/// declare; `zeros` is a zlib stream of 64 MiB of zeros. The `_control`s must decode.
+fn tiff_gif_bmp_bombs(zeros: &[u8]) -> Vec<Bomb> {
+    let n = |v: &[u8]| v.len() as u32;
+    let palette = [[0, 0, 0, 0], [255, 255, 255, 0]];
+    let tiny = [0x80u8; 16];
+    let tiff = |w, h, bits, samples, photometric, compression, strip: &[u8]| {
+        forge::tiff(
+            w,
+            h,
+            bits,
+            samples,
+            photometric,
+            compression,
+            strip,
+            n(strip),
+        )
+    };
+    let image = |name: &str, bytes| bomb(name, Reader::Image, bytes);
+    vec![
+        image(
+            "tiff_100000x100000",
+            tiff(100_000, 100_000, 8, 3, 2, 1, &tiny),
+        ),
+        // Inside the pixel limit (768 MiB with the decoder's own copy), 16 bytes of LZW.
+        image(
+            "tiff_8000x8000_rgb16_lzw_16_bytes",
+            tiff(8000, 8000, 16, 3, 2, 5, &tiny),
+        ),
+        image(
+            "tiff_8000x8000_cmyk16_packbits_16_bytes",
+            tiff(8000, 8000, 16, 4, 5, 32773, &tiny),
+        ),
+        // A Deflate strip of 64 MiB of zeros under a 192 MiB image.
+        image(
+            "tiff_8000x8000_rgb_deflate_64_mib",
+            tiff(8000, 8000, 8, 3, 2, 8, zeros),
+        ),
+        // The same strip under a 1×1 image: only 3 bytes are inflated.
+        image(
+            "tiff_1x1_deflate_strip_of_64_mib_control",
+            tiff(1, 1, 8, 3, 2, 8, zeros),
+        ),
+        image(
+            "tiff_strip_of_4_gib_declared",
+            forge::tiff(64, 64, 8, 3, 2, 1, &tiny, u32::MAX),
+        ),
+        image(
+            "gif_65535x65535",
+            forge::gif((65_535, 65_535), (1, 1), forge::GIF_ONE_PIXEL),
+        ),
+        image(
+            "gif_8000x8000_screen_one_pixel_frame",
+            forge::gif((8000, 8000), (1, 1), forge::GIF_ONE_PIXEL),
+        ),
+        image(
+            "gif_1x1_screen_16000x16000_frame",
+            forge::gif((1, 1), (16_000, 16_000), forge::GIF_ONE_PIXEL),
+        ),
+        image(
+            "gif_7000x7000_frame_of_2_bytes",
+            forge::gif((7000, 7000), (7000, 7000), forge::GIF_ONE_PIXEL),
+        ),
+        image(
+            "bmp_100000x100000",
+            forge::bmp(100_000, 100_000, 24, 0, &[], &tiny),
+        ),
+        image(
+            "bmp_8000x8000_no_rows",
+            forge::bmp(8000, 8000, 24, 0, &[], &tiny),
+        ),
+        // RLE8 whose first instruction ends the bitmap.
+        image(
+            "bmp_8000x8000_rle8_end_of_bitmap",
+            forge::bmp(8000, 8000, 8, 1, &palette, &[0, 1]),
+        ),
+    ]
 }
 
 fn rle_rows(rows: u32, count: u16) -> Vec<u8> {
@@ -357,6 +435,17 @@ fn truncated_fixtures() -> Vec<Bomb> {
                     bytes[..cut].to_vec(),
                 ));
             }
+        }
+    }
+    // Generated TIFF, BMP and GIF files (single page and frame: every cut loses pixels).
+    for (name, bytes) in seeds::tiff_bmp_gif_images() {
+        for (num, den) in [(1, 3), (1, 2), (2, 3)] {
+            let cut = bytes.len() * num / den;
+            out.push(bomb(
+                format!("cut_{num}of{den}_{name}"),
+                Reader::Image,
+                bytes[..cut].to_vec(),
+            ));
         }
     }
     for (i, ora) in seeds::oras().into_iter().enumerate() {

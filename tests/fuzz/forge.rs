@@ -1,6 +1,7 @@
 //! Byte-level forgers for hostile files: PNG chunks with fixed-up CRCs, patched JPEG and WebP
-//! headers, foreign-format headers, a minimal PSD writer whose every count and length can lie,
-//! and a raw ZIP writer whose declared sizes can lie. Deterministic, no randomness.
+//! headers, minimal TIFF, GIF and BMP writers whose sizes and lengths can lie, a minimal PSD
+//! writer whose every count and length can lie, and a raw ZIP writer whose declared sizes can
+//! lie. Deterministic, no randomness.
 
 use std::io::Write;
 
@@ -98,32 +99,147 @@ pub fn webp_vp8x(webp: &[u8], w: u32, h: u32) -> Vec<u8> {
     out
 }
 
-/// GIF, BMP and TIFF headers declaring huge images: formats we do not accept at all.
-pub fn foreign_bombs() -> Vec<(&'static str, Vec<u8>)> {
-    let mut gif = b"GIF89a".to_vec();
-    gif.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xFF, 0x80, 0, 0]);
-    gif.extend_from_slice(&[0; 6]);
-    gif.extend_from_slice(b",\0\0\0\0\xFF\xFF\xFF\xFF\0\x02\x02\x44\x01\0;");
-    let mut bmp = b"BM".to_vec();
-    bmp.extend_from_slice(&[0x46, 0, 0, 0, 0, 0, 0, 0, 0x36, 0, 0, 0, 40, 0, 0, 0]);
-    bmp.extend_from_slice(&100_000i32.to_le_bytes());
-    bmp.extend_from_slice(&100_000i32.to_le_bytes());
-    bmp.extend_from_slice(&[1, 0, 24, 0, 0, 0, 0, 0]);
-    bmp.extend_from_slice(&[0; 20]);
-    let mut tiff = b"II*\0\x08\0\0\0".to_vec();
-    tiff.extend_from_slice(&2u16.to_le_bytes());
-    for (tag, v) in [(256u16, 100_000u32), (257, 100_000)] {
-        tiff.extend_from_slice(&tag.to_le_bytes());
-        tiff.extend_from_slice(&4u16.to_le_bytes()); // LONG
-        tiff.extend_from_slice(&1u32.to_le_bytes());
-        tiff.extend_from_slice(&v.to_le_bytes());
+/// A one-page, one-strip little-endian TIFF with its directory first: `w`×`h`, `samples` of
+/// `bits` each, `photometric` and `compression` as given, `strip` as the strip data and
+/// `declared` as its byte count (which may lie).
+#[allow(clippy::too_many_arguments)]
+pub fn tiff(
+    w: u32,
+    h: u32,
+    bits: u16,
+    samples: u16,
+    photometric: u16,
+    compression: u16,
+    strip: &[u8],
+    declared: u32,
+) -> Vec<u8> {
+    let layout = TiffLayout {
+        big_endian: false,
+        size: (w, h),
+        bits,
+        samples,
+        photometric,
+        compression,
+    };
+    layout.write(strip, declared)
+}
+
+/// The directory of a [`tiff`]; `big_endian` writes `MM` files.
+pub struct TiffLayout {
+    pub big_endian: bool,
+    pub size: (u32, u32),
+    pub bits: u16,
+    pub samples: u16,
+    pub photometric: u16,
+    pub compression: u16,
+}
+
+impl TiffLayout {
+    /// The file, with `strip` (16-bit samples already in the file's byte order) declared as
+    /// `declared` bytes long.
+    pub fn write(&self, strip: &[u8], declared: u32) -> Vec<u8> {
+        const ENTRIES: u32 = 9;
+        let be = self.big_endian;
+        let u16b = |v: u16| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        let u32b = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
+        // SHORT values sit in the first bytes of the 4-byte value field, in either order.
+        let shorts = |a: u16, b: u16| {
+            let (a, b) = (u16b(a), u16b(b));
+            [a[0], a[1], b[0], b[1]]
+        };
+        let bps_at = 8 + 2 + 12 * ENTRIES + 4;
+        let data_at = bps_at + 2 * u32::from(self.samples);
+        let (w, h) = self.size;
+        let bits = match self.samples {
+            1 => shorts(self.bits, 0),
+            2 => shorts(self.bits, self.bits),
+            _ => u32b(bps_at),
+        };
+        let entries: [(u16, u16, u32, [u8; 4]); ENTRIES as usize] = [
+            (256, 4, 1, u32b(w)),
+            (257, 4, 1, u32b(h)),
+            (258, 3, u32::from(self.samples), bits),
+            (259, 3, 1, shorts(self.compression, 0)),
+            (262, 3, 1, shorts(self.photometric, 0)),
+            (273, 4, 1, u32b(data_at)),
+            (277, 3, 1, shorts(self.samples, 0)),
+            (278, 4, 1, u32b(h)),
+            (279, 4, 1, u32b(declared)),
+        ];
+        let mut out = if be {
+            b"MM\0*".to_vec()
+        } else {
+            b"II*\0".to_vec()
+        };
+        out.extend_from_slice(&u32b(8));
+        out.extend_from_slice(&u16b(ENTRIES as u16));
+        for (tag, ty, count, value) in entries {
+            out.extend_from_slice(&u16b(tag));
+            out.extend_from_slice(&u16b(ty));
+            out.extend_from_slice(&u32b(count));
+            out.extend_from_slice(&value);
+        }
+        out.extend_from_slice(&[0; 4]);
+        for _ in 0..self.samples {
+            out.extend_from_slice(&u16b(self.bits));
+        }
+        out.extend_from_slice(strip);
+        out
     }
-    tiff.extend_from_slice(&[0; 4]);
-    vec![
-        ("gif_65535x65535", gif),
-        ("bmp_100000x100000", bmp),
-        ("tiff_100000x100000", tiff),
-    ]
+}
+
+/// A GIF89a with a `screen`, a 2-colour global table and one `frame` at 0,0 whose LZW data
+/// (minimum code size 2) is `lzw`, in 255-byte sub-blocks.
+pub fn gif(screen: (u16, u16), frame: (u16, u16), lzw: &[u8]) -> Vec<u8> {
+    let mut g = b"GIF89a".to_vec();
+    g.extend_from_slice(&screen.0.to_le_bytes());
+    g.extend_from_slice(&screen.1.to_le_bytes());
+    g.extend_from_slice(&[0x80, 0, 0, 0, 0, 0, 255, 255, 255]);
+    g.extend_from_slice(&[0x2C, 0, 0, 0, 0]);
+    g.extend_from_slice(&frame.0.to_le_bytes());
+    g.extend_from_slice(&frame.1.to_le_bytes());
+    g.extend_from_slice(&[0, 2]);
+    for block in lzw.chunks(255) {
+        g.push(block.len() as u8);
+        g.extend_from_slice(block);
+    }
+    g.extend_from_slice(&[0, 0x3B]);
+    g
+}
+
+/// One pixel of GIF LZW data (clear, index 0, end) at minimum code size 2.
+pub const GIF_ONE_PIXEL: &[u8] = &[0x44, 0x01];
+
+/// A BMP with a 40-byte info header: `w`×`h` (negative: top-down), `bits` per pixel,
+/// `compression` (0 none, 1 RLE8, 2 RLE4), a `palette` of BGRA entries and `data` as pixels.
+pub fn bmp(
+    w: i32,
+    h: i32,
+    bits: u16,
+    compression: u32,
+    palette: &[[u8; 4]],
+    data: &[u8],
+) -> Vec<u8> {
+    let offset = 14 + 40 + 4 * palette.len() as u32;
+    let mut b = b"BM".to_vec();
+    b.extend_from_slice(&(offset + data.len() as u32).to_le_bytes());
+    b.extend_from_slice(&[0; 4]);
+    b.extend_from_slice(&offset.to_le_bytes());
+    b.extend_from_slice(&40u32.to_le_bytes());
+    b.extend_from_slice(&w.to_le_bytes());
+    b.extend_from_slice(&h.to_le_bytes());
+    b.extend_from_slice(&1u16.to_le_bytes());
+    b.extend_from_slice(&bits.to_le_bytes());
+    b.extend_from_slice(&compression.to_le_bytes());
+    b.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    b.extend_from_slice(&[0; 8]);
+    b.extend_from_slice(&(palette.len() as u32).to_le_bytes());
+    b.extend_from_slice(&[0; 4]);
+    for c in palette {
+        b.extend_from_slice(c);
+    }
+    b.extend_from_slice(data);
+    b
 }
 
 /// One layer record of [`psd`]: bounds (top, left, bottom, right) and its channels as

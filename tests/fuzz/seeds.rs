@@ -1,17 +1,23 @@
-//! Seed files: the real fixtures of `tests/fixtures` (photos, PSDs, evaluation designs, the
-//! upgrade fixture's blobs) and small files generated here with the `image` crate and our own
-//! ORA and PSD writers. Generated seeds are tiny (a few dozen pixels) so a fuzz case costs
-//! microseconds to milliseconds; everything is deterministic.
+//! Seed files: the real fixtures of `tests/fixtures` (photos, CMYK JPEGs, PSDs, evaluation
+//! designs, the upgrade fixture's blobs) and small files generated here with the `image` and
+//! `tiff` crates, the forgers of `forge.rs` and our own ORA and PSD writers. Generated seeds
+//! are tiny (a few dozen pixels) so a fuzz case costs microseconds to milliseconds;
+//! everything is deterministic.
 
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
+use image::codecs::gif::GifEncoder;
 use image::{
-    DynamicImage, GrayImage, ImageBuffer, ImageFormat, Luma, Rgb, RgbImage, Rgba, RgbaImage,
+    Delay, DynamicImage, Frame, GrayImage, ImageBuffer, ImageFormat, Luma, Rgb, RgbImage, Rgba,
+    RgbaImage,
 };
 use image_layered::engine::ora::encode_ora;
 use image_layered::engine::psd::encode_psd;
 use image_layered::engine::{Layer, LayerKind, LayerProps, LayerStack};
+use tiff::encoder::colortype::{self, ColorType};
+use tiff::encoder::compression::DeflateLevel;
+use tiff::encoder::{Compression, TiffEncoder, TiffValue};
 
 /// `tests/fixtures/<rel>`.
 pub fn fixture(rel: &str) -> PathBuf {
@@ -83,12 +89,154 @@ pub fn generated_images() -> Vec<Vec<u8>> {
         encode(&flat, ImageFormat::Jpeg),
         encode(&rgba, ImageFormat::WebP),
         encode(&flat, ImageFormat::WebP),
+        animated_gif(),
     ]
+    .into_iter()
+    .chain(tiff_bmp_gif_images().into_iter().map(|(_, bytes)| bytes))
+    .collect()
+}
+
+/// A TIFF written by the `tiff` crate (little-endian, strips first, directory last).
+fn tiff_of<C: ColorType>(w: u32, h: u32, data: &[C::Inner], compression: Compression) -> Vec<u8>
+where
+    [C::Inner]: TiffValue,
+{
+    let mut out = Cursor::new(Vec::new());
+    TiffEncoder::new(&mut out)
+        .expect("a TIFF encoder")
+        .with_compression(compression)
+        .write_image::<C>(w, h, data)
+        .expect("write a seed TIFF");
+    out.into_inner()
+}
+
+fn animated_gif() -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut enc = GifEncoder::new(&mut out);
+        for salt in [3, 4] {
+            let frame =
+                Frame::from_parts(noise(6, 5, salt), 0, 0, Delay::from_numer_denom_ms(50, 1));
+            enc.encode_frame(frame).expect("write a seed GIF frame");
+        }
+    }
+    out
+}
+
+/// Named, single-page and single-frame TIFF (each compression we read, 8 and 16 bits, grey,
+/// RGB, RGBA and CMYK, both byte orders), BMP (24 and 32 bits, grey, RLE8) and GIF seeds:
+/// small enough that every cut of them is cheap to refuse.
+pub fn tiff_bmp_gif_images() -> Vec<(String, Vec<u8>)> {
+    let rgba = noise(7, 5, 11);
+    let bytes =
+        |k: usize| -> Vec<u8> { rgba.as_raw().iter().copied().cycle().take(35 * k).collect() };
+    let words =
+        |k: usize| -> Vec<u16> { bytes(k).iter().map(|&b| u16::from(b) * 257 + 3).collect() };
+    let mut out = Vec::new();
+    for (name, compression) in [
+        ("none", Compression::Uncompressed),
+        ("lzw", Compression::Lzw),
+        ("deflate", Compression::Deflate(DeflateLevel::Fast)),
+        ("packbits", Compression::Packbits),
+    ] {
+        let t = |s: &str| format!("{s}-{name}.tif");
+        out.push((
+            t("rgb8"),
+            tiff_of::<colortype::RGB8>(7, 5, &bytes(3), compression),
+        ));
+        out.push((
+            t("rgb16"),
+            tiff_of::<colortype::RGB16>(7, 5, &words(3), compression),
+        ));
+        out.push((
+            t("cmyk8"),
+            tiff_of::<colortype::CMYK8>(7, 5, &bytes(4), compression),
+        ));
+    }
+    out.push((
+        "rgba8.tif".into(),
+        tiff_of::<colortype::RGBA8>(7, 5, &bytes(4), Compression::Lzw),
+    ));
+    out.push((
+        "rgba16.tif".into(),
+        tiff_of::<colortype::RGBA16>(7, 5, &words(4), Compression::Uncompressed),
+    ));
+    out.push((
+        "grey8.tif".into(),
+        tiff_of::<colortype::Gray8>(7, 5, &bytes(1), Compression::Packbits),
+    ));
+    out.push((
+        "grey16.tif".into(),
+        tiff_of::<colortype::Gray16>(7, 5, &words(1), Compression::Lzw),
+    ));
+    out.push((
+        "cmyk16.tif".into(),
+        tiff_of::<colortype::CMYK16>(7, 5, &words(4), Compression::Deflate(DeflateLevel::Fast)),
+    ));
+    let be = |bits: u16, samples: u16, photometric: u16| crate::forge::TiffLayout {
+        big_endian: true,
+        size: (7, 5),
+        bits,
+        samples,
+        photometric,
+        compression: 1,
+    };
+    let be16: Vec<u8> = words(3).iter().flat_map(|v| v.to_be_bytes()).collect();
+    out.push((
+        "rgb16-big-endian.tif".into(),
+        be(16, 3, 2).write(&be16, be16.len() as u32),
+    ));
+    out.push((
+        "cmyk8-big-endian.tif".into(),
+        be(8, 4, 5).write(&bytes(4), 140),
+    ));
+
+    let rgb = DynamicImage::ImageRgba8(rgba.clone()).to_rgb8();
+    out.push((
+        "rgb24.bmp".into(),
+        encode(&DynamicImage::ImageRgb8(rgb.clone()), ImageFormat::Bmp),
+    ));
+    out.push((
+        "rgba32.bmp".into(),
+        encode(&DynamicImage::ImageRgba8(rgba.clone()), ImageFormat::Bmp),
+    ));
+    let grey = DynamicImage::ImageRgb8(rgb).to_luma8();
+    out.push((
+        "grey8.bmp".into(),
+        encode(&DynamicImage::ImageLuma8(grey), ImageFormat::Bmp),
+    ));
+    // RLE8, 4×2: a run of 3, end of line, a run of 4, end of bitmap.
+    let palette = [[0, 0, 0, 0], [0, 0, 255, 0], [0, 255, 0, 0]];
+    let rle = [3, 1, 0, 0, 4, 2, 0, 1];
+    out.push((
+        "rle8.bmp".into(),
+        crate::forge::bmp(4, 2, 8, 1, &palette, &rle),
+    ));
+
+    let mut few = rgba.clone();
+    for (i, px) in few.pixels_mut().enumerate() {
+        *px = [
+            Rgba([255, 0, 0, 255]),
+            Rgba([0, 0, 255, 255]),
+            Rgba([0, 0, 0, 0]),
+        ][i % 3];
+    }
+    out.push((
+        "still.gif".into(),
+        encode(&DynamicImage::ImageRgba8(few), ImageFormat::Gif),
+    ));
+    out.push((
+        "one-pixel.gif".into(),
+        crate::forge::gif((1, 1), (1, 1), crate::forge::GIF_ONE_PIXEL),
+    ));
+    out
 }
 
 /// Real image files small enough to fuzz quickly (the big photos serve the bomb corpus).
 pub fn real_images() -> Vec<Vec<u8>> {
     let mut out = vec![
+        read("fuzz/decode/cmyk-adobe-ycck.jpg"),
+        read("fuzz/decode/cmyk-adobe-inverted.jpg"),
         read("photos/gps.jpg"),
         read("photos/coffee.matte.png"),
         read("ocr/two-lines.png"),
