@@ -299,6 +299,7 @@ impl App {
     /// Starts the job workers and the retention scheduler; they stop when `shutdown` turns
     /// true ([`Background::stop`] waits for them).
     pub fn start_background(&self, shutdown: watch::Receiver<bool>) -> Background {
+        crate::jobs::memory::configure(self.config.jobs.memory_budget_mb);
         let dispatch: crate::jobs::SharedHandler = Arc::new(JobDispatch {
             images: self.images.clone(),
             documents: self.documents.clone(),

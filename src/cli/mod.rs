@@ -127,6 +127,9 @@ pub enum Command {
     Cutout(CutoutArgs),
     /// Decompose an image into layers: NN_<kind>.png back to front + manifest.json
     Decompose(DecomposeArgs),
+    /// Fill the masked pixels of an image (white = fill, on black) as the studio fills the
+    /// background under a lifted object and a brushed-out one
+    Inpaint(InpaintArgs),
     /// Decompose and score a dataset of designs with ground-truth layers
     Eval(EvalArgs),
     /// Install, show or check the ONNX runtime and models (pinned, sha256-verified)
@@ -194,8 +197,31 @@ pub struct SweepArgs {
 }
 
 #[derive(Args, Debug)]
+pub struct InpaintArgs {
+    /// A PNG, JPEG, WebP, TIFF, BMP or GIF image
+    pub input: PathBuf,
+    /// The mask: white (or opaque light) pixels are filled, black ones kept; scaled to the
+    /// image (nearest pixel) when its size differs
+    #[arg(long, value_name = "MASK")]
+    pub mask: PathBuf,
+    /// Where to write the filled image (PNG)
+    #[arg(short = 'o', long = "output", value_name = "OUT.png")]
+    pub output: PathBuf,
+    /// patchmatch (the studio's fill) or diffusion (smooth; the baseline)
+    #[arg(long, default_value = "patchmatch")]
+    pub method: InpaintMethod,
+}
+
+/// How `inpaint` fills.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InpaintMethod {
+    Patchmatch,
+    Diffusion,
+}
+
+#[derive(Args, Debug)]
 pub struct CutoutArgs {
-    /// A PNG, JPEG or WebP image
+    /// A PNG, JPEG, WebP, TIFF, BMP or GIF image
     pub input: PathBuf,
     /// Where to write the RGBA PNG
     #[arg(short = 'o', long = "output", value_name = "OUT.png")]
@@ -211,7 +237,7 @@ pub struct CutoutArgs {
 
 #[derive(Args, Debug)]
 pub struct DecomposeArgs {
-    /// A PNG, JPEG or WebP image
+    /// A PNG, JPEG, WebP, TIFF, BMP or GIF image
     pub input: PathBuf,
     /// Output directory (or a .zip / .ora / .psd file with that --format)
     #[arg(short = 'o', long = "output", value_name = "OUTDIR")]
@@ -367,6 +393,7 @@ pub async fn run(config: Config, command: Option<Command>) -> Result<(), CliErro
         Command::Backup { out } => backup::backup(config, &out),
         Command::Restore { from } => backup::restore(config, &from),
         Command::Decompose(args) => offline::decompose(config, args),
+        Command::Inpaint(args) => offline::inpaint(config, args),
         Command::Eval(args) => offline::eval(config, args),
         Command::Cutout(args) => offline::cutout(config, args),
         Command::Config(ConfigCommand::Print) => {

@@ -1,13 +1,16 @@
 //! Commands on files, with no server and no store: `cutout` (background removal to an RGBA
 //! PNG), `decompose` (layers as a PNG directory, ZIP, OpenRaster or PSD, with a progress bar
-//! and per-stage timings) and `eval` (decompose and score a dataset). Every file is written
+//! and per-stage timings), `inpaint` (fill a mask) and `eval` (decompose and score a
+//! dataset). Every file is written
 //! atomically (temp file, fsync, rename; the temp file is removed on failure).
 
 use std::path::{Path, PathBuf};
 
 use image::{DynamicImage, RgbImage};
 
-use super::{CliError, CutoutArgs, DecomposeArgs, EvalArgs, LayerFormat};
+use super::{
+    CliError, CutoutArgs, DecomposeArgs, EvalArgs, InpaintArgs, InpaintMethod, LayerFormat,
+};
 use crate::config::Config;
 use crate::documents::decompose::Decomposer;
 use crate::engine::decompose::{DecomposeMode, LayerCount};
@@ -108,7 +111,44 @@ fn decomposer(
     })
 }
 
+/// `inpaint IN --mask M -o OUT.png [--method patchmatch|diffusion]`: no models, no store.
+pub fn inpaint(config: Config, args: InpaintArgs) -> Result<(), CliError> {
+    let started = std::time::Instant::now();
+    let img = read_image(&config, &args.input)?;
+    let mask_img = decode_file(&config, &args.mask)?;
+    let (w, h) = img.dimensions();
+    let mask = crate::engine::edit::mask_from_image(&mask_img, w, h);
+    let holes = mask.pixels().filter(|p| p.0[0] > 0).count();
+    if holes == 0 {
+        return Err(CliError::usage(format!(
+            "{}: the mask marks no pixel to fill (white = fill, on black)",
+            args.mask.display()
+        )));
+    }
+    let filled = match args.method {
+        InpaintMethod::Patchmatch => {
+            crate::engine::inpaint::patchmatch_inpaint(&img, &mask, &Default::default())
+        }
+        InpaintMethod::Diffusion => crate::engine::inpaint::diffusion_fill(&img, &mask),
+    };
+    let png =
+        crate::engine::encode_png(&DynamicImage::ImageRgb8(filled)).map_err(CliError::runtime)?;
+    export::write_atomic(&args.output, &png).map_err(CliError::runtime)?;
+    println!(
+        "filled {holes} pixels ({:.1}% of {w}×{h}) and wrote {} in {} ms",
+        100.0 * holes as f64 / (f64::from(w) * f64::from(h)),
+        args.output.display(),
+        started.elapsed().as_millis()
+    );
+    Ok(())
+}
+
 fn read_image(config: &Config, input: &Path) -> Result<RgbImage, CliError> {
+    Ok(decode_file(config, input)?.to_rgb8())
+}
+
+/// Any accepted image file, decoded under the upload limits.
+fn decode_file(config: &Config, input: &Path) -> Result<DynamicImage, CliError> {
     let bytes = std::fs::read(input)
         .map_err(|e| CliError::usage(format!("cannot read {}: {e}", input.display())))?;
     let limits = DecodeLimits {
@@ -118,7 +158,7 @@ fn read_image(config: &Config, input: &Path) -> Result<RgbImage, CliError> {
     };
     let decoded = crate::engine::decode(&bytes, &limits)
         .map_err(|e| CliError::usage(format!("{}: {e}", input.display())))?;
-    Ok(decoded.image.to_rgb8())
+    Ok(decoded.image)
 }
 
 /// `decompose IN -o OUTDIR [--layers] [--mode] [--format] [--device] [--verbose]`.

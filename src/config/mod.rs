@@ -137,6 +137,9 @@ pub struct JobsConfig {
     /// How long a job's record (its kind, op and result) is kept after it was queued, in
     /// days; a job still queued or running then is kept until it ends.
     pub keep_days: u64,
+    /// Memory shared out among decompositions, cutouts and exports by their image size
+    /// (see `jobs::memory`), in MiB; 0 = half of the machine's memory.
+    pub memory_budget_mb: u64,
 }
 
 /// `[retention]`: when the sweep runs and how long objects live.
@@ -502,6 +505,7 @@ impl Default for JobsConfig {
             max_attempts: 3,
             retry_backoff_ms: 500,
             keep_days: 30,
+            memory_budget_mb: 0,
         }
     }
 }

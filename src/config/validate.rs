@@ -83,6 +83,7 @@ impl Config {
         check.range("jobs.workers", jobs.workers, 1..=64)?;
         check.range("jobs.max_attempts", jobs.max_attempts, 1..=100)?;
         check.range("jobs.keep_days", jobs.keep_days, 1..=3650)?;
+        check.range("jobs.memory_budget_mb", jobs.memory_budget_mb, 0..=1 << 24)?;
         check.range(
             "jobs.retry_backoff_ms",
             jobs.retry_backoff_ms,

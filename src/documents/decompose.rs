@@ -113,6 +113,8 @@ impl DocumentService {
             },
         };
         let (img, _key, decoded) = self.images.load_for_job(image_id)?;
+        let pixels = u64::from(decoded.width) * u64::from(decoded.height);
+        let _memory = ctx.claim_memory(crate::jobs::memory::decompose_bytes(pixels))?;
         ctx.progress(0.05);
         let rgb = decoded.image.to_rgb8();
         let started = std::time::Instant::now();

@@ -359,6 +359,11 @@ impl DocumentService {
         id: DocumentId,
         format: ExportFormat,
     ) -> Result<Vec<u8>, DocumentError> {
+        let doc = self.get(owner, id)?;
+        let pixels = u64::from(doc.width) * u64::from(doc.height);
+        let bytes = crate::jobs::memory::document_bytes(pixels, doc.layers.len() as u64);
+        // waits while large jobs hold the memory; the request's own timeout bounds the wait
+        let _memory = crate::jobs::memory::budget().claim(bytes, &mut || true);
         let (stack, props) = self.layers(owner, id)?;
         encode(&stack, &props, format).map_err(|e| DocumentError::internal("export", e))
     }

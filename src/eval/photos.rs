@@ -5,7 +5,9 @@
 //! a larger object layer's footprint (typically a smear lifted out of the fill under the
 //! real object). Beside the best single layer, the IoU of all object layers together with
 //! the matte says whether a scene of several salient things (a launch pad's towers) was
-//! found but kept apart. `eval --photos DIR` runs every `.png`/`.jpg` in DIR in name order.
+//! found but kept apart. Text layers are counted too: the photos hold no lettering, so a text
+//! layer is texture misread (wood grain read as "8"). `eval --photos DIR` runs every
+//! `.png`/`.jpg` in DIR in name order.
 
 use std::path::Path;
 use std::time::Instant;
@@ -24,6 +26,8 @@ pub struct PhotoScore {
     /// IoU of every object layer together with the cutout matte.
     pub objects_iou: f64,
     pub phantoms: usize,
+    /// Text layers (a photo of the set has none to find).
+    pub texts: usize,
     pub seconds: f64,
     pub error: Option<String>,
 }
@@ -125,6 +129,11 @@ where
                     subject_iou,
                     objects_iou,
                     phantoms,
+                    texts: stack
+                        .layers
+                        .iter()
+                        .filter(|l| l.kind == LayerKind::Text)
+                        .count(),
                     seconds: started.elapsed().as_secs_f64(),
                     error: None,
                 }
@@ -135,6 +144,7 @@ where
             subject_iou: 0.0,
             objects_iou: 0.0,
             phantoms: 0,
+            texts: 0,
             seconds: 0.0,
             error: Some(e),
         }));
@@ -143,27 +153,33 @@ where
 }
 
 /// The rows as a table, with a last line that says whether every photo met the targets (at
-/// least two layers, the subject at IoU ≥ 0.8, no phantom).
+/// least two layers, the subject at IoU ≥ 0.8, no phantom, no text layer).
 pub fn render_photos(rows: &[PhotoScore]) -> String {
     let mut out = format!(
-        "{:<28} {:>6} {:>11} {:>11} {:>8} {:>7}\n",
-        "photo", "layers", "subject_iou", "objects_iou", "phantoms", "secs"
+        "{:<28} {:>6} {:>11} {:>11} {:>8} {:>5} {:>7}\n",
+        "photo", "layers", "subject_iou", "objects_iou", "phantoms", "texts", "secs"
     );
     for r in rows {
         match &r.error {
             Some(e) => out.push_str(&format!("{:<28} error: {e}\n", r.id)),
             None => out.push_str(&format!(
-                "{:<28} {:>6} {:>11.3} {:>11.3} {:>8} {:>7.1}\n",
-                r.id, r.layers, r.subject_iou, r.objects_iou, r.phantoms, r.seconds
+                "{:<28} {:>6} {:>11.3} {:>11.3} {:>8} {:>5} {:>7.1}\n",
+                r.id, r.layers, r.subject_iou, r.objects_iou, r.phantoms, r.texts, r.seconds
             )),
         }
     }
     let good = rows
         .iter()
-        .filter(|r| r.error.is_none() && r.layers >= 2 && r.subject_iou >= 0.8 && r.phantoms == 0)
+        .filter(|r| {
+            r.error.is_none()
+                && r.layers >= 2
+                && r.subject_iou >= 0.8
+                && r.phantoms == 0
+                && r.texts == 0
+        })
         .count();
     out.push_str(&format!(
-        "photos meeting the targets (>= 2 layers, subject IoU >= 0.8, no phantom): {good} of {}\n",
+        "photos meeting the targets (>= 2 layers, subject IoU >= 0.8, no phantom, no text): {good} of {}\n",
         rows.len()
     ));
     out
@@ -175,7 +191,8 @@ pub fn photos_json(rows: &[PhotoScore]) -> serde_json::Value {
             .map(|r| {
                 serde_json::json!({
                     "id": r.id, "layers": r.layers, "subject_iou": r.subject_iou,
-                    "objects_iou": r.objects_iou, "phantoms": r.phantoms, "seconds": r.seconds, "error": r.error,
+                    "objects_iou": r.objects_iou, "phantoms": r.phantoms, "texts": r.texts,
+                    "seconds": r.seconds, "error": r.error,
                 })
             })
             .collect(),
@@ -228,9 +245,24 @@ mod tests {
             subject_iou: best,
             objects_iou: together,
             phantoms,
+            texts: 0,
             seconds: 1.0,
             error: None,
         }]);
         assert!(table.contains("0 of 1"), "{table}");
+        // without the phantom it meets the targets, unless texture was read as text
+        let clean = PhotoScore {
+            id: "p.png".into(),
+            layers: 2,
+            subject_iou: best,
+            objects_iou: together,
+            phantoms: 0,
+            texts: 0,
+            seconds: 1.0,
+            error: None,
+        };
+        assert!(render_photos(std::slice::from_ref(&clean)).contains("1 of 1"));
+        let misread = PhotoScore { texts: 1, ..clean };
+        assert!(render_photos(&[misread]).contains("0 of 1"));
     }
 }

@@ -81,7 +81,7 @@ const ROUTES: &[Route] = &[
     r!("post" "/api/v1/keys", "Create an API key (shown once)", Member, In::Json(&["name: string"]), (201, JSON, ""), ["unauthorized", "invalid_name"]),
     r!("get" "/api/v1/keys", "The member's API keys", Member, In::None, (200, JSON, ""), ["unauthorized"]),
     r!("delete" "/api/v1/keys/{id}", "Revoke an API key", Member, In::None, (204, "", ""), ["unauthorized", "not_found"]),
-    r!("post" "/api/v1/images", "Upload an image (PNG, JPEG, WebP)", Member, In::File, (201, JSON, "Image"), ["unauthorized", "payload_too_large", "unsupported_media_type", "storage_full", "invalid_multipart", "busy"]),
+    r!("post" "/api/v1/images", "Upload an image: PNG, JPEG, WebP, TIFF (first page), BMP or GIF (first frame), recognised from its bytes", Member, In::File, (201, JSON, "Image"), ["unauthorized", "payload_too_large", "unsupported_media_type", "empty_upload", "image_too_large", "truncated_image", "undecodable_image", "storage_full", "invalid_multipart", "busy"]),
     r!("get" "/api/v1/images", "The member's images", Member, In::None, (200, JSON, ""), ["unauthorized"]),
     r!("get" "/api/v1/images/{id}", "One image", Member, In::None, (200, JSON, "Image"), ["unauthorized", "not_found"]),
     r!("delete" "/api/v1/images/{id}", "Delete an image with its documents", Member, In::None, (204, "", ""), ["unauthorized", "not_found"]),

@@ -6,6 +6,7 @@
 //! persisted as running; the running set with its cancel flags lives in memory, so after a
 //! crash the store's running jobs are queued again at start-up (their process is gone).
 
+pub mod memory;
 mod worker;
 
 use std::collections::HashMap;
@@ -95,6 +96,16 @@ impl JobContext {
         if self.queue.inner.store.put_job(&self.job).is_ok() {
             self.queue.publish(&self.job);
         }
+    }
+
+    /// Holds `bytes` of the memory budget (see [`memory`]) for as long as the claim lives,
+    /// waiting while other work holds it; `Err(Cancelled)` if the job is cancelled while it
+    /// waits.
+    pub fn claim_memory(&self, bytes: u64) -> Result<memory::Claim, JobFailure> {
+        let cancel = self.cancel.clone();
+        memory::budget()
+            .claim(bytes, &mut || !cancel.load(Ordering::Relaxed))
+            .ok_or(JobFailure::Cancelled)
     }
 
     /// `Err(Cancelled)` once a cancel was requested; call between steps.

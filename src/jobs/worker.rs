@@ -197,6 +197,7 @@ mod tests {
                 max_attempts: 3,
                 retry_backoff_ms: 1500,
                 keep_days: 30,
+                memory_budget_mb: 0,
             },
             audit,
             crate::billing::Pricing::new(&crate::config::Config::default()),

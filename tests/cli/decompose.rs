@@ -297,14 +297,23 @@ fn eval_photos_finds_a_frame_filling_subject_and_lifts_no_phantom() {
     for name in ["chelsea.png", "coffee.png", "rocket.jpg"] {
         std::fs::copy(fixtures.join(name), photos.join(name)).unwrap();
     }
+    // and the cup at camera size (3000×2000): analysed on a working copy, finished at full
+    // size, with the same layers
+    let cup = image::open(fixtures.join("coffee.png")).unwrap().to_rgb8();
+    image::imageops::resize(&cup, 3000, 2000, image::imageops::FilterType::Triangle)
+        .save(photos.join("coffee-6mp.jpg"))
+        .unwrap();
     let v = eval_json(&env, &["--photos", photos.to_str().unwrap()], &vars);
     let rows = v["photos"].as_array().expect("photo rows");
-    assert_eq!(rows.len(), 3, "{v}");
+    assert_eq!(rows.len(), 4, "{v}");
     for r in rows {
         assert!(r["layers"].as_u64().unwrap() >= 2, "{r}");
         assert!(r["subject_iou"].as_f64().unwrap() >= 0.8, "{r}");
         assert_eq!(r["phantoms"], 0, "{r}");
+        assert_eq!(r["texts"], 0, "texture read as text: {r}");
     }
+    let layers = |id: &str| rows.iter().find(|r| r["id"] == id).unwrap()["layers"].clone();
+    assert_eq!(layers("coffee-6mp.jpg"), layers("coffee.png"), "{v}");
 }
 
 #[test]

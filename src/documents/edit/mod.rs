@@ -176,6 +176,13 @@ impl DocumentService {
             }
         }
         let doc = self.check_op(owner, id, req)?;
+        let pixels = u64::from(doc.width) * u64::from(doc.height);
+        // waits while large jobs hold the memory (the document's lock is held meanwhile:
+        // its next edit would wait for this one anyway)
+        let _memory = match req.op.memory_bytes(pixels) {
+            0 => None,
+            bytes => crate::jobs::memory::budget().claim(bytes, &mut || true),
+        };
         let mut written = Written {
             svc: self,
             owner,

@@ -108,6 +108,18 @@ impl EditOp {
         }
     }
 
+    /// Bytes of the memory budget the op claims on a canvas of `pixels`: a split peels (as
+    /// a decomposition does), a pixel op holds a layer or two and their encodings, and the
+    /// ops that only change the layer list (remove, reorder, rename) hold no pixels.
+    pub fn memory_bytes(&self, pixels: u64) -> u64 {
+        use crate::jobs::memory::{decompose_bytes, document_bytes};
+        match self {
+            EditOp::Split { .. } => decompose_bytes(pixels),
+            EditOp::Remove { .. } | EditOp::Reorder { .. } | EditOp::Rename { .. } => 0,
+            _ => document_bytes(pixels, 2),
+        }
+    }
+
     /// Slow ops run as jobs (`202 {job_id}`); the rest answer at once.
     pub fn is_slow(&self) -> bool {
         matches!(self, EditOp::Inpaint { .. } | EditOp::Split { .. })
@@ -289,4 +301,23 @@ pub(super) fn validate(
         _ => {}
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_claim_memory_by_what_they_hold() {
+        let op = |v: serde_json::Value| OpRequest::parse(v).unwrap().op;
+        let layer = "00000000-0000-0000-0000-000000000001";
+        let rename = op(serde_json::json!({"op": "rename", "layer_id": layer, "name": "x"}));
+        let recolor =
+            op(serde_json::json!({"op": "recolor", "layer_id": layer, "color": "#ff0000"}));
+        let split = op(serde_json::json!({"op": "split", "layer_id": layer}));
+        let px = 24_000_000;
+        assert_eq!(rename.memory_bytes(px), 0);
+        assert!(recolor.memory_bytes(px) > 0);
+        assert!(split.memory_bytes(px) > recolor.memory_bytes(px));
+    }
 }

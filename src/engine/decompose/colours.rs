@@ -5,34 +5,50 @@
 
 use image::{RgbImage, RgbaImage};
 
-/// Solves the layers. `alphas` are top first; the result is (background, layers top first).
+use super::scale::AlphaCrop;
+
+/// A layer's alpha as [`solve`] reads it.
+pub enum AlphaPlane<'a> {
+    /// Full canvas, 0..1.
+    Full(&'a [f32]),
+    /// A full-size crop of the layer's box (camera-size images, see [`super::scale`]).
+    Crop(&'a AlphaCrop),
+}
+
+impl AlphaPlane<'_> {
+    fn at(&self, i: usize, x: u32, y: u32) -> f32 {
+        match self {
+            AlphaPlane::Full(a) => a[i],
+            AlphaPlane::Crop(c) => f32::from(c.at(x, y)) / 255.0,
+        }
+    }
+}
+
+/// Solves the layers, pixel by pixel (no full-canvas float buffers). `alphas` are top
+/// first; the result is (background, layers top first).
 pub fn solve(
     img: &RgbImage,
     background: &RgbImage,
-    alphas: &[Vec<f32>],
+    alphas: &[AlphaPlane<'_>],
 ) -> (RgbaImage, Vec<RgbaImage>) {
     let (w, h) = img.dimensions();
     let n = (w * h) as usize;
-    let to_f = |im: &RgbImage| {
-        im.as_raw()
-            .iter()
-            .map(|v| *v as f32 / 255.0)
-            .collect::<Vec<f32>>()
-    };
-    let mut above = to_f(img);
-    let bg = to_f(background);
-    let mut layers = Vec::with_capacity(alphas.len());
-    for alpha in alphas {
-        let mut below = above.clone();
-        let mut out = vec![0u8; n * 4];
-        for i in 0..n {
-            let a0 = alpha[i];
+    // zeroed (lazily mapped) buffers: a layer's transparent pages are never touched
+    let mut outs: Vec<Vec<u8>> = alphas.iter().map(|_| vec![0u8; n * 4]).collect();
+    let mut bg_out = vec![0u8; n * 4];
+    let (src, bgr) = (img.as_raw(), background.as_raw());
+    for i in 0..n {
+        let (x, y) = ((i % w as usize) as u32, (i / w as usize) as u32);
+        let mut above = [0, 1, 2].map(|c| src[i * 3 + c] as f32 / 255.0);
+        let lo = [0, 1, 2].map(|c| bgr[i * 3 + c] as f32 / 255.0);
+        for (alpha, out) in alphas.iter().zip(outs.iter_mut()) {
+            let a0 = alpha.at(i, x, y);
             if a0 <= 0.0 {
                 continue;
             }
             let mut need = a0;
             for c in 0..3 {
-                let (up, lo) = (above[i * 3 + c], bg[i * 3 + c]);
+                let (up, lo) = (above[c], lo[c]);
                 let d = up - lo;
                 let req = if d > 0.0 {
                     if lo >= 1.0 {
@@ -54,29 +70,23 @@ pub fn solve(
             let aq = ((need.min(1.0) * 255.0).ceil()).clamp(1.0, 255.0);
             let a = aq / 255.0;
             for c in 0..3 {
-                let lo = bg[i * 3 + c];
-                below[i * 3 + c] = lo;
-                let f = lo + (above[i * 3 + c] - lo) / a;
+                let f = lo[c] + (above[c] - lo[c]) / a;
                 out[i * 4 + c] = (f * 255.0).round().clamp(0.0, 255.0) as u8;
+                above[c] = lo[c];
             }
             out[i * 4 + 3] = aq as u8;
         }
-        layers.push(RgbaImage::from_raw(w, h, out).expect("sizes match"));
-        above = below;
+        for c in 0..3 {
+            bg_out[i * 4 + c] = (above[c] * 255.0).round() as u8;
+        }
+        bg_out[i * 4 + 3] = 255;
     }
-    let bg_layer: Vec<u8> = above
-        .chunks_exact(3)
-        .flat_map(|p| {
-            [
-                (p[0] * 255.0).round() as u8,
-                (p[1] * 255.0).round() as u8,
-                (p[2] * 255.0).round() as u8,
-                255,
-            ]
-        })
+    let layers = outs
+        .into_iter()
+        .map(|o| RgbaImage::from_raw(w, h, o).expect("sizes match"))
         .collect();
     (
-        RgbaImage::from_raw(w, h, bg_layer).expect("sizes match"),
+        RgbaImage::from_raw(w, h, bg_out).expect("sizes match"),
         layers,
     )
 }
@@ -99,7 +109,7 @@ mod tests {
         let a2: Vec<f32> = (0..w * h)
             .map(|i| ((i % w) as f32 / w as f32) * 0.5)
             .collect();
-        let (bgl, layers) = solve(&img, &bg, &[a1, a2]);
+        let (bgl, layers) = solve(&img, &bg, &[AlphaPlane::Full(&a1), AlphaPlane::Full(&a2)]);
         let mut stack = vec![Layer {
             name: "bg".into(),
             kind: LayerKind::Background,

@@ -1,12 +1,14 @@
 //! Decomposition into editable layers. The "peel" pipeline (after LayerD, ICCV 2025):
 //! detect text lines and lift each out with a stroke-level alpha; segment the salient objects
-//! (ISNet), refine the matte at full resolution and split it into objects (specks stay in
+//! (ISNet), refine the matte at the image's resolution and split it into objects (specks stay in
 //! the background), parting touching objects by their fills ([`flat`]) and lifting a framed
 //! photo as its whole frame ([`rect`]); in a natural photo the objects form one subject
 //! layer instead. Complete the background under what was lifted and, while the completed
 //! image still shows a flat object, look again for objects that were less salient, until the
 //! requested count is reached or nothing salient is left; finally solve every layer's
-//! colours so the stack recomposes the input exactly. Models come in through [`PeelModels`],
+//! colours so the stack recomposes the input exactly. An image over
+//! [`PeelOptions::work_side`] is analysed on a working copy of that size and finished at
+//! full size ([`scale`]). Models come in through [`PeelModels`],
 //! so this stays pure image code and tests can run it on fakes. Deterministic for the same
 //! input, models and options.
 
@@ -15,6 +17,7 @@ pub mod components;
 pub mod flat;
 pub mod matting;
 pub mod rect;
+pub mod scale;
 pub mod split;
 pub mod text;
 
@@ -22,6 +25,7 @@ use std::time::Instant;
 
 use image::{GrayImage, RgbImage};
 
+use self::colours::AlphaPlane;
 use super::layers::{Layer, LayerKind, LayerStack};
 pub use split::split_layer;
 pub use text::TextLine;
@@ -140,6 +144,9 @@ pub struct PeelOptions {
     /// finds form one subject layer, as a cutout does; splitting that layer (the editing
     /// `split` op, which turns this off) gives one layer per object.
     pub photo_subject: bool,
+    /// An image whose long side exceeds this is analysed on a copy scaled to it, and only
+    /// its alphas, background and colours are made at full size (see [`scale`]).
+    pub work_side: u32,
 }
 
 impl Default for PeelOptions {
@@ -148,9 +155,14 @@ impl Default for PeelOptions {
             layers: LayerCount::Auto,
             max_passes: 3,
             photo_subject: true,
+            work_side: WORK_SIDE,
         }
     }
 }
+
+/// The default working size: ISNet sees 1024² whatever the input, so a larger copy would
+/// add time, not detail, to the analysis.
+pub const WORK_SIDE: u32 = 1024;
 
 /// Below this share of flat-filled pixels (see [`flat::flat_share`]) an image without text is
 /// a natural photo; designs have flat or gradient plates and shapes (the public set's lowest,
@@ -219,9 +231,76 @@ pub fn peel(
     if w.max(h) > 16384 {
         return Err(DecomposeError::TooLarge(w, h));
     }
+    let mut sw = Stopwatch(Vec::new());
+    let (ww, wh) = scale::working_size(w, h, opts.work_side.max(8));
+    if (ww, wh) == (w, h) {
+        let found = analyse(img, models, opts, progress, &mut sw)?;
+        // 4. complete the background under everything lifted
+        progress(0.75, "inpaint");
+        let mask = hole_mask(&found.cands, w, h);
+        // The last pass usually completed exactly this hole already; don't fill it twice.
+        let background = match found.completed {
+            Some((hole, fill)) if hole == mask => fill,
+            _ => sw.time("inpaint", || models.inpaint(img, &mask)),
+        };
+        progress(0.9, "colours");
+        let alphas: Vec<AlphaPlane<'_>> = found
+            .cands
+            .iter()
+            .rev()
+            .map(|c| AlphaPlane::Full(&c.alpha))
+            .collect();
+        let solved = sw.time("colours", || colours::solve(img, &background, &alphas));
+        progress(1.0, "done");
+        return Ok((assemble(w, h, &found.cands, solved), sw.0));
+    }
+
+    // Camera size: analyse a working copy, then bring the alphas up and complete the
+    // background and the colours at full size.
+    let small = sw.time("scale", || scale::downscale(img, ww, wh));
+    let found = analyse(&small, models, opts, progress, &mut sw)?;
+    let (cands, crops): (Vec<Candidate>, Vec<scale::AlphaCrop>) = sw.time("scale", || {
+        found
+            .cands
+            .into_iter()
+            .filter_map(|c| {
+                let crop = scale::upsample_alpha(img, &small, &c.alpha)?;
+                Some((c, crop))
+            })
+            .unzip()
+    });
+    drop(small);
+    progress(0.75, "inpaint");
+    let grow = (2.0 * f64::from(w) / f64::from(ww)).round() as usize;
+    let mask = sw.time("scale", || scale::hole_mask(&crops, w, h, grow));
+    let background = sw.time("inpaint", || models.inpaint(img, &mask));
+    drop(mask);
+    progress(0.9, "colours");
+    let alphas: Vec<AlphaPlane<'_>> = crops.iter().rev().map(AlphaPlane::Crop).collect();
+    let solved = sw.time("colours", || colours::solve(img, &background, &alphas));
+    progress(1.0, "done");
+    Ok((assemble(w, h, &cands, solved), sw.0))
+}
+
+/// What the analysis found: the lifted candidates, back to front, and the last hole a pass
+/// completed with its fill.
+struct Analysis {
+    cands: Vec<Candidate>,
+    completed: Option<(GrayImage, RgbImage)>,
+}
+
+/// Steps 1–3 and 5 of the pipeline: text, salient objects pass by pass, the requested count,
+/// the order.
+fn analyse(
+    img: &RgbImage,
+    models: &dyn PeelModels,
+    opts: &PeelOptions,
+    progress: &mut dyn FnMut(f32, &str),
+    sw: &mut Stopwatch,
+) -> Result<Analysis, DecomposeError> {
+    let (w, h) = img.dimensions();
     let (wu, hu) = (w as usize, h as usize);
     let n = wu * hu;
-    let mut sw = Stopwatch(Vec::new());
     let target_fg = match opts.layers {
         LayerCount::Auto => usize::MAX,
         LayerCount::Exactly(k) => k - 1,
@@ -393,16 +472,6 @@ pub fn peel(
         cands.sort_by(|a, b| b.mass.total_cmp(&a.mass));
         cands.truncate(target_fg);
     }
-    // 4. complete the background under everything lifted
-    progress(0.75, "inpaint");
-    let mask = hole_mask(&cands, w, h);
-    // The last pass usually completed exactly this hole already; don't fill it twice.
-    let background = if completed.as_ref() == Some(&mask) {
-        current
-    } else {
-        sw.time("inpaint", || models.inpaint(img, &mask))
-    };
-
     // 5. order back to front: deeper passes lower, bigger lower within a pass, text on top
     let depth = |c: &Candidate| {
         if c.kind == LayerKind::Text {
@@ -412,12 +481,20 @@ pub fn peel(
         }
     };
     cands.sort_by(|a, b| depth(b).cmp(&depth(a)).then(b.mass.total_cmp(&a.mass)));
-    // cands is now back to front; colours solve top first
-    progress(0.9, "colours");
-    let alphas_top_first: Vec<Vec<f32>> = cands.iter().rev().map(|c| c.alpha.clone()).collect();
-    let (bg_layer, solved) = sw.time("colours", || {
-        colours::solve(img, &background, &alphas_top_first)
-    });
+    Ok(Analysis {
+        cands,
+        completed: completed.map(|hole| (hole, current)),
+    })
+}
+
+/// The stack: the solved background and layers (top first, as [`colours::solve`] gives
+/// them) named after the candidates (back to front).
+fn assemble(
+    w: u32,
+    h: u32,
+    cands: &[Candidate],
+    (bg_layer, solved): (image::RgbaImage, Vec<image::RgbaImage>),
+) -> LayerStack {
     let mut layers = vec![Layer {
         name: "Background".into(),
         kind: LayerKind::Background,
@@ -440,15 +517,11 @@ pub fn peel(
             text: cand.text.clone(),
         });
     }
-    progress(1.0, "done");
-    Ok((
-        LayerStack {
-            width: w,
-            height: h,
-            layers,
-        },
-        sw.0,
-    ))
+    LayerStack {
+        width: w,
+        height: h,
+        layers,
+    }
 }
 
 /// Whether a component is the frame rather than an object: it covers at least 60% of the
@@ -489,24 +562,13 @@ fn mostly_inside(alpha: &[f32], hole: &GrayImage) -> bool {
 
 /// Where anything lifted has alpha, dilated by 2 px (the inpainter's hole).
 fn hole_mask(cands: &[Candidate], w: u32, h: u32) -> GrayImage {
-    let (wu, hu) = (w as usize, h as usize);
-    let mut hard = vec![false; wu * hu];
+    let mut hard = vec![false; (w * h) as usize];
     for c in cands {
         for (m, a) in hard.iter_mut().zip(&c.alpha) {
             *m |= *a > 0.0;
         }
     }
-    let mut mask = GrayImage::new(w, h);
-    for y in 0..hu {
-        for x in 0..wu {
-            let near = (y.saturating_sub(2)..(y + 3).min(hu))
-                .any(|yy| (x.saturating_sub(2)..(x + 3).min(wu)).any(|xx| hard[yy * wu + xx]));
-            if near {
-                mask.put_pixel(x as u32, y as u32, image::Luma([255]));
-            }
-        }
-    }
-    mask
+    scale::grown_mask(&hard, w, h, 2)
 }
 
 #[cfg(test)]

@@ -30,14 +30,19 @@ impl PeelModels for Fake {
         Ok(self.lines.clone())
     }
     fn inpaint(&self, img: &RgbImage, mask: &GrayImage) -> RgbImage {
-        let mut out = img.clone();
-        for (x, y, m) in mask.enumerate_pixels() {
-            if m.0[0] > 0 {
-                out.put_pixel(x, y, image::Rgb(self.bg));
-            }
-        }
-        out
+        fill_flat(img, mask, self.bg)
     }
+}
+
+/// The fakes' fill: the hole painted the design's flat background colour.
+fn fill_flat(img: &RgbImage, mask: &GrayImage, bg: [u8; 3]) -> RgbImage {
+    let mut out = img.clone();
+    for (x, y, m) in mask.enumerate_pixels() {
+        if m.0[0] > 0 {
+            out.put_pixel(x, y, image::Rgb(bg));
+        }
+    }
+    out
 }
 
 fn rect(w: u32, h: u32, r: [u32; 4]) -> Vec<f32> {
@@ -292,4 +297,82 @@ fn a_photos_salient_objects_form_one_subject_layer_that_splits_into_them() {
     let (img, fake, _) = design();
     let (stack, _) = peel(&img, &fake, &PeelOptions::default(), &mut |_, _| {}).unwrap();
     assert_eq!(stack.layers.len(), 3);
+}
+
+/// A segmenter that sees whatever differs from a flat background colour, at any size.
+struct ByColour {
+    bg: [u8; 3],
+}
+
+impl PeelModels for ByColour {
+    fn matte(&self, img: &RgbImage) -> Result<Vec<f32>, String> {
+        Ok(img
+            .pixels()
+            .map(|p| {
+                let d: i32 = (0..3)
+                    .map(|c| (i32::from(p[c]) - i32::from(self.bg[c])).abs())
+                    .sum();
+                (d as f32 / 120.0).min(1.0)
+            })
+            .collect())
+    }
+    fn text_lines(&self, _img: &RgbImage) -> Result<Vec<TextLine>, String> {
+        Ok(vec![])
+    }
+    fn inpaint(&self, img: &RgbImage, mask: &GrayImage) -> RgbImage {
+        fill_flat(img, mask, self.bg)
+    }
+}
+
+#[test]
+fn a_large_image_is_analysed_small_and_finished_at_full_size() {
+    let (w, h) = (480u32, 360u32);
+    let bg = [40, 120, 70];
+    let disc = |x: u32, y: u32| {
+        let (dx, dy) = (x as f32 - 150.5, y as f32 - 170.5);
+        dx * dx + dy * dy < 80.0 * 80.0
+    };
+    let bar = |x: u32, y: u32| (300..420).contains(&x) && (101..283).contains(&y);
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        image::Rgb(if disc(x, y) {
+            [220, 60, 40]
+        } else if bar(x, y) {
+            [30, 40, 200]
+        } else {
+            bg
+        })
+    });
+    let opts = PeelOptions {
+        work_side: 120,
+        ..Default::default()
+    };
+    let models = ByColour { bg };
+    let (stack, timings) = peel(&img, &models, &opts, &mut |_, _| {}).unwrap();
+    assert!(timings.iter().any(|(s, _)| s == "scale"), "{timings:?}");
+    assert_eq!((stack.width, stack.height), (w, h));
+    assert_eq!(stack.layers.len(), 3, "background, disc, bar");
+    assert!(stack.recon_psnr(&img) >= 45.0, "{}", stack.recon_psnr(&img));
+    assert_eq!(
+        stack.layers[0].rgba.get_pixel(150, 170).0,
+        [40, 120, 70, 255]
+    );
+    // each object's alpha is its shape at full size, edges on the pixel: working pixels are
+    // 4 full pixels, and a misplaced edge would miss whole rows
+    for (shape, inside) in [
+        (&disc as &dyn Fn(u32, u32) -> bool, (150, 170)),
+        (&bar, (360, 190)),
+    ] {
+        let layer = stack.layers[1..]
+            .iter()
+            .find(|l| l.rgba.get_pixel(inside.0, inside.1)[3] == 255)
+            .expect("a layer for each shape");
+        let (mut wrong, mut soft) = (0, 0);
+        for (x, y, p) in layer.rgba.enumerate_pixels() {
+            let a = p[3];
+            wrong += usize::from((a > 127) != shape(x, y));
+            soft += usize::from(a > 0 && a < 255);
+        }
+        assert!(wrong < 40, "{wrong} pixels on the wrong side of the edge");
+        assert!(soft < 40, "{soft} soft pixels on a hard edge");
+    }
 }

@@ -24,16 +24,21 @@
 //! hole in 512×512 and 1 s for a 30% hole in 800×800 (release, one core).
 
 mod diffusion;
+mod fine;
 mod patchmatch;
 mod plane;
 
 use image::{GrayImage, Rgb, RgbImage};
 
+pub(crate) use self::fine::dilate;
+use self::fine::{Field, Fine};
 use self::patchmatch::{HoleCounts, Level, Nnf, Rng};
 use self::plane::Plane;
 
 /// Largest patch side: keeps a patch distance (`side² · 3 · 255²`) within `u32`.
 const MAX_PATCH: u32 = 31;
+/// EM iterations at most on the band of a fine level (see [`fine`]).
+const FINE_ITERATIONS: u32 = 2;
 
 /// Knobs of [`patchmatch_inpaint`].
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +60,10 @@ pub struct PatchMatchOptions {
     /// The finest level keeps the true hole, so every known pixel still comes back bit for
     /// bit. Default 0.
     pub contact_band: u32,
+    /// Levels with more pixels than this are refined, not solved: the hole is rebuilt from
+    /// the coarser level's field and only a band along its edge is searched, locally (see
+    /// `fine.rs`). Keeps a camera-size fill linear in its area. Default 1 MP (2²⁰).
+    pub full_search_pixels: usize,
 }
 
 impl Default for PatchMatchOptions {
@@ -65,6 +74,7 @@ impl Default for PatchMatchOptions {
             min_size: 32,
             seed: 0x1A7E_4ED5,
             contact_band: 0,
+            full_search_pixels: 1 << 20,
         }
     }
 }
@@ -84,14 +94,74 @@ pub fn patchmatch_inpaint(img: &RgbImage, mask: &GrayImage, opts: &PatchMatchOpt
     if opts.iterations == 0 {
         return diffusion_fill(img, mask);
     }
-    let mut plane = match prepare(img, mask) {
+    let plane = match prepare(img, mask) {
         Ok(plane) => plane,
         Err(done) => return done,
     };
     let radius = (opts.patch_size.clamp(3, MAX_PATCH) / 2) as usize;
     // Halving a level whose shorter side is at least twice `min_size` keeps it ≥ `min_size`.
     let halve_from = (opts.min_size.max(1) as usize).saturating_mul(2);
+    let budget = opts.full_search_pixels.max(1);
+    if plane.w * plane.h <= budget {
+        let (solved, _) = solve(plane, opts, radius, halve_from, 0);
+        return finish(img, &solved);
+    }
+    drop(plane);
 
+    // Large: a u8 pyramid down to the budget, solved there, refined back up.
+    let mut fines = vec![Fine::from_image(img, mask)];
+    while let Some(last) = fines.last() {
+        if last.pixels() <= budget || last.w.min(last.h) < halve_from {
+            break;
+        }
+        let next = last.halve();
+        fines.push(next);
+    }
+    let working = fines.pop().expect("at least the input level");
+    let k = fines.len();
+    let (solved, nnf) = solve(working.to_plane(), opts, radius, halve_from, k);
+    let mut coarse = Fine::from_plane(&solved);
+    let mut field = nnf.map_or_else(|| Field::empty(coarse.w), Field::whole);
+    while let Some(mut level) = fines.pop() {
+        let li = fines.len();
+        if li >= 1 {
+            level.widen_holes((opts.contact_band >> li) as usize);
+        }
+        let mut rng = Rng::new(opts.seed ^ (li as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        field = fine::refine(
+            &mut level,
+            &coarse,
+            &field,
+            radius,
+            opts.iterations.min(FINE_ITERATIONS),
+            &mut rng,
+        );
+        coarse = level;
+    }
+    let mut out = img.clone();
+    for ((px, m), v) in out
+        .pixels_mut()
+        .zip(mask.as_raw())
+        .zip(coarse.rgb.chunks_exact(3))
+    {
+        if *m > 0 {
+            px.0.copy_from_slice(v);
+        }
+    }
+    out
+}
+
+/// The full multi-scale completion of `plane` (the input, or the working level of a large
+/// fill, `offset` halvings below it): a pyramid down to `min_size`, diffusion at the
+/// coarsest level, then EM iterations with a whole-image search at each level. Returns the
+/// completed plane and its field.
+fn solve(
+    mut plane: Plane,
+    opts: &PatchMatchOptions,
+    radius: usize,
+    halve_from: usize,
+    offset: usize,
+) -> (Plane, Option<Nnf>) {
     let mut levels = Vec::new();
     while plane.w.min(plane.h) >= halve_from {
         let coarse = plane.downsample();
@@ -99,8 +169,10 @@ pub fn patchmatch_inpaint(img: &RgbImage, mask: &GrayImage, opts: &PatchMatchOpt
         plane = coarse;
     }
     levels.push(plane);
-    for (li, level) in levels.iter_mut().enumerate().skip(1) {
-        level.widen_holes((opts.contact_band >> li) as usize);
+    for (li, level) in levels.iter_mut().enumerate() {
+        if li + offset >= 1 {
+            level.widen_holes((opts.contact_band >> (li + offset)) as usize);
+        }
     }
     if let Some(coarsest) = levels.last_mut() {
         diffusion::harmonic_fill(coarsest);
@@ -120,7 +192,8 @@ pub fn patchmatch_inpaint(img: &RgbImage, mask: &GrayImage, opts: &PatchMatchOpt
             continue;
         }
         let mut rgb: Vec<u8> = level.rgb.iter().map(|&v| to_u8(v)).collect();
-        let mut rng = Rng::new(opts.seed ^ (li as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let seed_level = (li + offset) as u64 + 1;
+        let mut rng = Rng::new(opts.seed ^ seed_level.wrapping_mul(0xD1B5_4A32_D192_ED03));
         let view = Level {
             w: level.w,
             h: level.h,
@@ -141,7 +214,8 @@ pub fn patchmatch_inpaint(img: &RgbImage, mask: &GrayImage, opts: &PatchMatchOpt
             diffusion::smooth(level, &holes);
         }
     }
-    finish(img, &levels[0])
+    let finest = levels.swap_remove(0);
+    (finest, nnf)
 }
 
 /// The contact band for filling `mask` in `img`: `band` when, on some side of the hole, the

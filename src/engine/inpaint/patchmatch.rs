@@ -17,7 +17,7 @@
 //! all randomness comes from the caller's seeded [`Rng`].
 
 /// Marks a pixel that is not a target in [`Nnf::src`].
-const NONE: u32 = u32::MAX;
+pub(super) const NONE: u32 = u32::MAX;
 
 /// Deterministic SplitMix64 generator; the fill must be reproducible for a seed, and the
 /// stream must not change under a dependency upgrade.
@@ -45,9 +45,9 @@ impl Rng {
 /// Nearest-neighbour field of one level: for each target pixel the index of its source
 /// patch centre, `NONE` elsewhere. Kept to seed the next finer level.
 pub(super) struct Nnf {
-    w: usize,
-    h: usize,
-    src: Vec<u32>,
+    pub w: usize,
+    pub h: usize,
+    pub src: Vec<u32>,
 }
 
 /// One level: interleaved RGB (`u8`, so patch distances are integer SIMD-friendly), known
@@ -185,16 +185,16 @@ impl HoleCounts {
     }
 }
 
-struct Geometry {
-    w: usize,
-    h: usize,
-    r: usize,
+pub(super) struct Geometry {
+    pub w: usize,
+    pub h: usize,
+    pub r: usize,
 }
 
 impl Geometry {
     /// Sum of squared differences between the target patch at `t` (clipped to the image)
     /// and the source patch at `s` (always whole), stopping early once it reaches `bound`.
-    fn distance(&self, rgb: &[u8], t: usize, s: usize, bound: u32) -> u32 {
+    pub(super) fn distance(&self, rgb: &[u8], t: usize, s: usize, bound: u32) -> u32 {
         let (w, r) = (self.w, self.r);
         let (tx, ty, sx, sy) = (t % w, t / w, s % w, s / w);
         let (left, up) = (tx.min(r), ty.min(r));

@@ -425,3 +425,79 @@ fn a_contact_band_keeps_a_shadow_ring_out_of_the_middle_of_the_fill() {
     );
     assert!(light > dark + 30, "with the band {light}, without {dark}");
 }
+
+/// Options that send every level above 48×48 through the refinement of `fine.rs`.
+fn fine_opts() -> PatchMatchOptions {
+    PatchMatchOptions {
+        full_search_pixels: 48 * 48,
+        ..small_opts()
+    }
+}
+
+#[test]
+fn refined_levels_keep_known_pixels_and_never_read_the_hole() {
+    for seed in 0..3 {
+        let img = noisy(200, 150, seed);
+        let mask = random_mask(200, 150, 40 + seed);
+        let a = patchmatch_inpaint(&img, &mask, &fine_opts());
+        assert_known_untouched(&img, &a, &mask);
+        let mut scrambled = img.clone();
+        for (x, y, m) in mask.enumerate_pixels() {
+            if m[0] > 0 {
+                scrambled.put_pixel(x, y, Rgb([255, 0, (x ^ y) as u8]));
+            }
+        }
+        assert_eq!(a, patchmatch_inpaint(&scrambled, &mask, &fine_opts()));
+        assert_eq!(
+            a,
+            patchmatch_inpaint(&img, &mask, &fine_opts()),
+            "deterministic"
+        );
+    }
+}
+
+#[test]
+fn refined_levels_continue_stripes_and_checkers_as_the_full_search_does() {
+    for (name, img) in [
+        ("stripes", stripes(256, 256, 8)),
+        ("checker", checker(256, 256, 6)),
+    ] {
+        let mask = rect_mask(256, 256, &[(96, 96, 64, 64)]);
+        let refined = hole_l1(&img, &patchmatch_inpaint(&img, &mask, &fine_opts()), &mask);
+        let full = hole_l1(&img, &patchmatch_inpaint(&img, &mask, &small_opts()), &mask);
+        let df = hole_l1(&img, &diffusion_fill(&img, &mask), &mask);
+        assert!(
+            refined < 5.0 && refined < df / 10.0,
+            "{name}: refined L1 {refined:.2}, full search {full:.2}, diffusion {df:.2}"
+        );
+    }
+}
+
+#[test]
+fn refined_levels_fill_border_holes_and_a_hole_with_no_whole_patch_outside() {
+    let img = stripes(160, 120, 8);
+    let mask = rect_mask(160, 120, &[(0, 0, 30, 120), (60, 100, 40, 20)]);
+    let out = patchmatch_inpaint(&img, &mask, &fine_opts());
+    assert_known_untouched(&img, &out, &mask);
+    assert!(hole_l1(&img, &out, &mask) < 20.0);
+    // all but a sliver: no source patch fits at the finest levels
+    let mask = rect_mask(160, 120, &[(0, 0, 157, 120)]);
+    let out = patchmatch_inpaint(&img, &mask, &fine_opts());
+    assert_known_untouched(&img, &out, &mask);
+}
+
+#[test]
+fn a_large_refined_hole_is_voted_on_every_core_and_continues_the_stripes() {
+    // 96 000 hole pixels at the finest level: over the parallel vote's threshold
+    let img = stripes(600, 400, 8);
+    let mask = rect_mask(600, 400, &[(150, 100, 300, 320)]);
+    let out = patchmatch_inpaint(&img, &mask, &fine_opts());
+    assert_known_untouched(&img, &out, &mask);
+    let l1 = hole_l1(&img, &out, &mask);
+    assert!(l1 < 5.0, "L1 {l1:.2}");
+    assert_eq!(
+        out,
+        patchmatch_inpaint(&img, &mask, &fine_opts()),
+        "deterministic"
+    );
+}
