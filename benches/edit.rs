@@ -48,6 +48,7 @@ fn stack() -> LayerStack {
     let layer = |name: &str, kind, rgba| Layer {
         name: name.into(),
         kind,
+        origin: [0, 0],
         rgba,
         text: None,
     };

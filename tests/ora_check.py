@@ -4,11 +4,12 @@
 Usage: python3 tests/ora_check.py FILE.ora
 Checks: `mimetype` is the first entry, stored, without an extra field, holding exactly
 "image/openraster" (so the bytes sit at offset 30); stack.xml parses, its root is <image>
-with positive w/h and a <stack>; every layer src exists and is a PNG of the image's size;
+with positive w/h and a <stack>; every layer src exists and is a PNG that, placed at its
+layer's x/y, lies on the image;
 mergedimage.png is present, a PNG of the image's size; Thumbnails/thumbnail.png, when
 present, is at most 256 px on its long side; and pyora (PyPI), an OpenRaster library we did
 not write, opens the file and sees the same canvas, layer names, visibility, opacity and
-pixels. Exits 1 and lists every failure otherwise.
+pixels (each layer placed on the canvas). Exits 1 and lists every failure otherwise.
 """
 import io
 import sys
@@ -68,8 +69,10 @@ def check(path):
             continue
         try:
             img = png(src)
-            if img.size != (w, h):
-                errors.append("%s is %s, image is %dx%d" % (src, img.size, w, h))
+            x, y = int(layer.get("x", "0")), int(layer.get("y", "0"))
+            if x < 0 or y < 0 or x + img.size[0] > w or y + img.size[1] > h:
+                errors.append("%s is %s at %d,%d, off the %dx%d image"
+                              % (src, img.size, x, y, w, h))
         except Exception as e:  # noqa: BLE001 - any decode failure is a finding
             errors.append("%s: %s" % (src, e))
         op = float(layer.get("opacity", "1"))
@@ -118,7 +121,9 @@ def check_with_pyora(path, zf, w, h, layers):
             errors.append("pyora: %r visibility differs" % layer.name)
         if abs(float(layer.opacity) - float(xml.get("opacity", "1"))) > 1e-3:
             errors.append("pyora: %r opacity %s" % (layer.name, layer.opacity))
-        ours = Image.open(io.BytesIO(zf.read(xml.get("src")))).convert("RGBA")
+        ours = Image.new("RGBA", (w, h))
+        ours.paste(Image.open(io.BytesIO(zf.read(xml.get("src")))).convert("RGBA"),
+                   (int(xml.get("x", "0")), int(xml.get("y", "0"))))
         theirs = layer.get_image_data(raw=False).convert("RGBA")
         if theirs.size != ours.size or theirs.tobytes() != ours.tobytes():
             errors.append("pyora: the pixels of %r differ" % layer.name)

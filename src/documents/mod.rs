@@ -1,6 +1,8 @@
 //! Documents as a service: a decomposition or an imported layered file is stored as a
-//! document whose layers are encrypted full-canvas PNG blobs (written and fsynced before the
-//! record commits), kept as long as the image's plan retention; reads are owner-checked like
+//! document whose layers are encrypted PNG blobs of each layer's box, placed by the record's
+//! `origin` (written and fsynced before the record commits; a layer stored before boxes is the
+//! full canvas and is read as it is), kept as long as the image's plan retention; a layer is
+//! served as a full-canvas PNG encoded row by row as it is read. Reads are owner-checked like
 //! everything else (another member's document does not exist). Editing with history lives in
 //! [`edit`], decomposition jobs in [`decompose`], import in `import`.
 
@@ -17,7 +19,7 @@ use crate::audit::{Actor, AuditLog};
 use crate::blobs::{BlobError, DataKey};
 use crate::clock::{unix, SharedClock};
 use crate::engine::decompose::DecomposeError;
-use crate::engine::export::{encode, encode_layer_png, ExportFormat};
+use crate::engine::export::{encode, encode_layer_png, CanvasPngReader, ExportFormat};
 use crate::engine::{DecodeError, Layer, LayerProps, LayerStack};
 use crate::ids::{DocumentId, ImageId, LayerId, UserId};
 use crate::images::{ImageError, ImageService};
@@ -171,7 +173,8 @@ impl DocumentService {
         let mut written = Vec::new();
         let result = (|| {
             for (layer, p) in stack.layers.iter().zip(props) {
-                let png = encode_layer_png(layer)
+                let layer = layer.tight();
+                let png = encode_layer_png(&layer)
                     .map_err(|e| DocumentError::internal("layer encode", e))?;
                 let blob = self.vault.put(&key, owner, &png)?;
                 written.push(blob);
@@ -184,6 +187,7 @@ impl DocumentService {
                     bbox: layer.bbox(),
                     text: layer.text.clone(),
                     blob,
+                    origin: Some(layer.origin),
                 });
             }
             let expires_at = self.images.processed_expiry(owner)?;
@@ -236,19 +240,14 @@ impl DocumentService {
         Ok(patched.is_some())
     }
 
-    /// One layer's pixels, decrypted and decoded.
-    pub(crate) fn read_layer(
+    /// One layer's pixels on the document's full canvas (what the edit ops work on).
+    pub(crate) fn read_canvas(
         &self,
         key: &DataKey,
-        owner: UserId,
+        doc: &DocumentRecord,
         rec: &LayerRecord,
     ) -> Result<RgbaImage, DocumentError> {
-        let png = self.vault.read_all(key, owner, rec.blob)?;
-        Ok(
-            image::load_from_memory_with_format(&png, image::ImageFormat::Png)
-                .map_err(|e| DocumentError::internal("layer decode", e))?
-                .to_rgba8(),
-        )
+        Ok(load_layer(&self.vault, key, doc, rec)?.to_canvas(doc.width, doc.height))
     }
 
     /// The member's documents, newest first.
@@ -285,7 +284,8 @@ impl DocumentService {
             .iter()
             .find(|l| l.id == layer)
             .ok_or(DocumentError::NotFound("layer"))?;
-        Ok(self.vault.open_reader(owner, layer.blob)?)
+        let key = self.vault.data_key(owner)?;
+        canvas_png(&self.vault, &key, &doc, layer)
     }
 
     /// Deletes the member's document with its layers and history (the image stays): the
@@ -332,12 +332,7 @@ impl DocumentService {
         let mut layers = Vec::with_capacity(doc.layers.len());
         let mut props = Vec::with_capacity(doc.layers.len());
         for rec in &doc.layers {
-            layers.push(Layer {
-                name: rec.name.clone(),
-                kind: rec.kind,
-                rgba: self.read_layer(&key, owner, rec)?,
-                text: rec.text.clone(),
-            });
+            layers.push(load_layer(&self.vault, &key, &doc, rec)?);
             props.push(LayerProps {
                 opacity: rec.opacity.clamp(0.0, 1.0),
                 visible: rec.visible,
@@ -367,4 +362,64 @@ impl DocumentService {
         let (stack, props) = self.layers(owner, id)?;
         encode(&stack, &props, format).map_err(|e| DocumentError::internal("export", e))
     }
+}
+
+/// One layer as stored (its box at its place, or the full canvas for a layer stored before
+/// boxes), decrypted and decoded; a blob that does not fit the canvas is an internal error.
+pub(crate) fn load_layer(
+    vault: &Vault,
+    key: &DataKey,
+    doc: &DocumentRecord,
+    rec: &LayerRecord,
+) -> Result<Layer, DocumentError> {
+    let png = vault.read_all(key, doc.owner, rec.blob)?;
+    let mut rgba = image::load_from_memory_with_format(&png, image::ImageFormat::Png)
+        .map_err(|e| DocumentError::internal("layer decode", e))?
+        .to_rgba8();
+    let mut origin = rec.origin.unwrap_or([0, 0]);
+    if rec.origin.is_some() && rec.bbox[2] == 0 {
+        // nothing visible: stored as one transparent pixel
+        (rgba, origin) = (RgbaImage::new(0, 0), [0, 0]);
+    }
+    let layer = Layer {
+        name: rec.name.clone(),
+        kind: rec.kind,
+        origin,
+        rgba,
+        text: rec.text.clone(),
+    };
+    if !layer.fits(doc.width, doc.height) {
+        return Err(DocumentError::internal(
+            "layer decode",
+            format!(
+                "layer {} ({:?}) does not fit its {}x{} canvas",
+                rec.id,
+                layer.rect(),
+                doc.width,
+                doc.height
+            ),
+        ));
+    }
+    Ok(layer)
+}
+
+/// A reader of one layer as a full-canvas PNG: the blob itself when it is the full canvas,
+/// else the layer's box encoded onto the canvas row by row as it is read.
+pub(crate) fn canvas_png(
+    vault: &Vault,
+    key: &DataKey,
+    doc: &DocumentRecord,
+    rec: &LayerRecord,
+) -> Result<Box<dyn Read + Send>, DocumentError> {
+    let whole = match rec.origin {
+        None => true,
+        Some(o) => o == [0, 0] && rec.bbox[2..] == [doc.width, doc.height],
+    };
+    if whole {
+        return Ok(Box::new(vault.blobs.open_reader(key, doc.owner, rec.blob)?));
+    }
+    let layer = load_layer(vault, key, doc, rec)?;
+    let reader = CanvasPngReader::new(layer, doc.width, doc.height)
+        .map_err(|e| DocumentError::internal("layer encode", e))?;
+    Ok(Box::new(reader))
 }

@@ -5,7 +5,8 @@
 //! `image-layered decompose -o DIR` and of `eval --out`, and the one `score.py` reads.
 //!
 //! Invariants: manifest order = file order = stack order (`z` = index, `id` = `layer-NN`);
-//! every layer has the stack's size (checked before anything is written); a directory write
+//! every layer lies on the canvas (checked before anything is written), and every layer file
+//! is the full canvas, encoded row by row from the layer's box; a directory write
 //! replaces each file atomically (temp file + fsync + rename) and writes the manifest last,
 //! so a manifest on disk never names a file that is missing or half written. Unlike the rest
 //! of [`engine`](super), the `write_*` functions here do file I/O — only into the path or
@@ -55,16 +56,21 @@ pub struct ManifestLayer {
 /// Why a stack could not be exported.
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
-    #[error("layer {index} is {got_w}x{got_h}, the stack is {want_w}x{want_h}")]
+    #[error(
+        "layer {index} ({}x{} at {},{}) does not fit the {want_w}x{want_h} stack",
+        rect[2], rect[3], rect[0], rect[1]
+    )]
     LayerSize {
         index: usize,
-        got_w: u32,
-        got_h: u32,
+        /// The layer's `[x, y, w, h]`.
+        rect: [u32; 4],
         want_w: u32,
         want_h: u32,
     },
     #[error("encoding a layer as PNG failed: {0}")]
     Png(#[from] image::ImageError),
+    #[error("encoding a layer as PNG failed: {0}")]
+    PngStream(#[from] png::EncodingError),
     #[error("serialising the manifest failed: {0}")]
     Manifest(#[from] serde_json::Error),
     #[error("writing the ZIP failed: {0}")]
@@ -86,7 +92,7 @@ impl ExportError {
     pub fn code(&self) -> &'static str {
         match self {
             ExportError::LayerSize { .. } => "export_layer_size",
-            ExportError::Png(_) => "export_png",
+            ExportError::Png(_) | ExportError::PngStream(_) => "export_png",
             ExportError::Manifest(_) => "export_manifest",
             ExportError::Zip(_) => "export_zip",
             ExportError::Psd(_) => "export_psd",
@@ -120,12 +126,140 @@ pub fn manifest(stack: &LayerStack) -> Manifest {
     }
 }
 
-/// The layer as an RGBA8 PNG (fast compression).
+/// The pixels the layer holds (its box, not the canvas) as an RGBA8 PNG (fast compression);
+/// a layer that holds none is one transparent pixel.
 pub fn encode_layer_png(layer: &Layer) -> Result<Vec<u8>, ExportError> {
     let (w, h) = layer.rgba.dimensions();
     let mut out = Vec::new();
-    PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive)
-        .write_image(layer.rgba.as_raw(), w, h, ExtendedColorType::Rgba8)?;
+    let encoder =
+        PngEncoder::new_with_quality(&mut out, CompressionType::Fast, FilterType::Adaptive);
+    if w == 0 || h == 0 {
+        encoder.write_image(&[0; 4], 1, 1, ExtendedColorType::Rgba8)?;
+    } else {
+        encoder.write_image(layer.rgba.as_raw(), w, h, ExtendedColorType::Rgba8)?;
+    }
+    Ok(out)
+}
+
+/// A reader of the layer's full-canvas PNG that encodes rows only as they are read: what an
+/// HTTP download streams, holding the layer's box, a row and the compressor's buffer. `L` is
+/// the layer, owned or borrowed.
+pub struct CanvasPngReader<L = Layer> {
+    layer: L,
+    height: u32,
+    next_row: u32,
+    row: Vec<u8>,
+    /// Compressed bytes the encoder has written and the reader not yet taken.
+    out: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u8>>>,
+    writer: Option<png::StreamWriter<'static, SharedSink>>,
+}
+
+/// The encoder's end of [`CanvasPngReader::out`].
+struct SharedSink(std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<u8>>>);
+
+impl Write for SharedSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut out = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        out.extend(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<L: std::borrow::Borrow<Layer>> CanvasPngReader<L> {
+    pub fn new(layer: L, width: u32, height: u32) -> Result<Self, ExportError> {
+        let out = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let writer = canvas_encoder(layer.borrow(), width, height, SharedSink(out.clone()))?;
+        Ok(Self {
+            layer,
+            height,
+            next_row: 0,
+            row: vec![0; width as usize * 4],
+            out,
+            writer: Some(writer),
+        })
+    }
+
+    /// Feeds the encoder one more row (or finishes the file); `false` once all is written.
+    fn feed(&mut self) -> std::io::Result<bool> {
+        let Some(writer) = self.writer.as_mut() else {
+            return Ok(false);
+        };
+        if self.next_row == self.height {
+            let writer = self.writer.take().expect("checked above");
+            writer.finish().map_err(std::io::Error::other)?;
+            return Ok(true);
+        }
+        canvas_row(self.layer.borrow(), self.next_row, &mut self.row);
+        writer.write_all(&self.row)?;
+        self.next_row += 1;
+        Ok(true)
+    }
+}
+
+impl<L: std::borrow::Borrow<Layer>> std::io::Read for CanvasPngReader<L> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            {
+                let mut out = self.out.lock().unwrap_or_else(|p| p.into_inner());
+                if !out.is_empty() || buf.is_empty() {
+                    let n = buf.len().min(out.len());
+                    for (b, v) in buf.iter_mut().zip(out.drain(..n)) {
+                        *b = v;
+                    }
+                    return Ok(n);
+                }
+            }
+            if !self.feed()? {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+/// A row-by-row RGBA8 PNG encoder of a `width × height` canvas for `layer` (fast
+/// compression), once the layer is checked to lie on it.
+fn canvas_encoder<W: Write + 'static>(
+    layer: &Layer,
+    width: u32,
+    height: u32,
+    out: W,
+) -> Result<png::StreamWriter<'static, W>, ExportError> {
+    if !layer.fits(width, height) || width == 0 || height == 0 {
+        return Err(ExportError::LayerSize {
+            index: 0,
+            rect: layer.rect(),
+            want_w: width,
+            want_h: height,
+        });
+    }
+    let mut encoder = png::Encoder::new(out, width, height);
+    encoder.set_color(png::ColorType::Rgba);
+    encoder.set_depth(png::BitDepth::Eight);
+    encoder.set_compression(png::Compression::Fast);
+    encoder.set_filter(png::Filter::Adaptive);
+    Ok(encoder.write_header()?.into_stream_writer()?)
+}
+
+/// Row `y` of the layer on its canvas (`row` is the canvas's width in RGBA bytes).
+fn canvas_row(layer: &Layer, y: u32, row: &mut [u8]) {
+    row.fill(0);
+    let [lx, ly, lw, lh] = layer.rect().map(|v| v as usize);
+    let y = y as usize;
+    if (ly..ly + lh).contains(&y) {
+        let src = &layer.rgba.as_raw()[(y - ly) * lw * 4..(y - ly + 1) * lw * 4];
+        row[lx * 4..(lx + lw) * 4].copy_from_slice(src);
+    }
+}
+
+/// The layer on its full `width × height` canvas as an RGBA8 PNG, encoded row by row (memory:
+/// the compressed file, so a small object on a large canvas costs little).
+pub fn encode_canvas_png(layer: &Layer, width: u32, height: u32) -> Result<Vec<u8>, ExportError> {
+    let mut out = Vec::new();
+    std::io::Read::read_to_end(&mut CanvasPngReader::new(layer, width, height)?, &mut out)
+        .map_err(|e| ExportError::PngStream(e.into()))?;
     Ok(out)
 }
 
@@ -140,7 +274,7 @@ pub fn write_png_dir(stack: &LayerStack, dir: &Path) -> Result<Manifest, ExportE
     })?;
     let manifest = manifest(stack);
     for (layer, entry) in stack.layers.iter().zip(&manifest.layers) {
-        let png = encode_layer_png(layer)?;
+        let png = encode_canvas_png(layer, stack.width, stack.height)?;
         write_atomic(&dir.join(&entry.file), &png)?;
     }
     let json = serde_json::to_vec_pretty(&manifest)?;
@@ -164,7 +298,7 @@ pub fn write_zip<W: Write + Seek>(stack: &LayerStack, out: W) -> Result<Manifest
     zip.write_all(&serde_json::to_vec_pretty(&manifest)?)
         .map_err(zip::result::ZipError::Io)?;
     for (layer, entry) in stack.layers.iter().zip(&manifest.layers) {
-        let png = encode_layer_png(layer)?;
+        let png = encode_canvas_png(layer, stack.width, stack.height)?;
         zip.start_file(
             entry.file.as_str(),
             opts.compression_method(CompressionMethod::Stored)
@@ -197,12 +331,10 @@ fn index_digits(n: usize) -> usize {
 
 fn check_sizes(stack: &LayerStack) -> Result<(), ExportError> {
     for (index, layer) in stack.layers.iter().enumerate() {
-        let (got_w, got_h) = layer.rgba.dimensions();
-        if (got_w, got_h) != (stack.width, stack.height) {
+        if !layer.fits(stack.width, stack.height) {
             return Err(ExportError::LayerSize {
                 index,
-                got_w,
-                got_h,
+                rect: layer.rect(),
                 want_w: stack.width,
                 want_h: stack.height,
             });
@@ -360,6 +492,7 @@ mod tests {
         let layer = |name: &str, kind, rgba, text: Option<&str>| Layer {
             name: name.into(),
             kind,
+            origin: [0, 0],
             rgba,
             text: text.map(str::to_owned),
         };
@@ -368,8 +501,9 @@ mod tests {
             height: h,
             layers: vec![
                 layer("Background", LayerKind::Background, bg, None),
-                layer("Object 1", LayerKind::Object, obj, None),
-                layer("Hi", LayerKind::Text, text, Some("Hi")),
+                // held as their boxes, as documents and decompositions hold them
+                layer("Object 1", LayerKind::Object, obj, None).cropped(),
+                layer("Hi", LayerKind::Text, text, Some("Hi")).cropped(),
             ],
         }
     }
@@ -416,7 +550,7 @@ mod tests {
         for (layer, entry) in stack.layers.iter().zip(&m.layers) {
             assert_eq!(
                 decode(&fs::read(dir.join(&entry.file)).unwrap()),
-                layer.rgba
+                layer.to_canvas(9, 7)
             );
         }
         // Only the manifest and the layers: no temp files left behind.
@@ -463,8 +597,47 @@ mod tests {
         for (i, layer) in stack.layers.iter().enumerate() {
             let mut png = Vec::new();
             zip.by_index(i + 1).unwrap().read_to_end(&mut png).unwrap();
-            assert_eq!(decode(&png), layer.rgba);
+            assert_eq!(decode(&png), layer.to_canvas(9, 7));
         }
+    }
+
+    #[test]
+    fn a_box_is_stored_as_itself_and_written_as_the_canvas() {
+        let stack = stack3();
+        let obj = &stack.layers[1];
+        assert_eq!((obj.origin, obj.rgba.dimensions()), ([1, 2], (3, 3)));
+        assert_eq!(decode(&encode_layer_png(obj).unwrap()), obj.rgba);
+        let canvas = decode(&encode_canvas_png(obj, 9, 7).unwrap());
+        assert_eq!(canvas, obj.to_canvas(9, 7));
+        let mut streamed = Vec::new();
+        let mut reader = CanvasPngReader::new(obj.clone(), 9, 7).unwrap();
+        std::io::Read::read_to_end(&mut reader, &mut streamed).unwrap();
+        assert_eq!(
+            decode(&streamed),
+            canvas,
+            "the streamed file holds the same pixels"
+        );
+        assert_eq!(canvas.get_pixel(1, 2).0, [200, 100, 0, 180]);
+        assert_eq!(canvas.get_pixel(0, 2).0, [0; 4]);
+        // a layer with nothing visible holds nothing and stores one transparent pixel
+        let empty = Layer {
+            rgba: RgbaImage::new(9, 7),
+            ..obj.clone()
+        }
+        .cropped();
+        assert_eq!(empty.rgba.dimensions(), (0, 0));
+        assert_eq!(
+            decode(&encode_layer_png(&empty).unwrap()),
+            RgbaImage::new(1, 1)
+        );
+        assert_eq!(
+            decode(&encode_canvas_png(&empty, 9, 7).unwrap()),
+            RgbaImage::new(9, 7)
+        );
+        assert_eq!(
+            encode_canvas_png(obj, 3, 3).unwrap_err().code(),
+            "export_layer_size"
+        );
     }
 
     #[test]
@@ -480,6 +653,7 @@ mod tests {
     #[test]
     fn wrong_layer_size_is_refused_before_writing() {
         let mut stack = stack3();
+        stack.layers[2].origin = [7, 5];
         stack.layers[2].rgba = RgbaImage::new(3, 3);
         let tmp = tempfile::tempdir().unwrap();
         let err = write_png_dir(&stack, tmp.path()).unwrap_err();

@@ -5,8 +5,9 @@
 //! (uncompressed, no extra field) and holding exactly `image/openraster`, so the bytes
 //! `mimetypeimage/openraster` sit at offset 30 as a magic number; then `stack.xml`
 //! (`<image version="0.0.3" w h><stack>` with one `<layer>` per layer, **top first** as the
-//! spec orders stacks, names XML-escaped), `data/NN.png` (one full-canvas RGBA PNG per layer,
-//! `NN` = index from the bottom, zero-padded to at least two digits), `mergedimage.png` (the
+//! spec orders stacks, names XML-escaped), `data/NN.png` (one RGBA PNG per layer holding its
+//! box, placed by `x`/`y`; `NN` = index from the bottom, zero-padded to at least two digits),
+//! `mergedimage.png` (the
 //! visible layers composited with `svg:src-over`: RGB when opaque, RGBA otherwise) and
 //! `Thumbnails/thumbnail.png` (the merged image shrunk to at most 256 px on its long side,
 //! aspect kept). Our layer kind and text ride along as `il:kind` / `il:text` attributes in
@@ -14,7 +15,7 @@
 //!
 //! Reading takes back what we write and the common subset other producers write: every
 //! `<layer>` element (nested stacks are flattened in document order), with `name`, `src`,
-//! `x`/`y` offsets (the layer is placed and clipped on the canvas), `opacity` and
+//! `x`/`y` offsets (the layer is clipped to the canvas and kept as its box), `opacity` and
 //! `visibility`. Invariants: `decode_ora(encode_ora(s, p))` gives back the same pixels, names,
 //! kinds, texts, opacities and visibilities; reading never trusts sizes from the archive —
 //! the canvas, every PNG and every entry read are bounded before memory is committed (no entry
@@ -91,9 +92,11 @@ pub fn encode_ora(stack: &LayerStack, props: &[LayerProps]) -> Result<Vec<u8>, O
         )));
     }
     for (i, (layer, p)) in stack.layers.iter().zip(props).enumerate() {
-        if layer.rgba.dimensions() != (w, h) {
-            let (lw, lh) = layer.rgba.dimensions();
-            return Err(enc(format!("layer {i} is {lw}x{lh}, the canvas {w}x{h}")));
+        if !layer.fits(w, h) {
+            let [x, y, lw, lh] = layer.rect();
+            return Err(enc(format!(
+                "layer {i} ({lw}x{lh} at {x},{y}) does not fit the {w}x{h} canvas"
+            )));
         }
         if !p.opacity.is_finite() {
             return Err(enc(format!("layer {i} has opacity {}", p.opacity)));
@@ -114,10 +117,12 @@ pub fn encode_ora(stack: &LayerStack, props: &[LayerProps]) -> Result<Vec<u8>, O
     );
     for (i, (layer, p)) in stack.layers.iter().zip(props).enumerate().rev() {
         xml.push_str(&format!(
-            "<layer name=\"{}\" src=\"{}\" x=\"0\" y=\"0\" opacity=\"{}\" visibility=\"{}\" \
+            "<layer name=\"{}\" src=\"{}\" x=\"{}\" y=\"{}\" opacity=\"{}\" visibility=\"{}\" \
              composite-op=\"svg:src-over\" il:kind=\"{}\"",
             xml_escape(&layer.name),
             src(i),
+            layer.origin[0],
+            layer.origin[1],
             p.opacity.clamp(0.0, 1.0),
             if p.visible { "visible" } else { "hidden" },
             layer.kind.as_str(),
@@ -268,11 +273,11 @@ pub fn decode_ora_within(
             return Err(dec(format!("{src}: the PNG ends before its pixels do")));
         }
         let img = decode_png(&png).map_err(|e| dec(format!("{src}: {e}")))?;
-        let mut rgba = RgbaImage::new(w, h);
-        image::imageops::replace(&mut rgba, &img, x, y);
+        let (origin, rgba) = clip_to_canvas(img, x, y, w, h);
         layers.push(Layer {
             name,
             kind,
+            origin,
             rgba,
             text,
         });
@@ -292,6 +297,31 @@ pub fn decode_ora_within(
     Ok((stack, props))
 }
 
+/// The part of `img`, placed at `(x, y)`, that lies on a `w × h` canvas, with its position
+/// (an empty image at the origin when none does).
+fn clip_to_canvas(img: RgbaImage, x: i64, y: i64, w: u32, h: u32) -> ([u32; 2], RgbaImage) {
+    let (iw, ih) = img.dimensions();
+    let x0 = x.clamp(0, i64::from(w));
+    let y0 = y.clamp(0, i64::from(h));
+    let x1 = (x + i64::from(iw)).clamp(0, i64::from(w));
+    let y1 = (y + i64::from(ih)).clamp(0, i64::from(h));
+    if x1 <= x0 || y1 <= y0 {
+        return ([0, 0], RgbaImage::new(0, 0));
+    }
+    if (x0, y0, x1 - x0, y1 - y0) == (x, y, i64::from(iw), i64::from(ih)) {
+        return ([x0 as u32, y0 as u32], img);
+    }
+    let crop = image::imageops::crop_imm(
+        &img,
+        (x0 - x) as u32,
+        (y0 - y) as u32,
+        (x1 - x0) as u32,
+        (y1 - y0) as u32,
+    )
+    .to_image();
+    ([x0 as u32, y0 as u32], crop)
+}
+
 /// The visible layers composited with src-over on transparency, each layer's alpha scaled
 /// by its opacity: RGB when every pixel ends opaque, RGBA otherwise.
 fn merged_image(stack: &LayerStack, props: &[LayerProps]) -> DynamicImage {
@@ -303,12 +333,8 @@ fn merged_image(stack: &LayerStack, props: &[LayerProps]) -> DynamicImage {
         if !p.visible || opacity == 0.0 {
             continue;
         }
-        for (px, out) in layer
-            .rgba
-            .as_raw()
-            .chunks_exact(4)
-            .zip(acc.chunks_exact_mut(4))
-        {
+        for (i, px) in layer.canvas_pixels(stack.width) {
+            let out = &mut acc[i * 4..i * 4 + 4];
             let a = px[3] as f32 / 255.0 * opacity;
             if a == 0.0 {
                 continue;
@@ -586,6 +612,7 @@ mod tests {
         let layer = |name: &str, kind, rgba, text: Option<&str>| Layer {
             name: name.into(),
             kind,
+            origin: [0, 0],
             rgba,
             text: text.map(str::to_owned),
         };
@@ -595,7 +622,7 @@ mod tests {
             layers: vec![
                 layer("Background", LayerKind::Background, bg, None),
                 layer("Object 1", LayerKind::Object, obj, None),
-                layer(TRICKY, LayerKind::Text, text, Some("<b>&\"Café\"")),
+                layer(TRICKY, LayerKind::Text, text, Some("<b>&\"Café\"")).cropped(),
             ],
         };
         let props = vec![
@@ -781,9 +808,10 @@ mod tests {
         assert_eq!(stack.layers[1].kind, LayerKind::Object);
         assert_eq!(stack.layers[0].rgba.get_pixel(1, 1).0, [9, 8, 7, 255]);
         // (1,1) of the PNG lands at (3+1, -1+1); everything else is transparent.
-        let top = &stack.layers[1].rgba;
-        assert_eq!(top.get_pixel(4, 0).0, [9, 8, 7, 255]);
-        assert_eq!(top.pixels().filter(|p| p.0[3] > 0).count(), 1);
+        let top = &stack.layers[1];
+        assert_eq!(top.pixel(4, 0).0, [9, 8, 7, 255]);
+        assert_eq!(top.rect(), [3, 0, 2, 1], "the PNG's part on the canvas");
+        assert_eq!(top.rgba.pixels().filter(|p| p.0[3] > 0).count(), 1);
         assert_eq!(
             props[0],
             LayerProps {
@@ -808,6 +836,7 @@ mod tests {
             "ora_encode"
         );
         let bytes = encode_ora(&stack, &props).unwrap();
+        stack.layers[1].origin = [7, 5];
         stack.layers[1].rgba = RgbaImage::new(3, 3);
         assert_eq!(encode_ora(&stack, &props).unwrap_err().code(), "ora_encode");
         assert_eq!(decode_ora(b"not a zip").unwrap_err().code(), "ora_decode");

@@ -24,11 +24,14 @@ const MAX_SIDE: u32 = 30_000;
 pub enum PsdError {
     #[error("{props} layer settings given for {layers} layers")]
     PropsMismatch { layers: usize, props: usize },
-    #[error("layer {index} is {got_w}x{got_h} but the canvas is {width}x{height}")]
+    #[error(
+        "layer {index} ({}x{} at {},{}) does not fit the {width}x{height} canvas",
+        rect[2], rect[3], rect[0], rect[1]
+    )]
     LayerSize {
         index: usize,
-        got_w: u32,
-        got_h: u32,
+        /// The layer's `[x, y, w, h]`.
+        rect: [u32; 4],
         width: u32,
         height: u32,
     },
@@ -116,12 +119,10 @@ fn validate(stack: &LayerStack, props: &[LayerProps]) -> Result<(), PsdError> {
         return Err(PsdError::TooManyLayers(stack.layers.len()));
     }
     for (index, (layer, p)) in stack.layers.iter().zip(props).enumerate() {
-        let (got_w, got_h) = layer.rgba.dimensions();
-        if (got_w, got_h) != (width, height) {
+        if !layer.fits(width, height) {
             return Err(PsdError::LayerSize {
                 index,
-                got_w,
-                got_h,
+                rect: layer.rect(),
                 width,
                 height,
             });
@@ -171,9 +172,7 @@ fn layer_channels(layer: &Layer, [x, y, bw, bh]: [u32; 4]) -> [Vec<u8>; 4] {
     [3usize, 0, 1, 2].map(|comp| {
         let rows: Vec<Vec<u8>> = (y..y + bh)
             .map(|yy| {
-                let row: Vec<u8> = (x..x + bw)
-                    .map(|xx| layer.rgba.get_pixel(xx, yy).0[comp])
-                    .collect();
+                let row: Vec<u8> = (x..x + bw).map(|xx| layer.pixel(xx, yy).0[comp]).collect();
                 packbits(&row)
             })
             .collect();
@@ -263,7 +262,7 @@ fn merged_rgb(stack: &LayerStack, props: &[LayerProps]) -> Vec<u8> {
         if !p.visible {
             continue;
         }
-        for (i, px) in layer.rgba.as_raw().chunks_exact(4).enumerate() {
+        for (i, px) in layer.canvas_pixels(stack.width) {
             let a = px[3] as f32 / 255.0 * p.opacity;
             if a == 0.0 {
                 continue;
@@ -505,6 +504,7 @@ mod tests {
         let layer = |name: &str, kind, rgba| Layer {
             name: name.into(),
             kind,
+            origin: [0, 0],
             rgba,
             text: None,
         };
@@ -514,7 +514,8 @@ mod tests {
             layers: vec![
                 layer("Background", LayerKind::Background, bg),
                 layer("Object 1", LayerKind::Object, obj),
-                layer("Texte: Café", LayerKind::Text, text),
+                // held as its box (one pixel), as documents hold layers
+                layer("Texte: Café", LayerKind::Text, text).cropped(),
             ],
         }
     }
@@ -574,6 +575,7 @@ mod tests {
     #[test]
     fn full_opacity_merged_equals_composite_and_empty_layer_is_zero_size() {
         let mut stack = sample_stack();
+        stack.layers[2].origin = [0, 0];
         stack.layers[2].rgba = RgbaImage::new(6, 5);
         let props = [LayerProps::default(); 3];
         let p = parse(&encode_psd(&stack, &props).unwrap());
@@ -589,6 +591,7 @@ mod tests {
         assert!(matches!(err, PsdError::PropsMismatch { .. }));
         assert_eq!(err.code(), "psd_encode");
         let mut bad = stack.clone();
+        bad.layers[1].origin = [4, 3];
         bad.layers[1].rgba = RgbaImage::new(3, 3);
         let err = encode_psd(&bad, &[LayerProps::default(); 3]).unwrap_err();
         assert!(matches!(err, PsdError::LayerSize { index: 1, .. }));

@@ -248,7 +248,12 @@ fn score_stack(
     id: &str,
     pred: &LayerStack,
 ) -> Result<DesignScore, EvalError> {
-    let refs: Vec<_> = pred.layers.iter().map(|l| &l.rgba).collect();
+    let canvases: Vec<_> = pred
+        .layers
+        .iter()
+        .map(|l| l.to_canvas(pred.width, pred.height))
+        .collect();
+    let refs: Vec<_> = canvases.iter().collect();
     Ok(DesignScore::from_metrics(id, score::score(truth, &refs)?))
 }
 

@@ -57,7 +57,7 @@ pub fn photo_metrics(stack: &LayerStack, matte: &[f32]) -> (f64, f64, usize) {
         .layers
         .iter()
         .filter(|l| l.kind == LayerKind::Object)
-        .map(|l| footprint(&l.rgba))
+        .map(|l| footprint(&l.to_canvas(stack.width, stack.height)))
         .collect();
     let best = objects.iter().map(|o| iou(o, &subject)).fold(0.0, f64::max);
     let mut union = vec![false; subject.len()];
@@ -208,6 +208,7 @@ mod tests {
         Layer {
             name: "l".into(),
             kind,
+            origin: [0, 0],
             rgba: image::RgbaImage::from_fn(w, h, |x, y| {
                 image::Rgba([0, 0, 0, if inside(x, y) { 255 } else { 0 }])
             }),

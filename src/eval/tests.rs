@@ -100,6 +100,7 @@ fn layer(rgba: RgbaImage, kind: LayerKind) -> Layer {
     Layer {
         name: kind.as_str().to_owned(),
         kind,
+        origin: [0, 0],
         rgba,
         text: None,
     }

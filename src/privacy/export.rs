@@ -316,10 +316,7 @@ impl PrivacyService {
             for (layer, file) in doc.layers.iter().zip(&files) {
                 zip.start_file(format!("{dir}/{file}"), stored)
                     .map_err(io::Error::other)?;
-                let mut src = self
-                    .vault
-                    .blobs
-                    .open_reader(key, owner, layer.blob)
+                let mut src = crate::documents::canvas_png(&self.vault, key, doc, layer)
                     .map_err(io::Error::other)?;
                 io::copy(&mut src, &mut zip)?;
             }

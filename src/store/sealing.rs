@@ -265,6 +265,7 @@ pub(crate) mod tests {
             visible: true,
             opacity: 1.0,
             bbox: [0, 0, 1, 1],
+            origin: None,
             text: text.map(Into::into),
             blob: BlobId::new(),
         }

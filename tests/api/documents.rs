@@ -53,6 +53,7 @@ fn recompose_psnr(layers: &[image::RgbaImage], truth: &image::RgbImage) -> f64 {
             .map(|l| image_layered::engine::Layer {
                 name: String::new(),
                 kind: image_layered::engine::LayerKind::Object,
+                origin: [0, 0],
                 rgba: l.clone(),
                 text: None,
             })
@@ -102,6 +103,28 @@ async fn palette_decomposition_makes_a_document_that_recomposes_the_upload() {
     );
     assert!(layers.iter().all(|l| l.dimensions() == (512, 512)));
     assert!(recompose_psnr(&layers, &truth) >= 45.0);
+    // stored and held as boxes: each layer's pixels are exactly its bbox, placed there,
+    // and the full-canvas PNG the route streams holds the same pixels
+    let (_, me) = c.json("/api/v1/me").await;
+    let owner = me["id"].as_str().unwrap().parse().unwrap();
+    let doc_id = doc["id"].as_str().unwrap().parse().unwrap();
+    let (stack, _) = t.app.documents.layers(owner, doc_id).unwrap();
+    let mut boxed = 0;
+    for ((held, served), json) in stack
+        .layers
+        .iter()
+        .zip(&layers)
+        .zip(doc["layers"].as_array().unwrap())
+    {
+        let bbox: Vec<u32> = serde_json::from_value(json["bbox"].clone()).unwrap();
+        assert_eq!(held.rect().to_vec(), bbox, "{json}");
+        assert_eq!(&held.to_canvas(512, 512), served);
+        boxed += usize::from(bbox[2] * bbox[3] < 512 * 512);
+    }
+    assert!(
+        boxed >= 1,
+        "a colour of the design's objects is a small box"
+    );
     let (_, meta) = c.json(&format!("/api/v1/images/{id}")).await;
     assert_eq!(meta["state"], "processed");
 

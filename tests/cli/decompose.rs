@@ -12,18 +12,12 @@ fn design(id: &str) -> PathBuf {
         .join("composite.png")
 }
 
-/// `eval ARGS --json` with the real models, parsed. Real models over several images take
-/// well inside `CLI_TIMEOUT` on an idle machine, not on a loaded 2-core one, so it gets more
-/// room.
+/// `eval ARGS --json` with the real models, parsed.
 fn eval_json(env: &Env, args: &[&str], vars: &[(&str, &str)]) -> serde_json::Value {
     let mut all = vec!["eval"];
     all.extend_from_slice(args);
     all.push("--json");
-    let run = run_command(
-        env.command(&all, vars),
-        None,
-        std::time::Duration::from_secs(180),
-    );
+    let run = env.run_models(&all, vars);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     serde_json::from_str(&run.stdout).unwrap()
 }
@@ -211,7 +205,7 @@ fn peel_decompose_and_eval_with_the_real_models() {
     let vars = [("IMAGE_LAYERED__MODELS__DIR", models.to_str().unwrap())];
     let out = env.root.path().join("peel");
     let input = design("public-1-012");
-    let run = env.run_with(
+    let run = env.run_models(
         &[
             "decompose",
             input.to_str().unwrap(),
@@ -220,7 +214,6 @@ fn peel_decompose_and_eval_with_the_real_models() {
             "--verbose",
         ],
         &vars,
-        None,
     );
     assert_eq!(run.code, Some(0), "{}", run.describe());
     for stage in ["ocr", "segment", "inpaint", "colours"] {

@@ -47,10 +47,9 @@ fn cutout_writes_an_rgba_png_at_source_resolution_matching_the_reference() {
             "cpu",
         ];
         args.extend_from_slice(extra);
-        env.run_with(
+        env.run_models(
             &args,
             &[("IMAGE_LAYERED__MODELS__DIR", models.to_str().unwrap())],
-            None,
         )
     };
     let run = cutout(&[]);

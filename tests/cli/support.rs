@@ -20,6 +20,9 @@ pub use crate::common::*;
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 /// Longest wait for a one-shot command (user, keys, sweep, config).
 pub const CLI_TIMEOUT: Duration = Duration::from_secs(30);
+/// Longest wait for a command that runs the real models: seconds on an idle machine, several
+/// times that on a loaded 2-core one (a hang guard, not a speed check).
+pub const MODEL_TIMEOUT: Duration = Duration::from_secs(180);
 
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_image-layered")
@@ -86,6 +89,11 @@ impl Env {
 
     pub fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> Output {
         run_command(self.command(args, env), stdin, CLI_TIMEOUT)
+    }
+
+    /// Runs a command that does model work (bounded by [`MODEL_TIMEOUT`]).
+    pub fn run_models(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        run_command(self.command(args, env), None, MODEL_TIMEOUT)
     }
 }
 

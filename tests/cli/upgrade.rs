@@ -53,8 +53,14 @@ async fn a_data_dir_from_schema_1_reads_back_whole() {
 }
 
 #[tokio::test]
-async fn a_data_dir_from_the_previous_release_reads_back_whole() {
+async fn a_data_dir_from_schema_2_reads_back_whole() {
     reads_back_whole("schema-2").await;
+}
+
+/// Layers stored as full-canvas PNGs (before layers were kept as their boxes).
+#[tokio::test]
+async fn a_data_dir_from_the_previous_release_reads_back_whole() {
+    reads_back_whole("schema-3").await;
 }
 
 async fn reads_back_whole(name: &str) {

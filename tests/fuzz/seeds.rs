@@ -269,6 +269,7 @@ pub fn small_stack(w: u32, h: u32, n: usize) -> (LayerStack, Vec<LayerProps>) {
                     2 => LayerKind::Text,
                     _ => LayerKind::Object,
                 },
+                origin: [0, 0],
                 rgba,
                 text: (i == 2).then(|| "Hello".to_string()),
             }

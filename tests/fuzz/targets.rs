@@ -149,11 +149,9 @@ fn check_stack(
             stack.layers.len()
         ));
     }
-    match stack.layers.iter().find(|l| l.rgba.dimensions() != (w, h)) {
-        Some(l) => Err(format!(
-            "a layer is {:?} on a {w}x{h} canvas",
-            l.rgba.dimensions()
-        )),
+    // a layer may hold only its box, but that box lies on the canvas
+    match stack.layers.iter().find(|l| !l.fits(w, h)) {
+        Some(l) => Err(format!("a layer at {:?} is off a {w}x{h} canvas", l.rect())),
         None => Ok(()),
     }
 }

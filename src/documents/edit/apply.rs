@@ -117,7 +117,7 @@ impl DocumentService {
 
     /// The target layer's pixels.
     fn pixels(&self, t: &Target<'_, '_>) -> Result<image::RgbaImage, DocumentError> {
-        self.read_layer(&t.w.key, t.doc.owner, &t.rec)
+        self.read_canvas(&t.w.key, t.doc, &t.rec)
     }
 
     /// An uploaded image of the member's, decoded; one that cannot be decoded is
@@ -202,7 +202,7 @@ impl DocumentService {
         let below = t.doc.layers[t.index - 1].clone();
         let effective = |l: &LayerRecord| if l.visible { l.opacity } else { 0.0 };
         let out = edit::merge_down(
-            &self.read_layer(&t.w.key, t.doc.owner, &below)?,
+            &self.read_canvas(&t.w.key, t.doc, &below)?,
             effective(&below),
             &self.pixels(t)?,
             effective(&t.rec),
@@ -235,6 +235,7 @@ impl DocumentService {
         let layer = Layer {
             name: rec.name.clone(),
             kind: rec.kind,
+            origin: [0, 0],
             rgba: self.pixels(t)?,
             text: rec.text.clone(),
         };

@@ -5,6 +5,7 @@
 //! - edits to one document are serialised by a per-document lock, and each commit is a
 //!   compare-and-swap on the revision it was computed from: a client that names a stale
 //!   `revision` gets `409 stale_revision`, and no two edits can both land on one state;
+//! - ops work on the target layer's full canvas and store the box of its visible pixels;
 //! - layer blobs are never rewritten: an op that changes pixels writes a new blob (fsynced
 //!   before the record commits) and keeps the layer's id; the old blob stays with the undo
 //!   state that refers to it. A blob is unlinked only after the commit that stops every state
@@ -58,17 +59,19 @@ pub(super) struct Written<'a> {
 }
 
 impl Written<'_> {
+    /// Stores `rgba` (the full canvas) as the box of its visible pixels, under `template`'s
+    /// id and settings.
     fn layer(
         &mut self,
         template: &LayerRecord,
         rgba: &RgbaImage,
     ) -> Result<LayerRecord, DocumentError> {
-        let layer = Layer {
-            name: template.name.clone(),
-            kind: template.kind,
-            rgba: rgba.clone(),
-            text: template.text.clone(),
-        };
+        let layer = Layer::from_canvas(
+            template.name.clone(),
+            template.kind,
+            template.text.clone(),
+            rgba,
+        );
         let png =
             encode_layer_png(&layer).map_err(|e| DocumentError::internal("layer encode", e))?;
         let blob = self.svc.vault.put(&self.key, self.owner, &png)?;
@@ -76,6 +79,7 @@ impl Written<'_> {
         Ok(LayerRecord {
             bbox: layer.bbox(),
             blob,
+            origin: Some(layer.origin),
             ..template.clone()
         })
     }

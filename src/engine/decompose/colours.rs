@@ -22,30 +22,61 @@ impl AlphaPlane<'_> {
             AlphaPlane::Crop(c) => f32::from(c.at(x, y)) / 255.0,
         }
     }
+
+    /// `[x, y, w, h]` holding every pixel with alpha on a canvas `w` wide (empty: zeros).
+    fn rect(&self, w: u32) -> [u32; 4] {
+        match self {
+            AlphaPlane::Crop(c) => [c.x, c.y, c.w, c.h],
+            AlphaPlane::Full(a) => {
+                let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
+                for (i, _) in a.iter().enumerate().filter(|(_, v)| **v > 0.0) {
+                    let (x, y) = ((i % w as usize) as u32, (i / w as usize) as u32);
+                    (x0, y0) = (x0.min(x), y0.min(y));
+                    (x1, y1) = (x1.max(x + 1), y1.max(y + 1));
+                }
+                if x1 == 0 {
+                    [0; 4]
+                } else {
+                    [x0, y0, x1 - x0, y1 - y0]
+                }
+            }
+        }
+    }
 }
 
-/// Solves the layers, pixel by pixel (no full-canvas float buffers). `alphas` are top
-/// first; the result is (background, layers top first).
+/// A solved layer: its box's pixels and the box's position on the canvas.
+pub type Solved = ([u32; 2], RgbaImage);
+
+/// Solves the layers, pixel by pixel (no full-canvas float buffers; each layer is written
+/// into its alpha's box only). `alphas` are top first; the result is (background, layers top
+/// first).
 pub fn solve(
     img: &RgbImage,
     background: &RgbImage,
     alphas: &[AlphaPlane<'_>],
-) -> (RgbaImage, Vec<RgbaImage>) {
+) -> (RgbaImage, Vec<Solved>) {
     let (w, h) = img.dimensions();
     let n = (w * h) as usize;
-    // zeroed (lazily mapped) buffers: a layer's transparent pages are never touched
-    let mut outs: Vec<Vec<u8>> = alphas.iter().map(|_| vec![0u8; n * 4]).collect();
+    let rects: Vec<[u32; 4]> = alphas.iter().map(|a| a.rect(w)).collect();
+    let mut outs: Vec<Vec<u8>> = rects
+        .iter()
+        .map(|r| vec![0u8; r[2] as usize * r[3] as usize * 4])
+        .collect();
     let mut bg_out = vec![0u8; n * 4];
     let (src, bgr) = (img.as_raw(), background.as_raw());
     for i in 0..n {
         let (x, y) = ((i % w as usize) as u32, (i / w as usize) as u32);
         let mut above = [0, 1, 2].map(|c| src[i * 3 + c] as f32 / 255.0);
         let lo = [0, 1, 2].map(|c| bgr[i * 3 + c] as f32 / 255.0);
-        for (alpha, out) in alphas.iter().zip(outs.iter_mut()) {
+        for ((alpha, out), r) in alphas.iter().zip(outs.iter_mut()).zip(&rects) {
+            if x < r[0] || y < r[1] || x - r[0] >= r[2] || y - r[1] >= r[3] {
+                continue;
+            }
             let a0 = alpha.at(i, x, y);
             if a0 <= 0.0 {
                 continue;
             }
+            let o = ((y - r[1]) as usize * r[2] as usize + (x - r[0]) as usize) * 4;
             let mut need = a0;
             for c in 0..3 {
                 let (up, lo) = (above[c], lo[c]);
@@ -71,10 +102,10 @@ pub fn solve(
             let a = aq / 255.0;
             for c in 0..3 {
                 let f = lo[c] + (above[c] - lo[c]) / a;
-                out[i * 4 + c] = (f * 255.0).round().clamp(0.0, 255.0) as u8;
+                out[o + c] = (f * 255.0).round().clamp(0.0, 255.0) as u8;
                 above[c] = lo[c];
             }
-            out[i * 4 + 3] = aq as u8;
+            out[o + 3] = aq as u8;
         }
         for c in 0..3 {
             bg_out[i * 4 + c] = (above[c] * 255.0).round() as u8;
@@ -83,7 +114,11 @@ pub fn solve(
     }
     let layers = outs
         .into_iter()
-        .map(|o| RgbaImage::from_raw(w, h, o).expect("sizes match"))
+        .zip(rects)
+        .map(|(o, r)| {
+            let rgba = RgbaImage::from_raw(r[2], r[3], o).expect("sizes match");
+            ([r[0], r[1]], rgba)
+        })
         .collect();
     (
         RgbaImage::from_raw(w, h, bg_out).expect("sizes match"),
@@ -113,14 +148,19 @@ mod tests {
         let mut stack = vec![Layer {
             name: "bg".into(),
             kind: LayerKind::Background,
+            origin: [0, 0],
             rgba: bgl,
             text: None,
         }];
-        for l in layers.into_iter().rev() {
+        assert_eq!(layers[0].0, [0, 0]);
+        assert_eq!(layers[0].1.dimensions(), (12, 16), "the first alpha's box");
+        assert_eq!(layers[1].0, [1, 0], "column 0 has no alpha");
+        for (origin, rgba) in layers.into_iter().rev() {
             stack.push(Layer {
                 name: "l".into(),
                 kind: LayerKind::Object,
-                rgba: l,
+                origin,
+                rgba,
                 text: None,
             });
         }

@@ -493,16 +493,17 @@ fn assemble(
     w: u32,
     h: u32,
     cands: &[Candidate],
-    (bg_layer, solved): (image::RgbaImage, Vec<image::RgbaImage>),
+    (bg_layer, solved): (image::RgbaImage, Vec<colours::Solved>),
 ) -> LayerStack {
     let mut layers = vec![Layer {
         name: "Background".into(),
         kind: LayerKind::Background,
+        origin: [0, 0],
         rgba: bg_layer,
         text: None,
     }];
     let mut object_no = 0;
-    for (cand, rgba) in cands.iter().zip(solved.into_iter().rev()) {
+    for (cand, (origin, rgba)) in cands.iter().zip(solved.into_iter().rev()) {
         let name = match &cand.text {
             Some(t) => format!("Text: {t}"),
             None => {
@@ -510,12 +511,16 @@ fn assemble(
                 format!("Object {object_no}")
             }
         };
-        layers.push(Layer {
-            name,
-            kind: cand.kind,
-            rgba,
-            text: cand.text.clone(),
-        });
+        layers.push(
+            Layer {
+                name,
+                kind: cand.kind,
+                origin,
+                rgba,
+                text: cand.text.clone(),
+            }
+            .cropped(),
+        );
     }
     LayerStack {
         width: w,

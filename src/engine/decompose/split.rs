@@ -34,8 +34,8 @@ pub fn split_layer(
     let n = (w * h) as usize;
     let mut owner = vec![0usize; n];
     for (li, sub) in stack.layers.iter().enumerate().skip(1) {
-        for (i, p) in sub.rgba.pixels().enumerate() {
-            if p.0[3] >= 128 {
+        for (i, p) in sub.canvas_pixels(w) {
+            if p[3] >= 128 {
                 owner[i] = li;
             }
         }
@@ -74,6 +74,8 @@ pub fn split_layer(
         parts.push(Layer {
             name,
             kind,
+            // the parts share the layer's frame
+            origin: layer.origin,
             rgba,
             text,
         });
@@ -128,6 +130,7 @@ mod tests {
         let layer = Layer {
             name: "Object 1".into(),
             kind: LayerKind::Object,
+            origin: [0, 0],
             rgba,
             text: None,
         };
@@ -144,6 +147,7 @@ mod tests {
         let bg = Layer {
             name: "bg".into(),
             kind: LayerKind::Background,
+            origin: [0, 0],
             rgba: RgbaImage::from_pixel(w, h, image::Rgba([10, 200, 100, 255])),
             text: None,
         };
@@ -168,6 +172,7 @@ mod tests {
         let layer = Layer {
             name: "Empty".into(),
             kind: LayerKind::Object,
+            origin: [0, 0],
             rgba,
             text: None,
         };

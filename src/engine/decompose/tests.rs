@@ -76,14 +76,18 @@ fn assert_recovers(stack: &LayerStack, truth: &[Vec<f32>]) {
     for t in truth {
         let best = stack.layers[1..]
             .iter()
-            .map(|l| iou(&alpha_of(l), t))
+            .map(|l| iou(&alpha_of(stack, l), t))
             .fold(0f32, f32::max);
         assert!(best > 0.85, "IoU {best}");
     }
 }
 
-fn alpha_of(l: &Layer) -> Vec<f32> {
-    l.rgba.pixels().map(|p| p.0[3] as f32 / 255.0).collect()
+/// A layer's alpha over its stack's canvas.
+fn alpha_of(stack: &LayerStack, l: &Layer) -> Vec<f32> {
+    l.to_canvas(stack.width, stack.height)
+        .pixels()
+        .map(|p| p.0[3] as f32 / 255.0)
+        .collect()
 }
 
 fn design() -> (RgbImage, Fake, Vec<Vec<f32>>) {
@@ -118,7 +122,7 @@ fn a_synthetic_design_is_recovered_and_recomposes_exactly() {
     assert!(stack.recon_psnr(&img) >= 45.0, "{}", stack.recon_psnr(&img));
     assert_recovers(&stack, &truth);
     // the background is complete: the design's background colour where objects were
-    assert_eq!(stack.layers[0].rgba.get_pixel(70, 50).0, [30, 60, 90, 255]);
+    assert_eq!(stack.layers[0].pixel(70, 50).0, [30, 60, 90, 255]);
     assert!(timings.iter().any(|(s, _)| s == "segment"));
     // deterministic
     let (again, _) = peel(&img, &fake, &PeelOptions::default(), &mut |_, _| {}).unwrap();
@@ -145,8 +149,8 @@ fn text_gets_its_own_named_layer_on_top() {
     assert_eq!(top.kind, LayerKind::Text);
     assert_eq!(top.name, "Text: SALE");
     assert_eq!(top.text.as_deref(), Some("SALE"));
-    assert_eq!(top.rgba.get_pixel(24, 62).0[3], 255);
-    assert_eq!(top.rgba.get_pixel(21, 62).0[3], 0);
+    assert_eq!(top.pixel(24, 62).0[3], 255);
+    assert_eq!(top.pixel(21, 62).0[3], 0);
     assert!(stack.recon_psnr(&img) >= 45.0);
 }
 
@@ -210,7 +214,7 @@ fn a_subject_filling_most_of_the_frame_is_an_object_and_a_plate_is_not() {
     };
     let (stack, _) = peel(&img, &fake, &PeelOptions::default(), &mut |_, _| {}).unwrap();
     assert_eq!(stack.layers.len(), 2, "the subject is kept");
-    assert!(iou(&alpha_of(&stack.layers[1]), &subject) > 0.95);
+    assert!(iou(&alpha_of(&stack, &stack.layers[1]), &subject) > 0.95);
 
     // a plate hugging every border is the background, however salient
     let plate = rect(w, h, [0, 0, w, h]);
@@ -287,11 +291,11 @@ fn a_photos_salient_objects_form_one_subject_layer_that_splits_into_them() {
     assert_eq!(apart.layers.len(), 3);
     let mut union = vec![0f32; (img.width() * img.height()) as usize];
     for l in &apart.layers[1..] {
-        for (u, a) in union.iter_mut().zip(alpha_of(l)) {
+        for (u, a) in union.iter_mut().zip(alpha_of(&apart, l)) {
             *u = u.max(a);
         }
     }
-    let got = iou(&alpha_of(&stack.layers[1]), &union);
+    let got = iou(&alpha_of(&stack, &stack.layers[1]), &union);
     assert!(got > 0.98, "IoU {got}");
     // a design keeps its objects apart whatever the option
     let (img, fake, _) = design();
@@ -352,10 +356,7 @@ fn a_large_image_is_analysed_small_and_finished_at_full_size() {
     assert_eq!((stack.width, stack.height), (w, h));
     assert_eq!(stack.layers.len(), 3, "background, disc, bar");
     assert!(stack.recon_psnr(&img) >= 45.0, "{}", stack.recon_psnr(&img));
-    assert_eq!(
-        stack.layers[0].rgba.get_pixel(150, 170).0,
-        [40, 120, 70, 255]
-    );
+    assert_eq!(stack.layers[0].pixel(150, 170).0, [40, 120, 70, 255]);
     // each object's alpha is its shape at full size, edges on the pixel: working pixels are
     // 4 full pixels, and a misplaced edge would miss whole rows
     for (shape, inside) in [
@@ -364,10 +365,13 @@ fn a_large_image_is_analysed_small_and_finished_at_full_size() {
     ] {
         let layer = stack.layers[1..]
             .iter()
-            .find(|l| l.rgba.get_pixel(inside.0, inside.1)[3] == 255)
+            .find(|l| l.pixel(inside.0, inside.1)[3] == 255)
             .expect("a layer for each shape");
         let (mut wrong, mut soft) = (0, 0);
-        for (x, y, p) in layer.rgba.enumerate_pixels() {
+        for (x, y, p) in layer
+            .to_canvas(stack.width, stack.height)
+            .enumerate_pixels()
+        {
             let a = p[3];
             wrong += usize::from((a > 127) != shape(x, y));
             soft += usize::from(a > 0 && a < 255);

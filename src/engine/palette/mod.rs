@@ -339,6 +339,7 @@ fn build_stack(img: &RgbImage, hist: &Histogram, pal: &[[u8; 3]]) -> LayerStack 
             } else {
                 LayerKind::Object
             },
+            origin: [0, 0],
             rgba: RgbaImage::from_raw(w, h, buf).unwrap_or_else(|| RgbaImage::new(w, h)),
             text: None,
         })

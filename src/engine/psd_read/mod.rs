@@ -139,6 +139,7 @@ pub fn decode_psd(bytes: &[u8], limits: &PsdLimits) -> Result<(LayerStack, Vec<L
         let layer = Layer {
             name: "Background".into(),
             kind: LayerKind::Background,
+            origin: [0, 0],
             rgba,
             text: None,
         };
@@ -165,6 +166,7 @@ pub fn decode_psd(bytes: &[u8], limits: &PsdLimits) -> Result<(LayerStack, Vec<L
             Layer {
                 name: l.name,
                 kind,
+                origin: [0, 0],
                 rgba: l.rgba,
                 text: None,
             }

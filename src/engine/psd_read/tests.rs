@@ -174,6 +174,7 @@ fn sample_stack() -> (LayerStack, [LayerProps; 3]) {
     let layer = |name: &str, kind, rgba| Layer {
         name: name.into(),
         kind,
+        origin: [0, 0],
         rgba,
         text: None,
     };

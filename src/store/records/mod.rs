@@ -207,7 +207,9 @@ pub struct LedgerEntry {
     pub note: Option<String>,
 }
 
-/// One layer of a document; its pixels are an encrypted full-canvas RGBA PNG blob.
+/// One layer of a document; its pixels are an encrypted RGBA PNG blob: the box of the layer's
+/// visible pixels, placed at `origin` (or, in data written before camera-size support, the
+/// full canvas).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct LayerRecord {
     pub id: LayerId,
@@ -220,6 +222,11 @@ pub struct LayerRecord {
     pub bbox: [u32; 4],
     pub text: Option<String>,
     pub blob: BlobId,
+    /// Where the blob's top-left pixel sits on the canvas; absent: the blob is the whole
+    /// canvas, as every layer was stored before layers were kept as their boxes (read as it
+    /// is: the field is new and optional, so no migration rewrites those records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<[u32; 2]>,
 }
 
 /// A layered document: layers back to front (z = index).
