@@ -12,6 +12,12 @@
 //! Speed: PatchMatch with default options, best of N, on photos from
 //! `tests/fixtures/photos/`: 512×512 with a 10% hole, 800×800 with a 30% hole, and a
 //! 600×400 photo with its own foreground matte as the hole (the decomposition's real case).
+//!
+//! Then object removal against OpenCV's TELEA ([`removal`]). `cargo bench --bench inpaint --
+//! removal` runs only that part.
+
+#[path = "inpaint/removal.rs"]
+mod removal;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -149,6 +155,10 @@ fn main() {
         return;
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    if std::env::args().any(|a| a == "removal") {
+        removal::run(&root, RUNS);
+        return;
+    }
     let opts = PatchMatchOptions::default();
 
     println!("Background completion quality: 10% centred square hole, scored inside the hole.");
@@ -219,4 +229,5 @@ fn main() {
             frac * 100.0
         );
     }
+    removal::run(&root, RUNS);
 }

@@ -1,6 +1,10 @@
 //! Brush-and-fill on one layer: the pixels under a mask get new colour from a caller-supplied
 //! filler (LaMa, or [`patchmatch_inpaint`](crate::engine::inpaint::patchmatch_inpaint)) and new
-//! alpha interpolated from the alpha around the hole.
+//! alpha that continues the layer's silhouette across the hole: where the alpha around the
+//! hole holds both clear and solid pixels (an edge enters the hole, as a brush over a saucer's
+//! rim does), the membrane fill of the alpha is cut at half and softened by a pixel, so the
+//! edge crosses the hole as an edge; otherwise (all solid, all clear, or a uniformly
+//! translucent layer) the membrane fill is kept as it is.
 //!
 //! Invariants: every pixel outside the mask comes back bit for bit; the colour under
 //! transparent pixels (which is meaningless) never reaches the filler — before the filler runs,
@@ -17,8 +21,9 @@ const HOLE: u8 = 127;
 
 /// The layer with the pixels where `mask > 127` filled: RGB from `fill(rgb, hole)` (the hole
 /// passed as 0/255, RGB under transparent pixels pre-filled by diffusion as the module docs
-/// say), alpha from a diffusion fill of the layer's alpha around the hole — so a stroke inside
-/// an opaque object stays opaque and one over empty canvas stays empty.
+/// say), alpha continuing the layer's silhouette (see the module docs) — so a stroke inside an
+/// opaque object stays opaque, one over empty canvas stays empty, and one across an edge
+/// continues the edge instead of fading it.
 ///
 /// # Errors
 /// `size_mismatch` if `mask`, or the image `fill` returns, is not the layer's size.
@@ -62,7 +67,7 @@ pub fn inpaint_layer(
         let a = rgba.get_pixel(x, y).0[3];
         image::Rgb([a, a, a])
     });
-    let alpha = diffusion_fill(&alpha, &hole);
+    let alpha = silhouette(rgba, &diffusion_fill(&alpha, &hole), &hole);
     let mut out = rgba.clone();
     for (x, y, p) in out.enumerate_pixels_mut() {
         if hole.get_pixel(x, y).0[0] > 0 {
@@ -71,6 +76,62 @@ pub fn inpaint_layer(
         }
     }
     Ok(out)
+}
+
+/// Alpha under the hole (`membrane`: the diffusion fill of the layer's alpha, grey): cut at
+/// half and softened by a 3×3 mean where the hole's rim holds both clear (< 64) and solid
+/// (> 191) pixels; as it is otherwise.
+fn silhouette(rgba: &RgbaImage, membrane: &RgbImage, hole: &GrayImage) -> RgbImage {
+    let (w, h) = rgba.dimensions();
+    let in_hole = |x: u32, y: u32| hole.get_pixel(x, y)[0] > 0;
+    let (mut clear, mut solid) = (false, false);
+    for (x, y, p) in rgba.enumerate_pixels() {
+        let rim = !in_hole(x, y)
+            && [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)]
+                .iter()
+                .any(|&(dx, dy)| {
+                    let (nx, ny) = (i64::from(x) + dx, i64::from(y) + dy);
+                    nx >= 0
+                        && ny >= 0
+                        && nx < i64::from(w)
+                        && ny < i64::from(h)
+                        && in_hole(nx as u32, ny as u32)
+                });
+        if rim {
+            clear |= p[3] < 64;
+            solid |= p[3] > 191;
+        }
+    }
+    if !(clear && solid) {
+        return membrane.clone();
+    }
+    // the cut: solid where the membrane is at least half, the known alpha elsewhere
+    let cut = |x: u32, y: u32| -> f32 {
+        if in_hole(x, y) {
+            if membrane.get_pixel(x, y)[0] >= 128 {
+                255.0
+            } else {
+                0.0
+            }
+        } else {
+            f32::from(rgba.get_pixel(x, y)[3])
+        }
+    };
+    let mut out = membrane.clone();
+    for (x, y, p) in out.enumerate_pixels_mut() {
+        if !in_hole(x, y) {
+            continue;
+        }
+        let (mut sum, mut n) = (0.0f32, 0.0f32);
+        for ny in y.saturating_sub(1)..=(y + 1).min(h - 1) {
+            for nx in x.saturating_sub(1)..=(x + 1).min(w - 1) {
+                (sum, n) = (sum + cut(nx, ny), n + 1.0);
+            }
+        }
+        let a = (sum / n).round() as u8;
+        *p = image::Rgb([a, a, a]);
+    }
+    out
 }
 
 /// An uploaded mask as a binary 0/255 hole mask of `width × height`: each pixel's luminance
@@ -171,6 +232,50 @@ mod tests {
             out.get_pixel(57, 27).0[3] < 128,
             "far from it: mostly clear"
         );
+    }
+
+    #[test]
+    fn a_hole_across_the_silhouette_continues_the_edge_instead_of_fading() {
+        // An opaque disc of radius 20 (a saucer) on clear canvas; the brush covers a square
+        // across its rim, half inside, half outside.
+        let inside = |x: u32, y: u32| {
+            let (dx, dy) = (f64::from(x) - 32.0, f64::from(y) - 32.0);
+            dx * dx + dy * dy <= 400.0
+        };
+        let layer = RgbaImage::from_fn(64, 64, |x, y| {
+            Rgba(if inside(x, y) {
+                [180, 40, 20, 255]
+            } else {
+                [0; 4]
+            })
+        });
+        let mask = square_mask(64, 64, 44, 22, 18);
+        let out = inpaint_layer(&layer, &mask, &diffusion).unwrap();
+        let (mut wrong, mut soft) = (0, 0);
+        for (x, y, p) in out.enumerate_pixels() {
+            if mask.get_pixel(x, y)[0] <= HOLE {
+                assert_eq!(p, layer.get_pixel(x, y));
+                continue;
+            }
+            let a = p[3];
+            // near the true rim (within 2 px) either side is fine
+            let (dx, dy) = (f64::from(x) - 32.0, f64::from(y) - 32.0);
+            let r = (dx * dx + dy * dy).sqrt();
+            if (r - 20.0).abs() > 2.0 {
+                wrong += usize::from((a >= 128) != inside(x, y));
+            }
+            soft += usize::from(a > 10 && a < 245);
+        }
+        assert_eq!(wrong, 0, "the rim is continued across the hole");
+        // a fade would leave most of the hole's pixels translucent; an edge, a thin band
+        assert!(soft < 60, "{soft} translucent pixels in a 324-pixel hole");
+        // inside an opaque object, a hole stays opaque (as before)
+        let inner = square_mask(64, 64, 26, 26, 8);
+        let out = inpaint_layer(&layer, &inner, &diffusion).unwrap();
+        assert!(out
+            .pixels()
+            .zip(inner.pixels())
+            .all(|(p, m)| m[0] <= HOLE || p[3] == 255));
     }
 
     #[test]
