@@ -198,7 +198,9 @@ pub struct SweepArgs {
 
 #[derive(Args, Debug)]
 pub struct InpaintArgs {
-    /// A PNG, JPEG, WebP, TIFF, BMP or GIF image
+    /// A PNG, JPEG, WebP, TIFF, BMP or GIF image; one with transparency is filled as a
+    /// layer (the edit API's `inpaint` op: alpha continues the layer's silhouette) and written
+    /// with its alpha
     pub input: PathBuf,
     /// The mask: white (or opaque light) pixels are filled, black ones kept; scaled to the
     /// image (nearest pixel) when its size differs

@@ -114,7 +114,10 @@ fn decomposer(
 /// `inpaint IN --mask M -o OUT.png [--method patchmatch|diffusion]`: no models, no store.
 pub fn inpaint(config: Config, args: InpaintArgs) -> Result<(), CliError> {
     let started = std::time::Instant::now();
-    let img = read_image(&config, &args.input)?;
+    let input = decode_file(&config, &args.input)?;
+    let layer = input.color().has_alpha().then(|| input.to_rgba8());
+    let img = input.to_rgb8();
+    drop(input);
     let mask_img = decode_file(&config, &args.mask)?;
     let (w, h) = img.dimensions();
     let mask = crate::engine::edit::mask_from_image(&mask_img, w, h);
@@ -125,14 +128,19 @@ pub fn inpaint(config: Config, args: InpaintArgs) -> Result<(), CliError> {
             args.mask.display()
         )));
     }
-    let filled = match args.method {
+    let fill = |img: &RgbImage, mask: &image::GrayImage| match args.method {
         InpaintMethod::Patchmatch => {
-            crate::engine::inpaint::patchmatch_inpaint(&img, &mask, &Default::default())
+            crate::engine::inpaint::patchmatch_inpaint(img, mask, &Default::default())
         }
-        InpaintMethod::Diffusion => crate::engine::inpaint::diffusion_fill(&img, &mask),
+        InpaintMethod::Diffusion => crate::engine::inpaint::diffusion_fill(img, mask),
     };
-    let png =
-        crate::engine::encode_png(&DynamicImage::ImageRgb8(filled)).map_err(CliError::runtime)?;
+    let filled = match layer {
+        Some(rgba) => DynamicImage::ImageRgba8(
+            crate::engine::edit::inpaint_layer(&rgba, &mask, &fill).map_err(CliError::runtime)?,
+        ),
+        None => DynamicImage::ImageRgb8(fill(&img, &mask)),
+    };
+    let png = crate::engine::encode_png(&filled).map_err(CliError::runtime)?;
     export::write_atomic(&args.output, &png).map_err(CliError::runtime)?;
     println!(
         "filled {holes} pixels ({:.1}% of {w}×{h}) and wrote {} in {} ms",

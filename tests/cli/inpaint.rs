@@ -88,3 +88,56 @@ fn inpaint_refuses_an_empty_or_unreadable_mask() {
         assert!(!dir.join("out.png").exists());
     }
 }
+
+#[test]
+fn a_layer_with_transparency_is_filled_as_a_layer_from_what_it_shows() {
+    let env = Env::new();
+    let dir = env.root.path();
+    // red stripes on a disc of radius 40, transparent around it with green junk under alpha 0
+    let inside = |x: u32, y: u32| {
+        let (dx, dy) = (f64::from(x) - 80.0, f64::from(y) - 60.0);
+        dx * dx + dy * dy <= 1600.0
+    };
+    let layer = image::RgbaImage::from_fn(160, 120, |x, y| {
+        if inside(x, y) {
+            image::Rgba([200 + 40 * u8::from((y / 4) % 2 == 0), 30, 20, 255])
+        } else {
+            image::Rgba([0, 255, 0, 0])
+        }
+    });
+    layer.save(dir.join("layer.png")).unwrap();
+    // a brush across the disc's right rim
+    let mask = image::GrayImage::from_fn(160, 120, |x, y| {
+        image::Luma([255 * u8::from((104..132).contains(&x) && (46..74).contains(&y))])
+    });
+    mask.save(dir.join("mask.png")).unwrap();
+    let out = dir.join("out.png");
+    let run = env.run(&[
+        "inpaint",
+        dir.join("layer.png").to_str().unwrap(),
+        "--mask",
+        dir.join("mask.png").to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(run.ok().contains("filled 784 pixels"), "{}", run.describe());
+    let filled = image::open(&out).unwrap();
+    assert!(filled.color().has_alpha(), "written with its alpha");
+    let filled = filled.to_rgba8();
+    for (x, y, p) in filled.enumerate_pixels() {
+        if mask.get_pixel(x, y)[0] == 0 {
+            assert_eq!(p, layer.get_pixel(x, y), "({x}, {y}) changed");
+            continue;
+        }
+        let (dx, dy) = (f64::from(x) - 80.0, f64::from(y) - 60.0);
+        let r = (dx * dx + dy * dy).sqrt();
+        // the silhouette crosses the hole about as the chord of the rim (under 3 px off it)
+        if r < 36.0 {
+            // inside the disc: opaque, and the disc's red, not the junk under transparency
+            assert_eq!(p[3], 255, "({x}, {y}) opaque");
+            assert!(p[0] > 150 && p[1] < 90, "({x}, {y}) is {p:?}");
+        } else if r > 44.0 {
+            assert_eq!(p[3], 0, "({x}, {y}) clear");
+        }
+    }
+}

@@ -9,7 +9,10 @@
 //! Invariants: every pixel outside the mask comes back bit for bit; the colour under
 //! transparent pixels (which is meaningless) never reaches the filler — before the filler runs,
 //! it is replaced by a diffusion fill from the visible pixels, so a hole next to transparency
-//! continues the visible colours instead of whatever junk (often black) sits under alpha 0.
+//! continues the visible colours instead of whatever junk (often black) sits under alpha 0;
+//! and in a layer with transparency the filler works in the hole's surroundings with every
+//! transparent pixel unknown, so its patches come from what the layer shows (a saucer's
+//! glaze), never from that smooth made-up colour (which would come back as a flat smudge).
 
 use image::{DynamicImage, GrayImage, Luma, RgbImage, RgbaImage};
 
@@ -18,6 +21,8 @@ use crate::engine::inpaint::diffusion_fill;
 
 /// Mask values above this mark the hole.
 const HOLE: u8 = 127;
+/// Least margin (px) around a hole in a layer with transparency that the fill draws from.
+const SURROUNDINGS: u32 = 48;
 
 /// The layer with the pixels where `mask > 127` filled: RGB from `fill(rgb, hole)` (the hole
 /// passed as 0/255, RGB under transparent pixels pre-filled by diffusion as the module docs
@@ -58,16 +63,38 @@ pub fn inpaint_layer(
             hole.get_pixel(x, y).0[0]
         }])
     });
-    if unknown != hole {
+    let filled = if unknown == hole {
+        let filled = fill(&rgb, &hole);
+        check_size("fill output", filled.dimensions().into(), size)?;
+        filled
+    } else {
         rgb = diffusion_fill(&rgb, &unknown);
-    }
-    let filled = fill(&rgb, &hole);
-    check_size("fill output", filled.dimensions().into(), size)?;
-    let alpha = RgbImage::from_fn(w, h, |x, y| {
-        let a = rgba.get_pixel(x, y).0[3];
-        image::Rgb([a, a, a])
-    });
-    let alpha = silhouette(rgba, &diffusion_fill(&alpha, &hole), &hole);
+        match visible_surroundings(&hole, &unknown) {
+            Some(b) => fill_within(&rgb, &unknown, b, fill)?,
+            None => {
+                let filled = fill(&rgb, &hole);
+                check_size("fill output", filled.dimensions().into(), size)?;
+                filled
+            }
+        }
+    };
+    // no known pixel borders a hole that covers the canvas: the membrane (the mean) decides
+    let (lo, hi) = rim_alpha(rgba, &hole).unwrap_or((0, 1));
+    let alpha = if lo == hi {
+        // one alpha all around (an opaque layer, most often): the hole takes it
+        RgbImage::from_pixel(w, h, image::Rgb([lo; 3]))
+    } else {
+        let alpha = RgbImage::from_fn(w, h, |x, y| {
+            let a = rgba.get_pixel(x, y).0[3];
+            image::Rgb([a, a, a])
+        });
+        let membrane = diffusion_fill(&alpha, &hole);
+        if lo < 64 && hi > 191 {
+            silhouette(rgba, &membrane, &hole)
+        } else {
+            membrane
+        }
+    };
     let mut out = rgba.clone();
     for (x, y, p) in out.enumerate_pixels_mut() {
         if hole.get_pixel(x, y).0[0] > 0 {
@@ -78,13 +105,53 @@ pub fn inpaint_layer(
     Ok(out)
 }
 
-/// Alpha under the hole (`membrane`: the diffusion fill of the layer's alpha, grey): cut at
-/// half and softened by a 3×3 mean where the hole's rim holds both clear (< 64) and solid
-/// (> 191) pixels; as it is otherwise.
-fn silhouette(rgba: &RgbaImage, membrane: &RgbImage, hole: &GrayImage) -> RgbImage {
+/// The box the fill of a layer with transparency works in: the hole's box grown by its own
+/// size (at least [`SURROUNDINGS`] px) on each side, clipped to the canvas; `None` when no
+/// visible pixel lies in it.
+fn visible_surroundings(hole: &GrayImage, unknown: &GrayImage) -> Option<[u32; 4]> {
+    let (w, h) = hole.dimensions();
+    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
+    for (x, y, p) in hole.enumerate_pixels() {
+        if p[0] > 0 {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x + 1), y1.max(y + 1));
+        }
+    }
+    let grow = (x1 - x0).max(y1 - y0).max(SURROUNDINGS);
+    let b = [
+        x0.saturating_sub(grow),
+        y0.saturating_sub(grow),
+        (x1 + grow).min(w),
+        (y1 + grow).min(h),
+    ];
+    let visible = (b[1]..b[3]).any(|y| (b[0]..b[2]).any(|x| unknown.get_pixel(x, y)[0] == 0));
+    visible.then_some(b)
+}
+
+/// Fills `unknown` (the hole and the layer's transparent pixels) inside box `b` only, so the
+/// filler takes its patches from the layer's visible pixels, never from the made-up colour
+/// under its transparency; returns `rgb` with the box's fill pasted in.
+fn fill_within(
+    rgb: &RgbImage,
+    unknown: &GrayImage,
+    [x0, y0, x1, y1]: [u32; 4],
+    fill: &dyn Fn(&RgbImage, &GrayImage) -> RgbImage,
+) -> Result<RgbImage, EditError> {
+    let (bw, bh) = (x1 - x0, y1 - y0);
+    let crop_rgb = image::imageops::crop_imm(rgb, x0, y0, bw, bh).to_image();
+    let crop_mask = image::imageops::crop_imm(unknown, x0, y0, bw, bh).to_image();
+    let filled = fill(&crop_rgb, &crop_mask);
+    check_size("fill output", filled.dimensions().into(), [bw, bh])?;
+    let mut out = rgb.clone();
+    image::imageops::replace(&mut out, &filled, i64::from(x0), i64::from(y0));
+    Ok(out)
+}
+
+/// The least and greatest alpha of the known pixels next to the hole (4-neighbours); `None`
+/// when there are none.
+fn rim_alpha(rgba: &RgbaImage, hole: &GrayImage) -> Option<(u8, u8)> {
     let (w, h) = rgba.dimensions();
     let in_hole = |x: u32, y: u32| hole.get_pixel(x, y)[0] > 0;
-    let (mut clear, mut solid) = (false, false);
+    let (mut lo, mut hi) = (u8::MAX, u8::MIN);
     for (x, y, p) in rgba.enumerate_pixels() {
         let rim = !in_hole(x, y)
             && [(-1i64, 0i64), (1, 0), (0, -1), (0, 1)]
@@ -98,13 +165,18 @@ fn silhouette(rgba: &RgbaImage, membrane: &RgbImage, hole: &GrayImage) -> RgbIma
                         && in_hole(nx as u32, ny as u32)
                 });
         if rim {
-            clear |= p[3] < 64;
-            solid |= p[3] > 191;
+            (lo, hi) = (lo.min(p[3]), hi.max(p[3]));
         }
     }
-    if !(clear && solid) {
-        return membrane.clone();
-    }
+    (lo <= hi).then_some((lo, hi))
+}
+
+/// Alpha under the hole, where its rim holds both clear (< 64) and solid (> 191) pixels:
+/// `membrane` (the diffusion fill of the layer's alpha, grey) cut at half and softened by a
+/// 3×3 mean, so an edge that enters the hole crosses it as an edge.
+fn silhouette(rgba: &RgbaImage, membrane: &RgbImage, hole: &GrayImage) -> RgbImage {
+    let (w, h) = rgba.dimensions();
+    let in_hole = |x: u32, y: u32| hole.get_pixel(x, y)[0] > 0;
     // the cut: solid where the membrane is at least half, the known alpha elsewhere
     let cut = |x: u32, y: u32| -> f32 {
         if in_hole(x, y) {
