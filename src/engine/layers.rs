@@ -156,7 +156,7 @@ fn visible_box(rgba: &RgbaImage, origin: [u32; 2]) -> ([u32; 2], RgbaImage) {
 }
 
 /// `[x, y, w, h]` within `rgba` of the pixels with alpha > 0; `None` when there are none.
-fn alpha_box(rgba: &RgbaImage) -> Option<[u32; 4]> {
+pub(crate) fn alpha_box(rgba: &RgbaImage) -> Option<[u32; 4]> {
     let (w, h) = rgba.dimensions();
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
     for (y, row) in rgba

@@ -27,19 +27,7 @@ impl AlphaPlane<'_> {
     fn rect(&self, w: u32) -> [u32; 4] {
         match self {
             AlphaPlane::Crop(c) => [c.x, c.y, c.w, c.h],
-            AlphaPlane::Full(a) => {
-                let (mut x0, mut y0, mut x1, mut y1) = (u32::MAX, u32::MAX, 0, 0);
-                for (i, _) in a.iter().enumerate().filter(|(_, v)| **v > 0.0) {
-                    let (x, y) = ((i % w as usize) as u32, (i / w as usize) as u32);
-                    (x0, y0) = (x0.min(x), y0.min(y));
-                    (x1, y1) = (x1.max(x + 1), y1.max(y + 1));
-                }
-                if x1 == 0 {
-                    [0; 4]
-                } else {
-                    [x0, y0, x1 - x0, y1 - y0]
-                }
-            }
+            AlphaPlane::Full(a) => super::components::alpha_bbox(a, w as usize),
         }
     }
 }

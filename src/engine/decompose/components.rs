@@ -18,22 +18,25 @@ impl Component {
     /// The component whose alpha over a `w`-wide canvas is `alpha`: its mass, and the box
     /// of its pixels with alpha > 0 (empty at the origin when there are none).
     pub fn from_alpha(alpha: Vec<f32>, w: usize) -> Self {
-        let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
-        let mut mass = 0.0;
-        for (i, a) in alpha.iter().enumerate() {
-            if *a > 0.0 {
-                let (x, y) = (i % w, i / w);
-                (x0, y0) = (x0.min(x), y0.min(y));
-                (x1, y1) = (x1.max(x + 1), y1.max(y + 1));
-                mass += a;
-            }
-        }
-        let bbox = if x1 == 0 {
-            [0; 4]
-        } else {
-            [x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32]
-        };
+        let mass = alpha.iter().filter(|a| **a > 0.0).sum();
+        let bbox = alpha_bbox(&alpha, w);
         Component { alpha, mass, bbox }
+    }
+}
+
+/// `[x, y, w, h]` of the pixels with alpha > 0 of `alpha` over a `w`-wide canvas (all zeros
+/// when there are none).
+pub fn alpha_bbox(alpha: &[f32], w: usize) -> [u32; 4] {
+    let (mut x0, mut y0, mut x1, mut y1) = (usize::MAX, usize::MAX, 0, 0);
+    for (i, _) in alpha.iter().enumerate().filter(|(_, a)| **a > 0.0) {
+        let (x, y) = (i % w, i / w);
+        (x0, y0) = (x0.min(x), y0.min(y));
+        (x1, y1) = (x1.max(x + 1), y1.max(y + 1));
+    }
+    if x1 == 0 {
+        [0; 4]
+    } else {
+        [x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32]
     }
 }
 

@@ -74,17 +74,7 @@ impl EditError {
 /// `[x, y, w, h]` of the pixels with alpha > 0, or `None` for a fully transparent (or 0×0)
 /// layer. Same box as [`Layer::bbox`](crate::engine::layers::Layer::bbox).
 pub fn layer_bbox(rgba: &RgbaImage) -> Option<[u32; 4]> {
-    let (w, h) = rgba.dimensions();
-    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-    for (x, y, p) in rgba.enumerate_pixels() {
-        if p.0[3] > 0 {
-            x0 = x0.min(x);
-            y0 = y0.min(y);
-            x1 = x1.max(x + 1);
-            y1 = y1.max(y + 1);
-        }
-    }
-    (x1 > x0).then(|| [x0, y0, x1 - x0, y1 - y0])
+    crate::engine::layers::alpha_box(rgba)
 }
 
 /// Checks that `img` has the canvas size `expected`.
