@@ -158,37 +158,8 @@ fn ours(img: &RgbImage, mask: &GrayImage) -> RgbImage {
         image::Rgba([p[0], p[1], p[2], 255])
     });
     let opts = PatchMatchOptions::default();
-    let out = inpaint_layer(&rgba, mask, &|i, m| {
-        let pm = patchmatch_inpaint(i, m, &opts);
-        let Some(sigma) = std::env::var("IL_LOWPASS")
-            .ok()
-            .and_then(|s| s.parse::<f32>().ok())
-        else {
-            return pm;
-        };
-        let smooth = image_layered::engine::inpaint::diffusion_fill(i, m);
-        let (bs, bp) = (
-            image::imageops::blur(&smooth, sigma),
-            image::imageops::blur(&pm, sigma),
-        );
-        let mut out = pm.clone();
-        for (((o, s), p), mm) in out
-            .pixels_mut()
-            .zip(bs.pixels())
-            .zip(bp.pixels())
-            .zip(m.pixels())
-        {
-            if mm[0] > 0 {
-                for c in 0..3 {
-                    o[c] = (f32::from(o[c]) + f32::from(s[c]) - f32::from(p[c]))
-                        .round()
-                        .clamp(0.0, 255.0) as u8;
-                }
-            }
-        }
-        out
-    })
-    .expect("sizes match");
+    let out =
+        inpaint_layer(&rgba, mask, &|i, m| patchmatch_inpaint(i, m, &opts)).expect("sizes match");
     RgbImage::from_fn(img.width(), img.height(), |x, y| {
         let p = out.get_pixel(x, y).0;
         Rgb([p[0], p[1], p[2]])

@@ -250,7 +250,14 @@ pub(super) fn refine(
             }
         }
     }
-    let geo = Geometry { w, h, r };
+    let geo = Geometry {
+        w,
+        h,
+        r,
+        guide: None,
+        guide_weight: 0,
+        channels: 3,
+    };
     let all_holes: Vec<usize> = (0..rw * rh).filter(|&i| hole[i]).collect();
     let ones = vec![1.0f32; rw * rh];
     vote(
@@ -319,7 +326,7 @@ fn improve(
     valid: &dyn Fn(usize) -> bool,
     rng: &mut Rng,
 ) {
-    let Geometry { w, h, r } = *geo;
+    let Geometry { w, h, r, .. } = *geo;
     let rw = region.rw;
     let (tx, ty) = (region.x0 + i % rw, region.y0 + i / rw);
     let t = ty * w + tx;

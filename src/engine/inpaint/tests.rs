@@ -423,7 +423,10 @@ fn a_contact_band_keeps_a_shadow_ring_out_of_the_middle_of_the_fill() {
         light > 150,
         "the middle is table, not shadow: {light} (without the band {dark})"
     );
-    assert!(light > dark + 30, "with the band {light}, without {dark}");
+    // The structure guide keeps the shadow out of the middle even without the band (before
+    // it, the middle went more than 30 levels darker without the band); the band must never
+    // make it darker.
+    assert!(light >= dark, "with the band {light}, without {dark}");
 }
 
 /// Options that send every level above 48×48 through the refinement of `fine.rs`.
