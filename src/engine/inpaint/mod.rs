@@ -17,7 +17,12 @@
 //! - **Texture without wash-out.** Patches are compared on texture features as well as colour
 //!   (the absolute luma gradients of Newson et al. 2014, voted like colour): averaging
 //!   gradients' magnitudes does not cancel them, so the search keeps choosing textured
-//!   patches where the voted colour alone would settle on smooth ones.
+//!   patches where the voted colour alone would settle on smooth ones. At the input's own
+//!   size each hole pixel finally takes its own match's centre pixel, unvoted.
+//!
+//! Both are options ([`PatchMatchOptions::structure`], [`PatchMatchOptions::texture`]), on by
+//! default (the edit API's brush); the decomposition's background fill turns them off, as
+//! its eval scores better with the plain voted completion.
 //!
 //! It continues texture and repeated structure (bricks, stripes, foliage) that diffusion
 //! smears. On stochastic texture its mean L1 to the hidden truth is higher than
@@ -56,9 +61,6 @@ const MAX_PATCH: u32 = 31;
 /// levels inherit the structure through the field and are free to match texture; guiding
 /// them too made the fill smooth (texture ratio median 0.26 instead of 0.5 on the bench).
 const GUIDE_LEVEL: usize = 2;
-/// EM iterations at most at the input's own size: the coarser levels have settled the
-/// field, and two give the bench the same scores as five at 70% of the time.
-const FINEST_ITERATIONS: u32 = 2;
 /// EM iterations at most on the band of a fine level (see [`fine`]).
 const FINE_ITERATIONS: u32 = 2;
 
@@ -86,6 +88,17 @@ pub struct PatchMatchOptions {
     /// the coarser level's field and only a band along its edge is searched, locally (see
     /// `fine.rs`). Keeps a camera-size fill linear in its area. Default 1 MP (2²⁰).
     pub full_search_pixels: usize,
+    /// Compare texture features as well as colour, and at the input's own size take each
+    /// hole pixel from its own match instead of the vote (see the module docs): sharp fur,
+    /// grass and stripes where a brush removes an object. Default `true`.
+    pub texture: bool,
+    /// Guide the coarse levels by the coherence transport's completion (see the module
+    /// docs): lines that enter the hole cross it. Default `true`.
+    pub structure: bool,
+    /// EM iterations at most at the input's own size (at least 1): the coarser levels have
+    /// settled the field, and two give the removal bench the same scores as five at 70% of
+    /// the time. Default 2.
+    pub finest_iterations: u32,
 }
 
 impl Default for PatchMatchOptions {
@@ -97,6 +110,9 @@ impl Default for PatchMatchOptions {
             seed: 0x1A7E_4ED5,
             contact_band: 0,
             full_search_pixels: 1 << 20,
+            texture: true,
+            structure: true,
+            finest_iterations: 2,
         }
     }
 }
@@ -196,11 +212,15 @@ fn solve(
             level.widen_holes((opts.contact_band >> (li + offset)) as usize);
         }
     }
-    let guides = guides(
-        &levels,
-        GUIDE_LEVEL.saturating_sub(offset),
-        (opts.contact_band >> offset) as usize,
-    );
+    let guides = if opts.structure {
+        guides(
+            &levels,
+            GUIDE_LEVEL.saturating_sub(offset),
+            (opts.contact_band >> offset) as usize,
+        )
+    } else {
+        vec![None; levels.len()]
+    };
     if let Some(coarsest) = levels.last_mut() {
         diffusion::harmonic_fill(coarsest);
     }
@@ -228,9 +248,11 @@ fn solve(
             known: &level.known,
             radius,
             guide: guides[li].as_deref(),
+            finest: li + offset == 0,
+            texture: opts.texture,
         };
         let its = if li + offset == 0 {
-            opts.iterations.min(FINEST_ITERATIONS)
+            opts.iterations.min(opts.finest_iterations.max(1))
         } else {
             opts.iterations
         };

@@ -11,8 +11,9 @@
 //! pixel as the weighted mean of the source pixels that the overlapping target patches map
 //! to (weight `exp(-d / 2σ²)`, σ² the 75th percentile of the patch distances).
 //!
-//! A patch distance is the sum of squared differences over five values per pixel: RGB and
-//! two texture features (see [`with_texture`]), which are voted along with the colour; and,
+//! A patch distance is the sum of squared differences over RGB and (unless the caller turns
+//! them off) two texture features (see [`with_texture`]), which are voted along with the
+//! colour; and,
 //! at guided levels, the squared differences of the structure guide (see
 //! [`Geometry::guide`]).
 //!
@@ -70,10 +71,16 @@ pub(super) struct Level<'a> {
     pub radius: usize,
     /// The guide's pixels (see [`Geometry::guide`]), if the fill is guided.
     pub guide: Option<&'a [u8]>,
+    /// The input's own size: the hole finally takes each pixel from its own match, unvoted
+    /// (when `texture` is set).
+    pub finest: bool,
+    /// Compare texture features as well as colour (see [`with_texture`]).
+    pub texture: bool,
 }
 
 /// Completes the hole of `level` in place with `iterations` EM iterations, starting from the
-/// current hole values and, when given, the coarser level's NNF. Returns `None` (and writes
+/// current hole values and, when given, the coarser level's NNF; at the finest level each
+/// hole pixel then takes its own match's centre pixel instead of the vote. Returns `None` (and writes
 /// nothing) when no source patch fits: the image is smaller than a patch, or the hole leaves
 /// no whole patch outside it.
 pub(super) fn complete_level(
@@ -89,6 +96,8 @@ pub(super) fn complete_level(
         known,
         radius: r,
         guide,
+        finest,
+        texture,
     } = level;
     let holes_in = HoleCounts::new(known, w, h);
     let mut valid = vec![false; w * h];
@@ -136,7 +145,7 @@ pub(super) fn complete_level(
         src[t] = inherited.unwrap_or_else(|| sources[rng.below(sources.len())]);
     }
 
-    let channels = 5;
+    let channels = if texture { 5 } else { 3 };
     let mut px = with_texture(rgb, w, h, channels);
     let rgb_out = rgb;
     let rgb = &mut px[..];
@@ -171,17 +180,28 @@ pub(super) fn complete_level(
         set_weights(&targets, &dist, &mut weight);
         vote(&geo, rgb, &holes, &src, &weight);
     }
+    // At the input's own size, each hole pixel is finally the centre of its own match: no
+    // average of overlapping patches, which blurs fine texture (fur, stripes) however well
+    // the field fits. The bench's texture ratio median: 0.74 voted, 0.96 so.
     for &p in &holes {
-        rgb_out[3 * p..3 * p + 3].copy_from_slice(&px[channels * p..channels * p + 3]);
+        let q = if finest && texture {
+            src[p] as usize
+        } else {
+            p
+        };
+        rgb_out[3 * p..3 * p + 3].copy_from_slice(&px[channels * q..channels * q + 3]);
     }
     Some(Nnf { w, h, src })
 }
 
-/// The level's pixels with `channels` (5) per pixel: its RGB, then the texture features of Newson et al. (2014): the luma's absolute gradient in x and in y,
+/// The level's pixels with `channels` per pixel: its RGB, then (with 5) the texture features of Newson et al. (2014): the luma's absolute gradient in x and in y,
 /// averaged over 3×3. Voted like colour, an average of these stays as high as the textures
 /// it averages, so the search keeps choosing textured patches where the voted colour has
 /// washed out into a smooth estimate.
 fn with_texture(rgb: &[u8], w: usize, h: usize, channels: usize) -> Vec<u8> {
+    if channels == 3 {
+        return rgb.to_vec();
+    }
     let luma: Vec<i32> = rgb
         .chunks_exact(3)
         .map(|p| (77 * i32::from(p[0]) + 150 * i32::from(p[1]) + 29 * i32::from(p[2])) >> 8)
