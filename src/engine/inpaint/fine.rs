@@ -255,7 +255,6 @@ pub(super) fn refine(
         h,
         r,
         guide: None,
-        guide_weight: 0,
         channels: 3,
     };
     let all_holes: Vec<usize> = (0..rw * rh).filter(|&i| hole[i]).collect();

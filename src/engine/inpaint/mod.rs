@@ -38,7 +38,7 @@
 //! is the input's mean colour, flat; an empty mask returns the input; the output is a pure
 //! function of the inputs (and the seed), single-threaded, with no I/O. Cost is
 //! `O(hole area · log side)` plus a pass over the image per level: about 0.2 s for a 140 px
-//! brush on a 1024² image and 0.7 s for a 10% hole there (release, `cargo bench --bench
+//! brush on a 1024² image and 0.6 s for a 10% hole there (release, `cargo bench --bench
 //! inpaint`).
 
 mod diffusion;
@@ -54,7 +54,8 @@ use self::fine::{Field, Fine};
 use self::patchmatch::{HoleCounts, Level, Nnf, Rng};
 use self::plane::Plane;
 
-/// Largest patch side: keeps a patch distance (`side² · 3 · 255²`) within `u32`.
+/// Largest patch side: keeps a patch distance (`side² · 8 · 255²`: colour, texture features
+/// and guide) within `u32`.
 const MAX_PATCH: u32 = 31;
 /// Pyramid levels (halvings of the input) from which on the patch search is guided by the
 /// coherence transport's structure: a quarter of the input's size and coarser. The finer

@@ -13,9 +13,7 @@
 //!
 //! A patch distance is the sum of squared differences over RGB and (unless the caller turns
 //! them off) two texture features (see [`with_texture`]), which are voted along with the
-//! colour; and,
-//! at guided levels, the squared differences of the structure guide (see
-//! [`Geometry::guide`]).
+//! colour; and, at guided levels, over the structure guide (see [`Geometry::guide`]).
 //!
 //! Invariants: pixel indices fit in `u32` (images stay far below 2³² pixels under the
 //! decoder's limits); only hole pixels of `rgb` are written; sources are entirely known, so a vote
@@ -25,9 +23,9 @@
 /// Marks a pixel that is not a target in [`Nnf::src`].
 pub(super) const NONE: u32 = u32::MAX;
 
-/// Scale of the texture features against colour in the patch distance: at 1 they hardly
-/// counted and the bench's texture ratio median stayed at 0.44; at 6 it is 0.77 (with L1
-/// 1.08× and structure 0.94× TELEA's), at 3 it was 0.58.
+/// Scale of the texture features against colour in the patch distance. The removal bench's
+/// texture ratio median (with the finest level still voted): 0.44 at 1, 0.58 at 3, 0.74–0.77
+/// at 6, 0.72 at 8, 0.62 at 10.
 const TEXTURE_GAIN: i32 = 6;
 
 /// Deterministic SplitMix64 generator; the fill must be reproducible for a seed, and the
@@ -79,10 +77,10 @@ pub(super) struct Level<'a> {
 }
 
 /// Completes the hole of `level` in place with `iterations` EM iterations, starting from the
-/// current hole values and, when given, the coarser level's NNF; at the finest level each
-/// hole pixel then takes its own match's centre pixel instead of the vote. Returns `None` (and writes
-/// nothing) when no source patch fits: the image is smaller than a patch, or the hole leaves
-/// no whole patch outside it.
+/// current hole values and, when given, the coarser level's NNF; at the finest level (with
+/// texture features) each hole pixel then takes its own match's centre pixel instead of the
+/// vote. Returns `None` (and writes nothing) when no source patch fits: the image is smaller
+/// than a patch, or the hole leaves no whole patch outside it.
 pub(super) fn complete_level(
     level: Level<'_>,
     iterations: u32,
@@ -155,7 +153,6 @@ pub(super) fn complete_level(
         r,
         channels,
         guide,
-        guide_weight: 1,
     };
     let mut dist = vec![0u32; w * h];
     let mut weight = vec![0.0f32; w * h];
@@ -194,8 +191,8 @@ pub(super) fn complete_level(
     Some(Nnf { w, h, src })
 }
 
-/// The level's pixels with `channels` per pixel: its RGB, then (with 5) the texture features of Newson et al. (2014): the luma's absolute gradient in x and in y,
-/// averaged over 3×3. Voted like colour, an average of these stays as high as the textures
+/// The level's pixels with `channels` per pixel: its RGB, then (with 5) the texture features
+/// of Newson et al. (2014): the luma's absolute gradient in x and in y, averaged over 3×3. Voted like colour, an average of these stays as high as the textures
 /// it averages, so the search keeps choosing textured patches where the voted colour has
 /// washed out into a smooth estimate.
 fn with_texture(rgb: &[u8], w: usize, h: usize, channels: usize) -> Vec<u8> {
@@ -275,10 +272,9 @@ pub(super) struct Geometry<'g> {
     pub w: usize,
     pub h: usize,
     pub r: usize,
-    /// A completed low-frequency image (the coherence transport, blurred; known pixels
-    /// blurred alike) that patch distances also compare, times `guide_weight`.
+    /// A completed low-frequency image (RGB: the coherence transport's completion, blurred,
+    /// known pixels alike) that patch distances also compare.
     pub guide: Option<&'g [u8]>,
-    pub guide_weight: u32,
     /// Values per pixel of the compared buffer: 3 (RGB) or 5 (RGB and texture features).
     pub channels: usize,
 }
@@ -299,7 +295,7 @@ impl Geometry<'_> {
             let b = (sy - up + dy) * w + sx - left;
             sum += ssd(&rgb[c * a..c * (a + len)], &rgb[c * b..c * (b + len)]);
             if let Some(g) = self.guide {
-                sum += self.guide_weight * ssd(&g[3 * a..3 * (a + len)], &g[3 * b..3 * (b + len)]);
+                sum += ssd(&g[3 * a..3 * (a + len)], &g[3 * b..3 * (b + len)]);
             }
             if sum >= bound {
                 break;
@@ -322,7 +318,6 @@ fn ssd(a: &[u8], b: &[u8]) -> u32 {
 /// One PatchMatch sweep over the targets.
 struct Sweep<'a> {
     geo: &'a Geometry<'a>,
-
     valid: &'a [bool],
     forward: bool,
 }
@@ -451,7 +446,6 @@ mod tests {
             h,
             r: 1,
             guide: None,
-            guide_weight: 0,
             channels: 3,
         };
         let s = 4 * w + 4;
