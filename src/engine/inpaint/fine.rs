@@ -475,7 +475,7 @@ fn vote(
 }
 
 /// The bounding box `(x0, y0, x1, y1)` (inclusive) of the hole, if there is one.
-fn hole_box(known: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize, usize)> {
+pub(super) fn hole_box(known: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize, usize)> {
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
     for y in 0..h {
         let row = &known[y * w..(y + 1) * w];

@@ -15,6 +15,7 @@
 //! Invariants: only hole pixels are written; hole values of the input are never read; work
 //! and memory are bounded by the hole's bounding box plus a margin, not the image.
 
+use super::fine::hole_box;
 use super::plane::Plane;
 
 /// Radius of the neighbourhood a hole pixel draws from, in pixels.
@@ -289,16 +290,6 @@ fn fill_order(avail: &[bool], w: usize, h: usize) -> Vec<usize> {
     let mut order: Vec<usize> = (0..w * h).filter(|&i| !avail[i]).collect();
     order.sort_by_key(|&i| dist[i]);
     order
-}
-
-/// The bounding box `(x0, y0, x1, y1)` (inclusive) of the hole, if there is one.
-fn hole_box(known: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize, usize)> {
-    let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
-    for (i, _) in known.iter().enumerate().filter(|(_, k)| !**k) {
-        let (x, y) = (i % w, i / w);
-        (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-    }
-    (x0 <= x1).then_some((x0, y0, x1, y1))
 }
 
 #[cfg(test)]
