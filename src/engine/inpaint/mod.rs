@@ -5,24 +5,31 @@
 //! (membrane) interpolant of the surrounding colours, smooth and fast, right for flat and
 //! gradient backgrounds but blurry on texture. [`patchmatch_inpaint`] is the built-in
 //! exemplar-based completion (Wexler et al. 2007 with PatchMatch, Barnes et al. 2009): a
-//! pyramid of image and mask, a diffusion fill at the coarsest level, then at each level a few
+//! pyramid of image and mask, a first fill at the coarsest level, then at each level a few
 //! EM iterations of nearest-neighbour-field search and patch voting; the field is upsampled
 //! to the next level, whose hole is first rebuilt from it with that level's own (sharper)
-//! pixels. Two things keep it from the usual failures of that scheme:
+//! pixels. Three things keep it from the usual failures of that scheme:
 //! - **Structure first.** The hole is first filled by coherence transport ([`transport`]),
 //!   which carries the lines entering the hole (a pole, a rim, a horizon) across it. From a
 //!   quarter of the input's size down, patch distances also compare that completion,
-//!   smoothed, so the coarse fill that the finer levels inherit continues the structure
-//!   instead of pasting sky over a pole.
+//!   smoothed, and the coarsest level starts from the transport too, so the coarse fill
+//!   that the finer levels inherit continues the structure instead of pasting sky over a
+//!   pole.
 //! - **Texture without wash-out.** Patches are compared on texture features as well as colour
-//!   (the absolute luma gradients of Newson et al. 2014, voted like colour): averaging
-//!   gradients' magnitudes does not cancel them, so the search keeps choosing textured
-//!   patches where the voted colour alone would settle on smooth ones. At the input's own
-//!   size each hole pixel finally takes its own match's centre pixel, unvoted.
+//!   (the absolute luma gradients of Newson et al. 2014, [`texture`]): a pyramid of their
+//!   own, completed in the hole from the surroundings' texture and voted like colour, so the
+//!   search keeps choosing textured patches where the voted colour alone would settle on
+//!   smooth ones. At the input's own size each hole pixel finally takes its own match's
+//!   centre pixel, unvoted.
+//! - **The edge leads.** Votes count more the nearer their patch lies to the known pixels
+//!   (Wexler's confidence), so what the surroundings pin down outweighs guesses from deep in
+//!   the hole: a thin stroke through fur is filled with fur from its sides, not with the
+//!   smooth ground that best matches its own first estimate.
 //!
-//! Both are options ([`PatchMatchOptions::structure`], [`PatchMatchOptions::texture`]), on by
-//! default (the edit API's brush); the decomposition's background fill turns them off, as
-//! its eval scores better with the plain voted completion.
+//! They are options ([`PatchMatchOptions::structure`]; [`PatchMatchOptions::texture`], which
+//! brings the confidence along), on by default (the edit API's brush); the decomposition's
+//! background fill turns them off, as its eval scores better with the plain voted
+//! completion.
 //!
 //! It continues texture and repeated structure (bricks, stripes, foliage) that diffusion
 //! smears. On stochastic texture its mean L1 to the hidden truth is higher than
@@ -45,6 +52,7 @@ mod diffusion;
 mod fine;
 mod patchmatch;
 mod plane;
+mod texture;
 mod transport;
 
 use image::{GrayImage, Rgb, RgbImage};
@@ -53,6 +61,7 @@ pub(crate) use self::fine::dilate;
 use self::fine::{Field, Fine};
 use self::patchmatch::{HoleCounts, Level, Nnf, Rng};
 use self::plane::Plane;
+use self::texture::Features;
 
 /// Largest patch side: keeps a patch distance (`side² · 8 · 255²`: colour, texture features
 /// and guide) within `u32`.
@@ -89,12 +98,14 @@ pub struct PatchMatchOptions {
     /// the coarser level's field and only a band along its edge is searched, locally (see
     /// `fine.rs`). Keeps a camera-size fill linear in its area. Default 1 MP (2²⁰).
     pub full_search_pixels: usize,
-    /// Compare texture features as well as colour, and at the input's own size take each
-    /// hole pixel from its own match instead of the vote (see the module docs): sharp fur,
-    /// grass and stripes where a brush removes an object. Default `true`.
+    /// Compare texture features as well as colour, weight votes by their confidence, and
+    /// at the input's own size take each hole pixel from its own match instead of the vote
+    /// (see the module docs): sharp fur, grass and stripes where a brush removes an object.
+    /// Default `true`.
     pub texture: bool,
-    /// Guide the coarse levels by the coherence transport's completion (see the module
-    /// docs): lines that enter the hole cross it. Default `true`.
+    /// Guide the coarse levels by the coherence transport's completion and start the
+    /// coarsest from it (see the module docs): lines that enter the hole cross it. Default
+    /// `true`.
     pub structure: bool,
     /// EM iterations at most at the input's own size (at least 1): the coarser levels have
     /// settled the field, and two give the removal bench the same scores as five at 70% of
@@ -191,9 +202,10 @@ pub fn patchmatch_inpaint(img: &RgbImage, mask: &GrayImage, opts: &PatchMatchOpt
 }
 
 /// The full multi-scale completion of `plane` (the input, or the working level of a large
-/// fill, `offset` halvings below it): a pyramid down to `min_size`, diffusion at the
-/// coarsest level, then EM iterations with a whole-image search at each level. Returns the
-/// completed plane and its field.
+/// fill, `offset` halvings below it): a pyramid down to `min_size`, diffusion (then, with
+/// `structure`, coherence transport, which also completes the coarsest texture features) at
+/// the coarsest level, then EM iterations with a whole-image search at each level. Returns
+/// the completed plane and its field.
 fn solve(
     mut plane: Plane,
     opts: &PatchMatchOptions,
@@ -222,8 +234,16 @@ fn solve(
     } else {
         vec![None; levels.len()]
     };
+    let mut features = opts.texture.then(|| Features::new(&levels));
     if let Some(coarsest) = levels.last_mut() {
         diffusion::harmonic_fill(coarsest);
+        let coarsest_features = features.as_mut().and_then(Features::coarsest_mut);
+        if opts.structure {
+            // the coarse fill that every finer level inherits starts from the structure
+            transport::coherence_transport_carrying(coarsest, coarsest_features);
+        } else if let Some(f) = coarsest_features {
+            diffusion::harmonic_fill(f);
+        }
     }
 
     let mut nnf: Option<Nnf> = None;
@@ -239,6 +259,7 @@ fn solve(
             nnf = None;
             continue;
         }
+        let mut feats = features.as_mut().map(|f| f.level(li, level));
         let mut rgb: Vec<u8> = level.rgb.iter().map(|&v| to_u8(v)).collect();
         let seed_level = (li + offset) as u64 + 1;
         let mut rng = Rng::new(opts.seed ^ seed_level.wrapping_mul(0xD1B5_4A32_D192_ED03));
@@ -250,7 +271,7 @@ fn solve(
             radius,
             guide: guides[li].as_deref(),
             finest: li + offset == 0,
-            texture: opts.texture,
+            features: feats.as_deref_mut(),
         };
         let its = if li + offset == 0 {
             opts.iterations.min(opts.finest_iterations.max(1))
@@ -259,6 +280,9 @@ fn solve(
         };
         nnf = patchmatch::complete_level(view, its, nnf.as_ref(), &mut rng);
         if nnf.is_some() {
+            if let (Some(f), Some(v)) = (features.as_mut(), &feats) {
+                f.store(li, v);
+            }
             for &i in &holes {
                 let (to, from) = (&mut level.rgb[3 * i..3 * i + 3], &rgb[3 * i..3 * i + 3]);
                 to.iter_mut()
@@ -268,6 +292,9 @@ fn solve(
         } else if !coarser.is_empty() {
             // No source patch fits at this level: smooth the upsampled guess instead.
             diffusion::smooth(level, &holes);
+        } else if opts.structure {
+            // nor at the coarsest: diffusion, not the transport's start
+            diffusion::harmonic_fill(level);
         }
     }
     let finest = levels.swap_remove(0);
@@ -412,8 +439,10 @@ fn mean_colour(img: &RgbImage) -> Rgb<u8> {
     Rgb(sum.map(|s| ((s + n / 2) / n.max(1)) as u8))
 }
 
+/// `v` rounded (halves up) into 0..=255; NaN gives 0. Adding a half and truncating is
+/// `f32::round` for these values, without its library call.
 fn to_u8(v: f32) -> u8 {
-    v.round().clamp(0.0, 255.0) as u8
+    (v.clamp(0.0, 255.0) + 0.5) as u8
 }
 
 #[cfg(test)]

@@ -107,6 +107,55 @@ impl Plane {
     }
 }
 
+/// Chamfer (3-4) distance of every pixel of the `w × h` grid to the nearest pixel where
+/// `avail` is set (0 there; a third of a unit more per step sideways, so `d / 3` is about
+/// pixels), `u32::MAX / 2` everywhere when none is.
+pub(super) fn chamfer(avail: &[bool], w: usize, h: usize) -> Vec<u32> {
+    let mut dist: Vec<u32> = avail
+        .iter()
+        .map(|&a| if a { 0 } else { u32::MAX / 2 })
+        .collect();
+    for y in 0..h {
+        for x in 0..w {
+            let i = y * w + x;
+            let mut d = dist[i];
+            if x > 0 {
+                d = d.min(dist[i - 1] + 3);
+            }
+            if y > 0 {
+                d = d.min(dist[i - w] + 3);
+                if x > 0 {
+                    d = d.min(dist[i - w - 1] + 4);
+                }
+                if x + 1 < w {
+                    d = d.min(dist[i - w + 1] + 4);
+                }
+            }
+            dist[i] = d;
+        }
+    }
+    for y in (0..h).rev() {
+        for x in (0..w).rev() {
+            let i = y * w + x;
+            let mut d = dist[i];
+            if x + 1 < w {
+                d = d.min(dist[i + 1] + 3);
+            }
+            if y + 1 < h {
+                d = d.min(dist[i + w] + 3);
+                if x + 1 < w {
+                    d = d.min(dist[i + w + 1] + 4);
+                }
+                if x > 0 {
+                    d = d.min(dist[i + w - 1] + 4);
+                }
+            }
+            dist[i] = d;
+        }
+    }
+    dist
+}
+
 /// Calls `f(i, rgb)` for every hole pixel `i` of the `w × h` level whose flags are `known`,
 /// with the bilinear sample of `coarse` (a `ceil(w/2) × ceil(h/2)` level; all its pixels
 /// are read, known or not) at that pixel's position.

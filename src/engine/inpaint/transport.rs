@@ -16,7 +16,7 @@
 //! and memory are bounded by the hole's bounding box plus a margin, not the image.
 
 use super::fine::hole_box;
-use super::plane::Plane;
+use super::plane::{chamfer, Plane};
 
 /// Radius of the neighbourhood a hole pixel draws from, in pixels.
 const EPSILON: isize = 5;
@@ -30,6 +30,12 @@ const FULL_COHERENCE: f32 = 0.5;
 /// Fills the hole pixels of `plane` by coherence transport; known pixels are untouched. A
 /// plane without known pixels is left as it is.
 pub(super) fn coherence_transport(plane: &mut Plane) {
+    coherence_transport_carrying(plane, None);
+}
+
+/// [`coherence_transport`] of `plane`, filling the hole of `carry` (a plane of the same size
+/// and hole, other values: the texture features) with the same weights.
+pub(super) fn coherence_transport_carrying(plane: &mut Plane, mut carry: Option<&mut Plane>) {
     let (w, h) = (plane.w, plane.h);
     let Some((bx0, by0, bx1, by1)) = hole_box(&plane.known, w, h) else {
         return;
@@ -66,6 +72,7 @@ pub(super) fn coherence_transport(plane: &mut Plane) {
         let k = mu * mu / (2.0 * (EPSILON * EPSILON) as f32);
         let mut acc = [0.0f32; 4];
         let mut iso = [0.0f32; 4];
+        let (mut cacc, mut ciso) = ([0.0f32; 3], [0.0f32; 3]);
         for_neighbours(px, py, rw, rh, |q, dx, dy| {
             if !avail[q] {
                 return;
@@ -78,16 +85,28 @@ pub(super) fn coherence_transport(plane: &mut Plane) {
                 acc[c] += wt * v[c];
                 iso[c] += v[c] / d;
             }
+            if let Some(cp) = carry.as_deref() {
+                let v = &cp.rgb[3 * g(q)..3 * g(q) + 3];
+                for c in 0..3 {
+                    cacc[c] += wt * v[c];
+                    ciso[c] += v[c] / d;
+                }
+            }
             acc[3] += wt;
             iso[3] += 1.0 / d;
         });
-        let (sum, n) = if acc[3] > 1e-6 {
-            (acc, acc[3])
+        let (sum, csum, n) = if acc[3] > 1e-6 {
+            (acc, cacc, acc[3])
         } else {
-            (iso, iso[3])
+            (iso, ciso, iso[3])
         };
         if n > 0.0 {
             let gi = g(i);
+            if let Some(cp) = carry.as_deref_mut() {
+                for (o, v) in cp.rgb[3 * gi..3 * gi + 3].iter_mut().zip(csum) {
+                    *o = v / n;
+                }
+            }
             for (o, v) in plane.rgb[3 * gi..3 * gi + 3].iter_mut().zip(sum) {
                 *o = v / n;
             }
@@ -245,48 +264,7 @@ fn gaussian4(v: &[[f32; 4]], w: usize, h: usize, sigma: f32) -> Vec<[f32; 4]> {
 /// The hole pixels of the region in fill order: by chamfer (3-4) distance to the nearest
 /// available pixel, ties in scan order.
 fn fill_order(avail: &[bool], w: usize, h: usize) -> Vec<usize> {
-    let mut dist: Vec<u32> = avail
-        .iter()
-        .map(|&a| if a { 0 } else { u32::MAX / 2 })
-        .collect();
-    for y in 0..h {
-        for x in 0..w {
-            let i = y * w + x;
-            let mut d = dist[i];
-            if x > 0 {
-                d = d.min(dist[i - 1] + 3);
-            }
-            if y > 0 {
-                d = d.min(dist[i - w] + 3);
-                if x > 0 {
-                    d = d.min(dist[i - w - 1] + 4);
-                }
-                if x + 1 < w {
-                    d = d.min(dist[i - w + 1] + 4);
-                }
-            }
-            dist[i] = d;
-        }
-    }
-    for y in (0..h).rev() {
-        for x in (0..w).rev() {
-            let i = y * w + x;
-            let mut d = dist[i];
-            if x + 1 < w {
-                d = d.min(dist[i + 1] + 3);
-            }
-            if y + 1 < h {
-                d = d.min(dist[i + w] + 3);
-                if x + 1 < w {
-                    d = d.min(dist[i + w + 1] + 4);
-                }
-                if x > 0 {
-                    d = d.min(dist[i + w - 1] + 4);
-                }
-            }
-            dist[i] = d;
-        }
-    }
+    let dist = chamfer(avail, w, h);
     let mut order: Vec<usize> = (0..w * h).filter(|&i| !avail[i]).collect();
     order.sort_by_key(|&i| dist[i]);
     order
