@@ -36,6 +36,16 @@ pub(super) fn harmonic_fill(plane: &mut Plane) {
     }
 }
 
+/// Solves `n_i·u_i − Σ_{j ∈ N(i)} u_j = rhs_i` over the hole pixels of `plane` (known pixels
+/// fixed) by `cycles` V-cycles from its current hole values: the Poisson equation, when
+/// `rhs` holds the divergence of a guidance field.
+pub(super) fn poisson(plane: &mut Plane, rhs: &[f32], cycles: usize) {
+    let holes = plane.holes();
+    for _ in 0..cycles {
+        v_cycle(plane, &holes, Some(rhs));
+    }
+}
+
 /// Coarse-to-fine start: solve the half-size problem, upsample, smooth.
 fn cascade(plane: &mut Plane) {
     let holes = plane.holes();

@@ -71,6 +71,8 @@ const MAX_PATCH: u32 = 31;
 /// levels inherit the structure through the field and are free to match texture; guiding
 /// them too made the fill smooth (texture ratio median 0.26 instead of 0.5 on the bench).
 const GUIDE_LEVEL: usize = 2;
+/// V-cycles of the seam's Poisson solve ([`blend_seam`]), from the unblended fill.
+const SEAM_CYCLES: usize = 2;
 /// EM iterations at most on the band of a fine level (see [`fine`]).
 const FINE_ITERATIONS: u32 = 2;
 
@@ -289,6 +291,11 @@ fn solve(
                     .zip(from)
                     .for_each(|(t, &f)| *t = f32::from(f));
             }
+            if li + offset == 0 && opts.texture {
+                if let Some(field) = &nnf {
+                    blend_seam(level, &field.src);
+                }
+            }
         } else if !coarser.is_empty() {
             // No source patch fits at this level: smooth the upsampled guess instead.
             diffusion::smooth(level, &holes);
@@ -299,6 +306,75 @@ fn solve(
     }
     let finest = levels.swap_remove(0);
     (finest, nnf)
+}
+
+/// Gradient-domain blending of the finest level's unvoted fill at its seam with the known
+/// pixels: the hole is solved again as the Poisson equation whose guidance keeps the fill's
+/// own steps between hole pixels and, across the hole's edge, takes the step that the hole
+/// pixel's source shows there. The copied texture keeps its gradients; the step between it
+/// and the surroundings (a shade lighter fur, a slightly different table) spreads smoothly
+/// over the hole instead of showing as an outline. On the removal bench: L1 1.07× → 1.04×
+/// TELEA's, structure 0.89× → 0.85×, worst texture ratio 0.56 → 0.53. Blending the steps
+/// between hole pixels too (from both sources, as Poisson image editing does) took the
+/// worst texture to 0.40: the fill's fine detail flattens.
+fn blend_seam(level: &mut Plane, src: &[u32]) {
+    let (w, h) = (level.w, level.h);
+    let Some((x0, y0, x1, y1)) = fine::hole_box(&level.known, w, h) else {
+        return;
+    };
+    // the hole's box and the known ring around it, solved on its own
+    let (x0, y0) = (x0.saturating_sub(1), y0.saturating_sub(1));
+    let (x1, y1) = ((x1 + 1).min(w - 1), (y1 + 1).min(h - 1));
+    let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
+    let at = |bx: usize, by: usize| (y0 + by) * w + x0 + bx;
+    let mut bx = Plane {
+        w: bw,
+        h: bh,
+        rgb: Vec::with_capacity(3 * bw * bh),
+        known: Vec::with_capacity(bw * bh),
+    };
+    for by in 0..bh {
+        let row = at(0, by);
+        bx.rgb
+            .extend_from_slice(&level.rgb[3 * row..3 * (row + bw)]);
+        bx.known.extend_from_slice(&level.known[row..row + bw]);
+    }
+    let fill = &level.rgb;
+    let mut rhs = vec![0.0f32; 3 * bw * bh];
+    for (i, _) in bx.known.iter().enumerate().filter(|(_, k)| !**k) {
+        let (x, y) = (i % bw, i / bw);
+        let p = at(x, y);
+        // the box reaches past the hole except at the image's edge, so its neighbours in the
+        // box are its neighbours in the image
+        let neighbours = [
+            (x > 0).then(|| (p - 1, i - 1)),
+            (x + 1 < bw).then(|| (p + 1, i + 1)),
+            (y > 0).then(|| (p - w, i - bw)),
+            (y + 1 < bh).then(|| (p + w, i + bw)),
+        ];
+        let s = src[p] as usize;
+        for (n, bn) in neighbours.into_iter().flatten() {
+            // a source is a whole known patch, so the pixel beside its centre is in it
+            let beside = s + n - p;
+            for c in 0..3 {
+                rhs[3 * i + c] += if bx.known[bn] {
+                    fill[3 * s + c] - fill[3 * beside + c]
+                } else {
+                    fill[3 * p + c] - fill[3 * n + c]
+                };
+            }
+        }
+    }
+    diffusion::poisson(&mut bx, &rhs, SEAM_CYCLES);
+    for by in 0..bh {
+        let row = at(0, by);
+        for bxi in 0..bw {
+            if !bx.known[by * bw + bxi] {
+                let (i, j) = (by * bw + bxi, row + bxi);
+                level.rgb[3 * j..3 * j + 3].copy_from_slice(&bx.rgb[3 * i..3 * i + 3]);
+            }
+        }
+    }
 }
 
 /// The guides of the pyramid `levels` (finest first): none above level `from`; from there

@@ -252,7 +252,7 @@ mod tests {
         // pale, out-of-focus background. With the features measured on the hole's smooth first
         // estimate, the search settled on pale, smooth patches there (gradient energy 0.43 of
         // the truth's, the fill bluer than the fur); with them completed from the fur around
-        // the stroke it is 0.56.
+        // the stroke (and the seam blended) it is 0.53.
         use super::super::{patchmatch_inpaint, PatchMatchOptions};
         use image::{GrayImage, Luma, RgbImage};
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
