@@ -20,7 +20,8 @@
 //!   own, completed in the hole from the surroundings' texture and voted like colour, so the
 //!   search keeps choosing textured patches where the voted colour alone would settle on
 //!   smooth ones. At the input's own size each hole pixel finally takes its own match's
-//!   centre pixel, unvoted.
+//!   centre pixel, unvoted, and that fill is blended into its surroundings in the gradient
+//!   domain ([`blend_seam`]) so its edge shows no outline.
 //! - **The edge leads.** Votes count more the nearer their patch lies to the known pixels
 //!   (Wexler's confidence), so what the surroundings pin down outweighs guesses from deep in
 //!   the hole: a thin stroke through fur is filled with fur from its sides, not with the
