@@ -108,8 +108,8 @@ impl Plane {
 }
 
 /// Chamfer (3-4) distance of every pixel of the `w × h` grid to the nearest pixel where
-/// `avail` is set (0 there; a third of a unit more per step sideways, so `d / 3` is about
-/// pixels), `u32::MAX / 2` everywhere when none is.
+/// `avail` is set: 0 there, 3 per straight step and 4 per diagonal one (so `d / 3` is about
+/// pixels); `u32::MAX / 2` everywhere when none is.
 pub(super) fn chamfer(avail: &[bool], w: usize, h: usize) -> Vec<u32> {
     let mut dist: Vec<u32> = avail
         .iter()

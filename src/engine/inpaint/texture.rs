@@ -289,4 +289,38 @@ mod tests {
             "the stroke is smoothed: gradient energy {ratio:.2} of the truth's"
         );
     }
+
+    #[test]
+    fn the_middle_of_a_large_hole_is_filled_from_the_image() {
+        // 160 px deep: the votes' confidence there is 2.5^-160, which underflowed to a
+        // weight of 0; the vote came out black and matched the black block (the seam blend
+        // may take a pixel a little below the darkest of the ground)
+        use super::super::{patchmatch_inpaint, PatchMatchOptions};
+        use image::{GrayImage, Luma, Rgb, RgbImage};
+        let mut rng = super::super::patchmatch::Rng::new(3);
+        // noisy ground, and a black block in a corner for a black estimate to match
+        let img = RgbImage::from_fn(480, 480, |x, y| {
+            let n = rng.below(60) as u8;
+            if x < 40 && y < 40 {
+                Rgb([n / 8; 3])
+            } else {
+                Rgb([100 + n, 90 + n, 80 + n])
+            }
+        });
+        let mask = GrayImage::from_fn(480, 480, |x, y| {
+            let inside = (80..400).contains(&x) && (80..400).contains(&y);
+            Luma([if inside { 255 } else { 0 }])
+        });
+        let out = patchmatch_inpaint(&img, &mask, &PatchMatchOptions::default());
+        let darkest = out
+            .pixels()
+            .zip(mask.pixels())
+            .filter(|(_, m)| m[0] > 0)
+            .map(|(p, _)| p[2])
+            .min();
+        assert!(
+            darkest >= Some(40),
+            "a hole pixel came out dark: blue {darkest:?}"
+        );
+    }
 }
