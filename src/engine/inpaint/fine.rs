@@ -203,13 +203,10 @@ pub(super) fn refine(
     rng: &mut Rng,
 ) -> Field {
     let (w, h) = (level.w, level.h);
-    let Some((bx0, by0, bx1, by1)) = hole_box(&level.known, w, h) else {
+    let band_w = BAND_RADII * r + 1;
+    let Some((x0, y0, x1, y1)) = hole_box(&level.known, w, h, r + band_w) else {
         return Field::empty(w);
     };
-    let band_w = BAND_RADII * r + 1;
-    let margin = r + band_w;
-    let (x0, y0) = (bx0.saturating_sub(margin), by0.saturating_sub(margin));
-    let (x1, y1) = ((bx1 + margin).min(w - 1), (by1 + margin).min(h - 1));
     let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
     let at = |i: usize| (x0 + i % rw, y0 + i / rw);
     let global = |i: usize| {
@@ -474,8 +471,14 @@ fn vote(
     }
 }
 
-/// The bounding box `(x0, y0, x1, y1)` (inclusive) of the hole, if there is one.
-pub(super) fn hole_box(known: &[bool], w: usize, h: usize) -> Option<(usize, usize, usize, usize)> {
+/// The bounding box `(x0, y0, x1, y1)` (inclusive) of the hole grown by `margin` on every
+/// side and clipped to the `w × h` grid, if there is a hole.
+pub(super) fn hole_box(
+    known: &[bool],
+    w: usize,
+    h: usize,
+    margin: usize,
+) -> Option<(usize, usize, usize, usize)> {
     let (mut x0, mut y0, mut x1, mut y1) = (w, h, 0, 0);
     for y in 0..h {
         let row = &known[y * w..(y + 1) * w];
@@ -485,7 +488,14 @@ pub(super) fn hole_box(known: &[bool], w: usize, h: usize) -> Option<(usize, usi
         let last = row.iter().rposition(|k| !k).unwrap_or(first);
         (x0, x1, y0, y1) = (x0.min(first), x1.max(last), y0.min(y), y);
     }
-    (x0 <= x1 && y0 <= y1).then_some((x0, y0, x1, y1))
+    (x0 <= x1 && y0 <= y1).then(|| {
+        (
+            x0.saturating_sub(margin),
+            y0.saturating_sub(margin),
+            (x1 + margin).min(w - 1),
+            (y1 + margin).min(h - 1),
+        )
+    })
 }
 
 /// `true` wherever a `true` of `mask` lies within `d` pixels (a square, clipped to the

@@ -239,13 +239,16 @@ fn solve(
     };
     let mut features = opts.texture.then(|| Features::new(&levels));
     if let Some(coarsest) = levels.last_mut() {
-        diffusion::harmonic_fill(coarsest);
         let coarsest_features = features.as_mut().and_then(Features::coarsest_mut);
         if opts.structure {
             // the coarse fill that every finer level inherits starts from the structure
+            // (every level keeps a known pixel, so the transport fills the whole hole)
             transport::coherence_transport_carrying(coarsest, coarsest_features);
-        } else if let Some(f) = coarsest_features {
-            diffusion::harmonic_fill(f);
+        } else {
+            diffusion::harmonic_fill(coarsest);
+            if let Some(f) = coarsest_features {
+                diffusion::harmonic_fill(f);
+            }
         }
     }
 
@@ -320,12 +323,10 @@ fn solve(
 /// worst texture to 0.40: the fill's fine detail flattens.
 fn blend_seam(level: &mut Plane, src: &[u32]) {
     let (w, h) = (level.w, level.h);
-    let Some((x0, y0, x1, y1)) = fine::hole_box(&level.known, w, h) else {
+    // the hole's box and the known ring around it, solved on its own
+    let Some((x0, y0, x1, y1)) = fine::hole_box(&level.known, w, h, 1) else {
         return;
     };
-    // the hole's box and the known ring around it, solved on its own
-    let (x0, y0) = (x0.saturating_sub(1), y0.saturating_sub(1));
-    let (x1, y1) = ((x1 + 1).min(w - 1), (y1 + 1).min(h - 1));
     let (bw, bh) = (x1 - x0 + 1, y1 - y0 + 1);
     let at = |bx: usize, by: usize| (y0 + by) * w + x0 + bx;
     let mut bx = Plane {

@@ -377,11 +377,9 @@ impl Sweep<'_> {
 /// `CONFIDENCE_BASE^−d` at a hole pixel `d` pixels (chamfer) from the nearest known one.
 /// The distances are measured in the hole's box grown by a pixel, not the whole level.
 fn confidence(known: &[bool], w: usize, h: usize, targets: &[usize]) -> Vec<f32> {
-    let Some((x0, y0, x1, y1)) = super::fine::hole_box(known, w, h) else {
+    let Some((x0, y0, x1, y1)) = super::fine::hole_box(known, w, h, 1) else {
         return vec![1.0; targets.len()];
     };
-    let (x0, y0) = (x0.saturating_sub(1), y0.saturating_sub(1));
-    let (x1, y1) = ((x1 + 1).min(w - 1), (y1 + 1).min(h - 1));
     let bw = x1 - x0 + 1;
     let crop: Vec<bool> = (y0..=y1)
         .flat_map(|y| known[y * w + x0..=y * w + x1].iter().copied())

@@ -37,15 +37,13 @@ pub(super) fn coherence_transport(plane: &mut Plane) {
 /// and hole, other values: the texture features) with the same weights.
 pub(super) fn coherence_transport_carrying(plane: &mut Plane, mut carry: Option<&mut Plane>) {
     let (w, h) = (plane.w, plane.h);
-    let Some((bx0, by0, bx1, by1)) = hole_box(&plane.known, w, h) else {
+    let margin = (3.0 * RHO) as usize + EPSILON as usize + 2;
+    let Some((x0, y0, x1, y1)) = hole_box(&plane.known, w, h, margin) else {
         return;
     };
     if !plane.known.iter().any(|&k| k) {
         return;
     }
-    let margin = (3.0 * RHO) as usize + EPSILON as usize + 2;
-    let (x0, y0) = (bx0.saturating_sub(margin), by0.saturating_sub(margin));
-    let (x1, y1) = ((bx1 + margin).min(w - 1), (by1 + margin).min(h - 1));
     let (rw, rh) = (x1 - x0 + 1, y1 - y0 + 1);
     let g = |i: usize| (y0 + i / rw) * w + x0 + i % rw;
     let mut avail: Vec<bool> = (0..rw * rh).map(|i| plane.known[g(i)]).collect();
